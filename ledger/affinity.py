@@ -1,0 +1,78 @@
+"""Touch weights and decayed affinity of an employee for a customer (SPEC §3)."""
+
+from __future__ import annotations
+
+from array import array
+
+from schemas.events import Touchpoint
+
+PRODUCTIVE = 1.0
+NO_CONNECTION = 0.0
+ENGAGED = 0.2
+LOW_CSAT_PENALTY = -0.5
+_NO_CONNECTION_OUTCOMES = frozenset({"transferred", "redirected", "abandoned"})
+
+
+def is_productive(touch: Touchpoint) -> bool:
+    csat = touch.csat
+    return touch.outcome == "resolved" or touch.kind == "purchase" or (csat is not None and csat >= 4)
+
+
+def touch_weight(touch: Touchpoint) -> float:
+    if is_productive(touch):
+        weight = PRODUCTIVE
+    elif touch.outcome in _NO_CONNECTION_OUTCOMES:
+        weight = NO_CONNECTION
+    else:
+        weight = ENGAGED
+    if touch.csat is not None and touch.csat <= 2:
+        weight += LOW_CSAT_PENALTY
+    return weight
+
+
+class Affinity:
+    """A(c, e, t) = sum of w_i * 2^(-(t - t_i) / H) over touches at or before t.
+
+    The running value is kept anchored at the latest touch, so the usual query
+    (t at or after every touch so far) costs one power.  The touch times and
+    weights are also kept, compactly, so that a late event (arriving after touches
+    that happened later than it) sees only the touches at or before its time.
+    """
+
+    __slots__ = ("value", "anchor", "times", "weights")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.anchor = float("-inf")
+        self.times = array("d")
+        self.weights = array("d")
+
+    @property
+    def last_touch(self) -> float:
+        return self.anchor
+
+    def add(self, t: float, weight: float, half_life: float) -> None:
+        self.times.append(t)
+        self.weights.append(weight)
+        if t >= self.anchor:
+            if self.value:
+                self.value = self.value * 2.0 ** (-(t - self.anchor) / half_life) + weight
+            else:
+                self.value = weight
+            self.anchor = t
+        else:
+            self.value += weight * 2.0 ** (-(self.anchor - t) / half_life)
+
+    def at(self, t: float, half_life: float) -> float:
+        if t >= self.anchor:
+            if t == self.anchor or not self.value:
+                return self.value
+            return self.value * 2.0 ** (-(t - self.anchor) / half_life)
+        return sum(
+            w * 2.0 ** (-(t - ti) / half_life) for ti, w in zip(self.times, self.weights) if ti <= t
+        )
+
+    def last_touch_at_or_before(self, t: float) -> float:
+        if t >= self.anchor:
+            return self.anchor
+        return max((ti for ti in self.times if ti <= t), default=float("-inf"))

@@ -1,0 +1,133 @@
+"""Journeys and handoffs (SPEC §4): which journey a touch joins, and the handoff it makes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.events import Touchpoint
+
+TRANSFER = "transfer"
+REDIRECT = "redirect"
+BOUNCE = "bounce"
+
+
+def journey_key(touch: Touchpoint) -> str:
+    """``case:<case_id>``, else ``topic:<topic>`` (``topic:general`` when absent)."""
+    if touch.case_id is not None:
+        return f"case:{touch.case_id}"
+    return f"topic:{touch.topic if touch.topic is not None else 'general'}"
+
+
+@dataclass(slots=True)
+class Journey:
+    journey_id: str
+    key: str
+    last_event_id: str
+    last_at: float
+    last_outcome: str | None
+    last_employee_id: str | None
+    last_department: str
+    departments: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    journey_id: str
+    from_event_id: str
+    to_event_id: str
+    from_department: str
+    to_department: str
+    from_employee_id: str | None
+    to_employee_id: str | None
+    kind: str
+    cross_department: bool
+    reexplained: bool
+    ping_pong: bool
+    gap_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a touch landed: its journey, the touch before it there (if any), and the handoff."""
+
+    journey_id: str
+    key: str
+    previous_outcome: str | None
+    joined: bool
+    handoff: Handoff | None
+
+
+class JourneyBook:
+    """A customer's journeys that can still receive touches.
+
+    Case journeys stay open for ever (a case can come back at any time); a topic
+    has at most one open journey, which closes when a later touch opens a new one.
+    """
+
+    __slots__ = ("by_case", "by_topic")
+
+    def __init__(self) -> None:
+        self.by_case: dict[str, Journey] = {}
+        self.by_topic: dict[str, Journey] = {}
+
+    def place(self, touch: Touchpoint, t: float, window_seconds: float) -> Placement:
+        key = journey_key(touch)
+        if touch.case_id is not None:
+            journeys, slot = self.by_case, touch.case_id
+            journey = journeys.get(slot)
+        else:
+            journeys, slot = self.by_topic, key
+            journey = journeys.get(slot)
+            if journey is not None and (
+                journey.last_outcome == "resolved" or t - journey.last_at > window_seconds
+            ):
+                journey = None
+        if journey is None:
+            journeys[slot] = self._open(touch, t, key)
+            return Placement(touch.event_id, key, None, False, None)
+        handoff = _handoff(journey, touch, t)
+        previous_outcome = journey.last_outcome
+        journey.departments.add(journey.last_department)
+        journey.last_event_id = touch.event_id
+        journey.last_at = t
+        journey.last_outcome = touch.outcome
+        journey.last_employee_id = touch.employee_id
+        journey.last_department = touch.department
+        return Placement(journey.journey_id, key, previous_outcome, True, handoff)
+
+    @staticmethod
+    def _open(touch: Touchpoint, t: float, key: str) -> Journey:
+        return Journey(
+            journey_id=touch.event_id,
+            key=key,
+            last_event_id=touch.event_id,
+            last_at=t,
+            last_outcome=touch.outcome,
+            last_employee_id=touch.employee_id,
+            last_department=touch.department,
+        )
+
+
+def _handoff(journey: Journey, touch: Touchpoint, t: float) -> Handoff | None:
+    employee_changed = journey.last_employee_id != touch.employee_id
+    cross_department = journey.last_department != touch.department
+    if not (employee_changed or cross_department):
+        return None
+    outcome = journey.last_outcome
+    kind = TRANSFER if outcome == "transferred" else REDIRECT if outcome == "redirected" else BOUNCE
+    # The journey's departments before this touch: earlier ones plus the last touch's.
+    seen_before = touch.department in journey.departments or touch.department == journey.last_department
+    return Handoff(
+        journey_id=journey.journey_id,
+        from_event_id=journey.last_event_id,
+        to_event_id=touch.event_id,
+        from_department=journey.last_department,
+        to_department=touch.department,
+        from_employee_id=journey.last_employee_id,
+        to_employee_id=touch.employee_id,
+        kind=kind,
+        cross_department=cross_department,
+        reexplained=employee_changed,
+        ping_pong=cross_department and seen_before,
+        gap_seconds=t - journey.last_at,
+    )

@@ -1,0 +1,63 @@
+"""Who should own a customer (SPEC §3): candidate ranking and the stability test.
+
+Pure functions over a customer's affinities; the Relationship aggregate applies
+what they decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+
+from ledger.affinity import Affinity
+from ledger.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    employee_id: str
+    affinity: float
+    last_touch: float
+
+
+def best_candidate(
+    affinities: Mapping[str, Affinity],
+    t: float,
+    half_life: float,
+    *,
+    exclude: str | None,
+    departed: Set[str],
+) -> Candidate | None:
+    """The active employee with the highest affinity at ``t``.
+
+    Ties go to the most recent touch, then to the lowest ``employee_id``.
+    Employees with no touch at or before ``t``, departed ones and ``exclude``
+    (the current owner) are not candidates.
+    """
+    best: Candidate | None = None
+    for employee_id, affinity in affinities.items():
+        if employee_id == exclude or employee_id in departed:
+            continue
+        last = affinity.last_touch_at_or_before(t)
+        if last == float("-inf"):
+            continue
+        value = affinity.at(t, half_life)
+        if (
+            best is None
+            or value > best.affinity
+            or (
+                value == best.affinity
+                and (last > best.last_touch or (last == best.last_touch and employee_id < best.employee_id))
+            )
+        ):
+            best = Candidate(employee_id, value, last)
+    return best
+
+
+def challenger_wins(challenger: float, owner: float, policy: Policy) -> bool:
+    """Rule 2: A(e) >= max(ratio * A(o), A(o) + margin)."""
+    return challenger >= max(policy.stability_ratio * owner, owner + policy.stability_margin)
+
+
+def stability_gap_passed(t: float, last_change: float, policy: Policy) -> bool:
+    return t - last_change >= policy.min_seconds_between_changes

@@ -1,0 +1,48 @@
+"""Repeat contacts (SPEC §5): an inbound touch soon after an earlier touch with the same key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    previous_event_id: str
+    gap_seconds: float
+
+
+class RepeatIndex:
+    """Recent touches per key (``case:``/``topic:``), kept for one repeat window."""
+
+    __slots__ = ("recent",)
+
+    def __init__(self) -> None:
+        self.recent: dict[str, list[tuple[float, str]]] = {}
+
+    def observe(
+        self, key: str, t: float, event_id: str, *, may_repeat: bool, window_seconds: float
+    ) -> Repeat | None:
+        """Record a touch; return the repeat it makes, if ``may_repeat`` and one applies.
+
+        ``may_repeat`` is false for outbound touches and for the receiving leg of a
+        transfer.  The previous touch is the latest earlier touch at most one window
+        before ``t`` (ties: the one that arrived last).
+        """
+        touches = self.recent.get(key)
+        if touches is None:
+            self.recent[key] = [(t, event_id)]
+            return None
+        repeat = None
+        if may_repeat:
+            best: tuple[float, str] | None = None
+            for touch in touches:
+                gap = t - touch[0]
+                if 0.0 <= gap <= window_seconds and (best is None or touch[0] >= best[0]):
+                    best = touch
+            if best is not None:
+                repeat = Repeat(best[1], t - best[0])
+        touches.append((t, event_id))
+        horizon = max(x[0] for x in touches) - window_seconds
+        if any(x[0] < horizon for x in touches):
+            touches[:] = [x for x in touches if x[0] >= horizon]
+        return repeat

@@ -1,0 +1,123 @@
+"""The ledger store: the Relationship aggregates' events, persisted with eventsourcing.
+
+The application layer around the pure core (the only module of ``ledger`` that
+does I/O).  SQLite by default, PostgreSQL when the URL says so.  Each write
+records the input position that caused it (``Tracking``) in the same transaction,
+so writing the same position twice is refused and re-running an input writes
+nothing new.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+
+from ledger.core import Erasure, LedgerRecord
+from ledger.errors import LedgerError
+
+LEDGER_URL_ENV = "SPOC_LEDGER_URL"
+
+
+def persistence_env(url: str) -> dict[str, str]:
+    """Map a ledger URL onto eventsourcing's persistence settings.
+
+    ``sqlite:///path/ledger.sqlite`` (or a bare path), or ``postgresql://user:pw@host:port/db``.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        if not parsed.path.strip("/"):
+            raise LedgerError(f"ledger URL {url!r} names no database; use postgresql://user:password@host:port/dbname")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.path.lstrip("/"),
+            "POSTGRES_HOST": parsed.hostname or "localhost",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or ""),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            # Keep off: with DB functions the process recorder ignores tracking (FINDINGS.md).
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        }
+    if parsed.scheme in ("sqlite", ""):
+        path = parsed.path if parsed.scheme == "sqlite" else url
+        if parsed.scheme == "sqlite" and parsed.netloc:
+            path = parsed.netloc + parsed.path
+        if not path:
+            raise LedgerError(f"ledger URL {url!r} names no file; use sqlite:///path/to/ledger.sqlite")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+    raise LedgerError(
+        f"unsupported ledger URL {url!r}; use sqlite:///path/ledger.sqlite or postgresql://user:pw@host/db"
+    )
+
+
+def default_ledger_url(analytics_path: str | Path) -> str:
+    return os.environ.get(LEDGER_URL_ENV) or f"sqlite:///{Path(analytics_path)}.ledger.sqlite"
+
+
+class _LedgerApplication(Application):
+    name = "spoc-ledger"
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        return self.factory.process_recorder()
+
+
+class LedgerStore:
+    """Where the relationship ledger lives, keyed by input position."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        env = persistence_env(url)
+        try:
+            self._app = _LedgerApplication(env=env)
+        except ImportError as error:
+            raise LedgerError(f"{error}; install the PostgreSQL driver with `pip install -e .[postgres]`") from None
+        except Exception as error:  # the driver's connection errors have no common base
+            raise LedgerError(f"cannot open ledger store {url!r}: {error}") from None
+        self._recorder: ProcessRecorder = self._app.recorder  # type: ignore[assignment]
+
+    def close(self) -> None:
+        self._app.close()
+
+    def recorded_position(self, source: str) -> int | None:
+        """The last input position of ``source`` whose effects are stored."""
+        return self._recorder.max_tracking_id(source)
+
+    def record(self, records: Sequence[LedgerRecord], source: str, offset: int) -> int:
+        """Store the decisions caused by ``source`` up to ``offset``, atomically with the position.
+
+        Records at or before the stored position are skipped; returns how many were written.
+        """
+        done = self.recorded_position(source)
+        new = [r.event for r in records if done is None or r.position.offset > done]
+        if done is not None and offset <= done:
+            return 0
+        try:
+            self._app.events.put(new, tracking=Tracking(source, offset))
+        except IntegrityError as error:
+            raise LedgerError(
+                f"the ledger store {self.url} already holds a different history for these customers "
+                f"({error}); replay into a fresh ledger store (--ledger) or the same inputs in the same order"
+            ) from None
+        return len(new)
+
+    def erase(self, erasures: Sequence[Erasure]) -> None:
+        """Delete the stored events of erased relationships (SPEC §3 rule 5)."""
+        ids = [e.relationship_id for e in erasures if e.relationship_id is not None]
+        if not ids:
+            return
+        recorder: Any = self._recorder
+        table = recorder.events_table_name
+        postgres = type(recorder).__module__.endswith("postgres")
+        statement = f"DELETE FROM {table} WHERE originator_id = {'%s' if postgres else '?'}"
+        with recorder.datastore.transaction(commit=True) as cursor:
+            for relationship_id in ids:
+                cursor.execute(statement, (relationship_id if postgres else str(relationship_id),))
+
+    def stored_events(self, relationship_id: Any) -> list[Any]:
+        return list(self._app.events.get(relationship_id))

@@ -1,0 +1,1 @@
+"""Drivers of the ledger core: batch replay (and, later, the live faust worker)."""

@@ -1,0 +1,1 @@
+"""DuckDB projections: the fact tables and the analysts' views of SPEC §7."""

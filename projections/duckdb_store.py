@@ -1,0 +1,164 @@
+"""The analysts' DuckDB file: fact tables written in bulk, SPEC §7 views over them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from ledger.core import ControlFact, Erasure, LedgerRecord, Position, TouchFact
+from ledger.policy import Policy
+from ledger.relationship import describe
+from schemas.events import event_type
+from schemas.validation import Rejection
+
+FACT_TABLES = (
+    "touchpoints", "rejected_events", "handoff_facts", "repeat_facts", "ledger_events", "control_events",
+)
+# Tables whose rows belong to one customer and go when the customer is erased.
+CUSTOMER_TABLES = ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events")
+VIEWS = (
+    "owner_history", "customer_owner", "journeys", "handoffs", "repeat_contacts", "customer_metrics",
+    "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load",
+)
+
+
+def _sql(name: str) -> str:
+    return (Path(__file__).parent / name).read_text()
+
+
+def touch_row(fact: TouchFact) -> tuple[Any, ...]:
+    t = fact.touch
+    p = fact.position
+    return (
+        t.event_id, t.occurred_at, t.customer_id, t.schema_version, t.channel,
+        t.direction, t.department, t.employee_id, t.case_id, t.topic, t.kind, t.outcome,
+        t.transferred_to_department, t.transferred_to_employee, t.csat, t.sentiment, t.revenue,
+        orjson.dumps(t.attributes).decode() if t.attributes is not None else None,
+        fact.journey_id, fact.journey_key, fact.weight, fact.owner_before, fact.owner_match,
+        p.source, p.offset, p.seq,
+    )
+
+
+def handoff_row(fact: TouchFact) -> tuple[Any, ...]:
+    h = fact.handoff
+    assert h is not None
+    return (
+        fact.touch.customer_id, h.journey_id, h.from_event_id, h.to_event_id, h.from_department,
+        h.to_department, h.from_employee_id, h.to_employee_id, h.kind, h.cross_department,
+        h.reexplained, h.ping_pong, h.gap_seconds, fact.touch.occurred_at, fact.position.seq,
+    )
+
+
+def repeat_row(fact: TouchFact) -> tuple[Any, ...]:
+    r = fact.repeat
+    assert r is not None
+    return (
+        fact.touch.event_id, r.previous_event_id, fact.touch.customer_id, fact.journey_key,
+        r.gap_seconds, fact.touch.occurred_at, fact.position.seq,
+    )
+
+
+def ledger_row(record: LedgerRecord) -> tuple[Any, ...]:
+    event = record.event
+    payload = describe(event)
+    affinities = payload.get("affinities")
+    p = record.position
+    return (
+        str(event.originator_id), event.originator_version, record.customer_id, type(event).__name__,
+        event.timestamp, payload.get("trigger_event_id"), payload.get("previous_owner_id"),
+        payload.get("owner_id"), payload.get("employee_id"), payload.get("reason"),
+        orjson.dumps(affinities).decode() if affinities is not None else None,
+        p.source, p.offset, p.seq,
+    )
+
+
+def control_row(fact: ControlFact) -> tuple[Any, ...]:
+    e = fact.event
+    p = fact.position
+    return (
+        e.event_id, event_type(e), e.occurred_at, getattr(e, "customer_id", None),
+        getattr(e, "employee_id", None), p.source, p.offset, p.seq,
+    )
+
+
+def rejected_row(rejection: Rejection, raw: bytes, position: Position) -> tuple[Any, ...]:
+    return (
+        rejection.reason, rejection.detail, rejection.field, raw, raw.decode("utf-8", "replace"),
+        position.source, position.offset, position.seq,
+    )
+
+
+class AnalyticsStore:
+    """A DuckDB file holding the fact tables and the SPEC §7 views.
+
+    DuckDB allows one writer process per file; analysts read it when no writer
+    holds it (or from a copy).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.con = duckdb.connect(str(self.path))
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def create_schema(self, *, replace: bool) -> None:
+        if replace:
+            for view in VIEWS:
+                self.con.execute(f"DROP VIEW IF EXISTS {view}")
+            self.con.execute("DROP VIEW IF EXISTS spoc_window")
+            for table in (*FACT_TABLES, "spoc_settings"):
+                self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(_sql("tables.sql"))
+        self.con.execute(_sql("views.sql"))
+
+    def write_settings(self, policy: Policy, **values: str | None) -> None:
+        settings: dict[str, str | None] = {
+            "repeat_window_days": repr(policy.repeat_window_days),
+            "churn_inactivity_days": repr(policy.churn_inactivity_days),
+            **values,
+        }
+        for key, value in settings.items():
+            self.con.execute(
+                "INSERT INTO spoc_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    def append(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            appender = self.con.appender(table)
+            appender.append_rows(rows)
+            appender.flush()
+
+    def write_facts(
+        self,
+        touches: Sequence[TouchFact],
+        controls: Sequence[ControlFact],
+        records: Sequence[LedgerRecord],
+        erasures: Sequence[Erasure],
+        rejected: Iterable[tuple[Any, ...]] = (),
+    ) -> None:
+        self.append("touchpoints", [touch_row(f) for f in touches])
+        self.append("handoff_facts", [handoff_row(f) for f in touches if f.handoff is not None])
+        self.append("repeat_facts", [repeat_row(f) for f in touches if f.repeat is not None])
+        self.append("control_events", [control_row(f) for f in controls])
+        self.append("ledger_events", [ledger_row(r) for r in records])
+        self.append("rejected_events", list(rejected))
+        for erasure in erasures:
+            self.erase(erasure)
+
+    def erase(self, erasure: Erasure) -> None:
+        """Delete every row of the customer up to the erasure (SPEC §3 rule 5)."""
+        for table in CUSTOMER_TABLES:
+            self.con.execute(
+                f"DELETE FROM {table} WHERE customer_id = ? AND seq <= ?",
+                [erasure.customer_id, erasure.position.seq],
+            )
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, list(params)).fetchall()

@@ -1,0 +1,209 @@
+-- The analysts' tables of SPEC §7, as views over the fact tables (tables.sql).
+-- Names and columns are a stable contract: add columns, never rename them.
+
+CREATE OR REPLACE VIEW spoc_window AS
+SELECT
+    coalesce(
+        (SELECT value::TIMESTAMPTZ FROM spoc_settings WHERE key = 'as_of'),
+        (SELECT value::TIMESTAMPTZ FROM spoc_settings WHERE key = 'latest_event_at'),
+        (SELECT max(occurred_at) FROM (SELECT occurred_at FROM touchpoints UNION ALL SELECT occurred_at FROM control_events))
+    ) AS as_of,
+    coalesce((SELECT value::DOUBLE FROM spoc_settings WHERE key = 'repeat_window_days'), 7) AS repeat_window_days,
+    coalesce((SELECT value::DOUBLE FROM spoc_settings WHERE key = 'churn_inactivity_days'), 180) AS churn_inactivity_days;
+
+CREATE OR REPLACE VIEW handoffs AS
+SELECT customer_id, journey_id, from_event_id, to_event_id, from_department, to_department,
+       from_employee_id, to_employee_id, kind, cross_department, reexplained, ping_pong,
+       gap_seconds, occurred_at
+FROM handoff_facts;
+
+CREATE OR REPLACE VIEW repeat_contacts AS
+SELECT event_id, previous_event_id, customer_id, journey_key, gap_seconds, occurred_at
+FROM repeat_facts;
+
+CREATE OR REPLACE VIEW owner_history AS
+SELECT
+    customer_id,
+    owner_id,
+    occurred_at AS valid_from,
+    lead(occurred_at) OVER (PARTITION BY customer_id ORDER BY seq, version) AS valid_to,
+    reason,
+    trigger_event_id AS event_id,
+    previous_owner_id,
+    affinities
+FROM ledger_events
+WHERE event_type IN ('OwnerAssigned', 'OwnerChanged');
+
+CREATE OR REPLACE VIEW customer_owner AS
+SELECT customer_id, owner_id, valid_from AS since, reason
+FROM owner_history
+WHERE valid_to IS NULL AND owner_id IS NOT NULL;
+
+CREATE OR REPLACE VIEW journeys AS
+WITH per_journey AS (
+    SELECT
+        journey_id,
+        any_value(customer_id) AS customer_id,
+        any_value(journey_key) AS journey_key,
+        arg_min(event_id, seq) AS first_event_id,
+        arg_max(event_id, seq) AS last_event_id,
+        arg_min(occurred_at, seq) AS first_at,
+        arg_max(occurred_at, seq) AS last_at,
+        min(seq) AS first_seq,
+        count(*) AS touches,
+        arg_min(outcome, seq) AS first_outcome,
+        arg_max(outcome, seq) AS last_outcome
+    FROM touchpoints
+    GROUP BY journey_id
+),
+handoff_counts AS (
+    SELECT journey_id, count(*) AS handoffs FROM handoff_facts GROUP BY journey_id
+),
+followed_by_repeat AS (
+    SELECT DISTINCT j.journey_id
+    FROM per_journey j
+    JOIN repeat_facts r
+      ON r.customer_id = j.customer_id AND r.journey_key = j.journey_key AND r.seq > j.first_seq
+    WHERE j.first_outcome = 'resolved'
+      AND r.occurred_at >= j.first_at
+      AND r.occurred_at <= j.first_at + to_days(1) * (SELECT repeat_window_days FROM spoc_window)
+)
+SELECT
+    j.journey_id, j.customer_id, j.journey_key, j.first_event_id, j.last_event_id,
+    j.first_at, j.last_at, j.touches,
+    coalesce(h.handoffs, 0) AS handoffs,
+    coalesce(j.last_outcome = 'resolved', false) AS resolved,
+    coalesce(j.first_outcome = 'resolved', false) AND f.journey_id IS NULL AS fcr
+FROM per_journey j
+LEFT JOIN handoff_counts h USING (journey_id)
+LEFT JOIN followed_by_repeat f USING (journey_id);
+
+CREATE OR REPLACE VIEW customer_metrics AS
+WITH customer_events AS (
+    SELECT customer_id, occurred_at FROM touchpoints
+    UNION ALL
+    SELECT customer_id, occurred_at FROM control_events WHERE customer_id IS NOT NULL AND type <> 'customer_erased'
+),
+seen AS (
+    SELECT customer_id, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
+    FROM customer_events GROUP BY customer_id
+),
+touch_stats AS (
+    SELECT customer_id,
+           count(*) AS touches,
+           count(DISTINCT employee_id) AS employees_seen,
+           avg(owner_match::INTEGER) AS owner_continuity,
+           max(occurred_at) AS last_touch_at
+    FROM touchpoints GROUP BY customer_id
+),
+handoff_stats AS (
+    SELECT customer_id, count(*) AS handoffs, count(*) FILTER (WHERE cross_department) AS silo_handoffs
+    FROM handoff_facts GROUP BY customer_id
+),
+repeat_stats AS (
+    SELECT customer_id, count(*) AS repeat_contacts FROM repeat_facts GROUP BY customer_id
+),
+churn_events AS (
+    SELECT customer_id, arg_max(occurred_at, seq) AS churned_at
+    FROM control_events WHERE type = 'customer_churned' GROUP BY customer_id
+)
+SELECT
+    s.customer_id,
+    coalesce(t.touches, 0) AS touches,
+    coalesce(t.employees_seen, 0) AS employees_seen,
+    t.owner_continuity,
+    coalesce(h.handoffs, 0) AS handoffs,
+    coalesce(h.silo_handoffs, 0) AS silo_handoffs,
+    coalesce(r.repeat_contacts, 0) AS repeat_contacts,
+    s.first_seen,
+    s.last_seen,
+    (c.churned_at IS NOT NULL
+        OR coalesce(t.last_touch_at < w.as_of - to_days(1) * w.churn_inactivity_days, false)) AS churned,
+    CASE
+        WHEN c.churned_at IS NOT NULL THEN c.churned_at
+        WHEN t.last_touch_at < w.as_of - to_days(1) * w.churn_inactivity_days THEN t.last_touch_at
+    END AS churned_at
+FROM seen s
+CROSS JOIN spoc_window w
+LEFT JOIN touch_stats t USING (customer_id)
+LEFT JOIN handoff_stats h USING (customer_id)
+LEFT JOIN repeat_stats r USING (customer_id)
+LEFT JOIN churn_events c USING (customer_id);
+
+CREATE OR REPLACE VIEW churn_by_continuity AS
+WITH buckets(bucket, ord) AS (VALUES ('0-25', 1), ('25-50', 2), ('50-75', 3), ('75-100', 4), ('none', 5)),
+bucketed AS (
+    SELECT
+        CASE
+            WHEN owner_continuity IS NULL THEN 'none'
+            WHEN owner_continuity < 0.25 THEN '0-25'
+            WHEN owner_continuity < 0.50 THEN '25-50'
+            WHEN owner_continuity < 0.75 THEN '50-75'
+            ELSE '75-100'
+        END AS bucket,
+        churned
+    FROM customer_metrics
+)
+SELECT b.bucket,
+       count(x.bucket) AS customers,
+       count(x.bucket) FILTER (WHERE x.churned) AS churned,
+       CASE WHEN count(x.bucket) > 0
+            THEN (count(x.bucket) FILTER (WHERE x.churned))::DOUBLE / count(x.bucket) END AS churn_rate
+FROM buckets b LEFT JOIN bucketed x USING (bucket)
+GROUP BY b.bucket, b.ord
+ORDER BY b.ord;
+
+CREATE OR REPLACE VIEW churn_by_handoffs AS
+WITH buckets(bucket, ord) AS (VALUES ('0', 1), ('1', 2), ('2-3', 3), ('4+', 4)),
+bucketed AS (
+    SELECT
+        CASE
+            WHEN silo_handoffs = 0 THEN '0'
+            WHEN silo_handoffs = 1 THEN '1'
+            WHEN silo_handoffs <= 3 THEN '2-3'
+            ELSE '4+'
+        END AS bucket,
+        churned
+    FROM customer_metrics
+)
+SELECT b.bucket,
+       count(x.bucket) AS customers,
+       count(x.bucket) FILTER (WHERE x.churned) AS churned,
+       CASE WHEN count(x.bucket) > 0
+            THEN (count(x.bucket) FILTER (WHERE x.churned))::DOUBLE / count(x.bucket) END AS churn_rate
+FROM buckets b LEFT JOIN bucketed x USING (bucket)
+GROUP BY b.bucket, b.ord
+ORDER BY b.ord;
+
+CREATE OR REPLACE VIEW silo_paths AS
+SELECT
+    h.from_department,
+    h.to_department,
+    count(*) AS handoffs,
+    avg(h.reexplained::INTEGER) AS reexplained_rate,
+    avg((r.event_id IS NOT NULL)::INTEGER) AS repeat_contact_rate
+FROM handoff_facts h
+LEFT JOIN repeat_facts r ON r.event_id = h.to_event_id
+WHERE h.cross_department
+GROUP BY h.from_department, h.to_department
+ORDER BY handoffs DESC, h.from_department, h.to_department;
+
+CREATE OR REPLACE VIEW owner_load AS
+WITH current_customers AS (
+    SELECT owner_id, count(*) AS customers FROM customer_owner GROUP BY owner_id
+),
+handled AS (
+    SELECT employee_id AS owner_id, count(*) AS touches
+    FROM touchpoints WHERE employee_id IS NOT NULL GROUP BY employee_id
+),
+continuity AS (
+    SELECT o.owner_id, avg(t.owner_match::INTEGER) AS continuity
+    FROM customer_owner o JOIN touchpoints t USING (customer_id)
+    WHERE t.owner_match IS NOT NULL
+    GROUP BY o.owner_id
+)
+SELECT c.owner_id, c.customers, coalesce(h.touches, 0) AS touches, k.continuity
+FROM current_customers c
+LEFT JOIN handled h USING (owner_id)
+LEFT JOIN continuity k USING (owner_id)
+ORDER BY c.customers DESC, c.owner_id;

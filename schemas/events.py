@@ -1,0 +1,113 @@
+"""Input events of SPEC §1, schema version 1, as typed msgspec structs.
+
+These structs are the schema: the JSON Schema file next to this module is
+generated from them (``python -m schemas``) and a test keeps the two in step.
+Unknown top-level fields are ignored (tolerant reader); the raw message stays in
+the log of record (the Kafka topic or the input file).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Timestamp = Annotated[
+    datetime,
+    msgspec.Meta(tz=True, description="RFC 3339 timestamp with an offset; naive times are rejected"),
+]
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")]
+Csat = Annotated[int, msgspec.Meta(ge=1, le=5)]
+Sentiment = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
+Revenue = Annotated[float, msgspec.Meta(ge=0.0)]
+SchemaVersion = Literal[1]
+
+Channel = Literal["phone", "chat", "email", "visit", "portal", "sms", "social", "video", "other"]
+Direction = Literal["inbound", "outbound"]
+Kind = Literal["inquiry", "purchase", "complaint", "follow_up", "outreach", "cancellation", "other"]
+Outcome = Literal["resolved", "unresolved", "transferred", "redirected", "abandoned", "pending"]
+
+
+class Touchpoint(msgspec.Struct, frozen=True):
+    """A contact between the company and a customer (``type`` absent or ``touchpoint``)."""
+
+    event_id: Id
+    occurred_at: Timestamp
+    customer_id: Id
+    channel: Channel
+    direction: Direction
+    department: Slug
+    # Required key; null means self-service or a bot.
+    employee_id: str | None
+    type: Literal["touchpoint"] = "touchpoint"
+    schema_version: SchemaVersion = 1
+    case_id: str | None = None
+    topic: str | None = None
+    kind: Kind | None = None
+    outcome: Outcome | None = None
+    transferred_to_department: str | None = None
+    transferred_to_employee: str | None = None
+    csat: Csat | None = None
+    sentiment: Sentiment | None = None
+    revenue: Revenue | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class CustomerChurned(msgspec.Struct, frozen=True, tag_field="type", tag="customer_churned"):
+    event_id: Id
+    occurred_at: Timestamp
+    customer_id: Id
+    schema_version: SchemaVersion = 1
+
+
+class EmployeeDeparted(msgspec.Struct, frozen=True, tag_field="type", tag="employee_departed"):
+    """Broadcast: applies to every customer at its position in the input."""
+
+    event_id: Id
+    occurred_at: Timestamp
+    employee_id: Id
+    schema_version: SchemaVersion = 1
+
+
+class OwnerPinned(msgspec.Struct, frozen=True, tag_field="type", tag="owner_pinned"):
+    event_id: Id
+    occurred_at: Timestamp
+    customer_id: Id
+    employee_id: Id
+    schema_version: SchemaVersion = 1
+
+
+class OwnerUnpinned(msgspec.Struct, frozen=True, tag_field="type", tag="owner_unpinned"):
+    event_id: Id
+    occurred_at: Timestamp
+    customer_id: Id
+    schema_version: SchemaVersion = 1
+
+
+class CustomerErased(msgspec.Struct, frozen=True, tag_field="type", tag="customer_erased"):
+    event_id: Id
+    occurred_at: Timestamp
+    customer_id: Id
+    schema_version: SchemaVersion = 1
+
+
+ControlEvent = Union[CustomerChurned, EmployeeDeparted, OwnerPinned, OwnerUnpinned, CustomerErased]
+InputEvent = Union[Touchpoint, ControlEvent]
+
+CONTROL_TYPES: dict[str, type[msgspec.Struct]] = {
+    "customer_churned": CustomerChurned,
+    "employee_departed": EmployeeDeparted,
+    "owner_pinned": OwnerPinned,
+    "owner_unpinned": OwnerUnpinned,
+    "customer_erased": CustomerErased,
+}
+EVENT_TYPES = ("touchpoint", *CONTROL_TYPES)
+
+
+def event_type(event: InputEvent) -> str:
+    """The SPEC's ``type`` value of a decoded event."""
+    return event.type if isinstance(event, Touchpoint) else type(event).__struct_config__.tag  # type: ignore[return-value]

@@ -1,0 +1,122 @@
+"""Decode and validate one raw input message into a typed event or a rejection.
+
+Validation is a single msgspec decode for the common case (a touchpoint); only
+messages that fail it, or control events, take a second, slower look.  Every
+rejection names the reason (a stable code) and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from hashlib import blake2b
+from typing import Any
+
+import msgspec
+import orjson
+
+from schemas.events import CONTROL_TYPES, EVENT_TYPES, ControlEvent, InputEvent, Touchpoint
+
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+# Stable rejection reason codes (SPEC §1 "Bad input").
+TOO_LARGE = "too_large"
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+INVALID_VALUE = "invalid_value"
+UNKNOWN_ENUM_VALUE = "unknown_enum_value"
+UNKNOWN_TYPE = "unknown_type"
+NAIVE_TIMESTAMP = "naive_timestamp"
+INVALID_TIMESTAMP = "invalid_timestamp"
+UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+EVENT_ID_CONFLICT = "event_id_conflict"
+
+REASONS = (
+    TOO_LARGE, INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, INVALID_VALUE,
+    UNKNOWN_ENUM_VALUE, UNKNOWN_TYPE, NAIVE_TIMESTAMP, INVALID_TIMESTAMP,
+    UNKNOWN_SCHEMA_VERSION, EVENT_ID_CONFLICT,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was not accepted. ``field`` is the JSON path inside the message, if any."""
+
+    reason: str
+    detail: str
+    field: str | None = None
+
+
+_touchpoint_decoder = msgspec.json.Decoder(Touchpoint)
+_control_decoder = msgspec.json.Decoder(ControlEvent)
+_encoder = msgspec.json.Encoder()
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+
+
+def decode(raw: bytes) -> InputEvent | Rejection:
+    """Decode one message. Never raises for bad input: returns a :class:`Rejection`."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return Rejection(TOO_LARGE, f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        return _touchpoint_decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        first_error = error
+    except msgspec.DecodeError as error:
+        return Rejection(INVALID_JSON, f"not valid JSON: {error}")
+    return _decode_other(raw, first_error)
+
+
+def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
+    """Slow path: a control event, or a touchpoint with an error to explain."""
+    try:
+        document: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:  # msgspec accepted what orjson refuses (e.g. huge ints)
+        return Rejection(INVALID_JSON, f"not valid JSON: {error}")
+    if not isinstance(document, dict):
+        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}")
+    event_type = document.get("type", "touchpoint")
+    if event_type == "touchpoint":
+        return _explain(touchpoint_error)
+    if not isinstance(event_type, str) or event_type not in CONTROL_TYPES:
+        return Rejection(
+            UNKNOWN_TYPE,
+            f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}",
+            "type",
+        )
+    try:
+        return _control_decoder.decode(raw)
+    except msgspec.ValidationError as error:
+        return _explain(error)
+
+
+def _explain(error: msgspec.ValidationError) -> Rejection:
+    message = str(error)
+    missing = _MISSING.match(message)
+    if missing:
+        field = missing["field"]
+        return Rejection(MISSING_FIELD, f"required field `{field}` is missing", field)
+    at = _AT_PATH.search(message)
+    field = at["path"] if at else None
+    if field == "schema_version" and message.startswith("Invalid enum value"):
+        return Rejection(UNKNOWN_SCHEMA_VERSION, f"{message}; this reader knows schema_version 1", field)
+    if "with a timezone component" in message:
+        return Rejection(NAIVE_TIMESTAMP, f"{message}; add an offset such as Z or +02:00", field)
+    if "RFC3339" in message:
+        return Rejection(INVALID_TIMESTAMP, message, field)
+    if message.startswith("Invalid enum value"):
+        return Rejection(UNKNOWN_ENUM_VALUE, message, field)
+    if ", got `" in message:
+        return Rejection(WRONG_TYPE, message, field)
+    return Rejection(INVALID_VALUE, message, field)
+
+
+def content_digest(event: InputEvent) -> int:
+    """A stable 64-bit digest of an event's content, for telling duplicates from conflicts.
+
+    Computed on the decoded event, so key order, white space and ignored unknown
+    fields do not make two deliveries of the same event look different.
+    """
+    return int.from_bytes(blake2b(_encoder.encode(event), digest_size=8).digest(), "big")

@@ -1,0 +1,3 @@
+from spoc.cli import main
+
+raise SystemExit(main())

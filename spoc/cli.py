@@ -1,0 +1,86 @@
+"""The ``spoc`` command line. Catches only the project's own errors: one line, non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ledger.errors import SpocError
+from ledger.store import LEDGER_URL_ENV, default_ledger_url
+from spoc.timestamps import parse_timestamp
+
+EXIT_ERROR = 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from processors.replay import replay
+
+    def progress(lines: int) -> None:
+        if args.progress:
+            print(f"\r{lines:,} lines", end="", file=sys.stderr, flush=True)
+
+    summary = replay(
+        args.inputs,
+        args.db,
+        args.ledger or default_ledger_url(args.db),
+        as_of=parse_timestamp(args.as_of) if args.as_of else None,
+        progress=progress,
+    )
+    if args.progress:
+        print(file=sys.stderr)
+    print(summary.render())
+    return 0
+
+
+def _owner(args: argparse.Namespace) -> int:
+    from spoc.owner_lookup import owner_at
+
+    answer = owner_at(args.db, args.customer_id, parse_timestamp(args.at) if args.at else None)
+    if answer is None:
+        when = f" at {args.at}" if args.at else ""
+        print(f"customer {args.customer_id} has no owner{when} in {args.db}")
+        return 1
+    print(answer.render())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    replay = commands.add_parser(
+        "replay",
+        help="replay JSONL touchpoints into the ledger and a DuckDB file",
+        description="Replay JSONL files (.jsonl, .jsonl.gz, or - for stdin) in order. "
+        "Rebuilds the DuckDB file's tables; records ledger decisions with their input positions.",
+    )
+    replay.add_argument("inputs", nargs="+", metavar="INPUT")
+    replay.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file to (re)build")
+    replay.add_argument("--as-of", metavar="TIMESTAMP", help="the churn report date (default: the latest event)")
+    replay.add_argument(
+        "--ledger", metavar="URL",
+        help=f"ledger store: sqlite:///file or postgresql://user:pw@host/db (default: ${LEDGER_URL_ENV}, "
+        "else PATH.ledger.sqlite next to the DuckDB file)",
+    )
+    replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
+    replay.set_defaults(run=_replay)
+
+    owner = commands.add_parser("owner", help="who owned a customer, since when, and why")
+    owner.add_argument("customer_id", metavar="CUSTOMER_ID")
+    owner.add_argument("--db", required=True, metavar="PATH")
+    owner.add_argument("--at", metavar="TIMESTAMP", help="the moment to ask about (default: now)")
+    owner.set_defaults(run=_owner)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except SpocError as error:
+        print(f"spoc: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("spoc: interrupted", file=sys.stderr)
+        return 130

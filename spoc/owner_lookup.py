@@ -1,0 +1,63 @@
+"""``spoc owner``: who owned a customer at a time, since when, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from spoc.timestamps import UsageError
+
+
+@dataclass(frozen=True)
+class OwnerAnswer:
+    customer_id: str
+    owner_id: str | None
+    since: datetime
+    until: datetime | None
+    reason: str
+    event_id: str
+    affinities: dict[str, float]
+
+    def render(self) -> str:
+        owner = self.owner_id if self.owner_id is not None else "(none)"
+        lines = [
+            f"customer  {self.customer_id}",
+            f"owner     {owner}",
+            f"since     {self.since.isoformat()}",
+            f"until     {self.until.isoformat() if self.until else '(current)'}",
+            f"reason    {self.reason}",
+            f"event     {self.event_id}",
+        ]
+        if self.affinities:
+            decided = ", ".join(f"{e}={a:.3f}" for e, a in sorted(self.affinities.items()))
+            lines.append(f"affinity  {decided}")
+        return "\n".join(lines)
+
+
+def owner_at(db: str | Path, customer_id: str, at: datetime | None) -> OwnerAnswer | None:
+    """The owner period covering ``at`` (default: now, i.e. the latest period)."""
+    if not Path(db).is_file():
+        raise UsageError(f"no analytics file at {db}; create it with `spoc replay INPUT --db {db}`")
+    with duckdb.connect(str(db), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        row = con.execute(
+            """
+            SELECT owner_id, valid_from, valid_to, reason, event_id, affinities
+            FROM owner_history
+            WHERE customer_id = $customer
+              AND ($at IS NULL OR (valid_from <= $at AND (valid_to IS NULL OR valid_to > $at)))
+            ORDER BY (valid_to IS NULL) DESC, valid_from DESC
+            LIMIT 1
+            """,
+            {"customer": customer_id, "at": at},
+        ).fetchone()
+    if row is None:
+        return None
+    owner_id, since, until, reason, event_id, affinities = row
+    return OwnerAnswer(
+        customer_id, owner_id, since, until, reason, event_id, orjson.loads(affinities) if affinities else {}
+    )
