@@ -14,7 +14,7 @@ from uuid import UUID
 
 from ledger.affinity import Affinity, is_productive, touch_weight
 from ledger.journeys import Handoff, JourneyBook
-from ledger.owner_policy import best_candidate, challenger_wins, stability_gap_passed
+from ledger.owner_policy import Candidate, best_candidate, challenger_wins, ranks_above, stability_gap_passed
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import (
     AFFINITY,
@@ -86,13 +86,18 @@ class Erasure:
 class Customer:
     """A customer's relationship (the ledger) and the working memory behind its decisions."""
 
-    __slots__ = ("relationship", "affinities", "journeys", "repeats")
+    __slots__ = ("relationship", "affinities", "journeys", "repeats", "latest_touch", "challenger", "challenger_known")
 
     def __init__(self, relationship: Relationship) -> None:
         self.relationship = relationship
         self.affinities: dict[str, Affinity] = {}
         self.journeys = JourneyBook()
         self.repeats = RepeatIndex()
+        self.latest_touch = float("-inf")
+        # The best active non-owner, cached between touches: affinities all decay
+        # by the same factor, so their order only changes when a touch lands.
+        self.challenger: str | None = None
+        self.challenger_known = False
 
 
 class LedgerCore:
@@ -164,6 +169,7 @@ class LedgerCore:
             if affinity is None:
                 affinity = customer.affinities[employee_id] = Affinity()
             affinity.add(t, weight, self._half_life)
+            self._update_challenger(customer, employee_id, weight, t)
         self._apply_owner_rules(customer, t, at, touch.event_id, touch)
         if relationship.pending_events:
             self._record(customer, position)
@@ -198,9 +204,7 @@ class LedgerCore:
         assert relationship.owner_since is not None
         if not stability_gap_passed(t, relationship.owner_since.timestamp(), self.policy):
             return
-        challenger = best_candidate(
-            customer.affinities, t, self._half_life, exclude=owner_id, departed=self.departed
-        )
+        challenger = self._challenger(customer, t)
         if challenger is None:
             return
         owner_affinity = customer.affinities[owner_id].at(t, self._half_life) if owner_id in customer.affinities else 0.0
@@ -212,6 +216,47 @@ class LedgerCore:
                 trigger,
                 at,
             )
+
+    def _challenger(self, customer: Customer, t: float) -> Candidate | None:
+        """Rule 2's challenger: the active non-owner with the highest affinity at ``t``."""
+        cached = customer.challenger
+        if customer.challenger_known and t >= customer.latest_touch and cached not in self.departed:
+            if cached is None:
+                return None
+            affinity = customer.affinities[cached]
+            return Candidate(cached, affinity.at(t, self._half_life), affinity.last_touch)
+        best = best_candidate(
+            customer.affinities, t, self._half_life, exclude=customer.relationship.owner_id, departed=self.departed
+        )
+        if t >= customer.latest_touch:
+            customer.challenger = best.employee_id if best is not None else None
+            customer.challenger_known = True
+        return best
+
+    def _update_challenger(self, customer: Customer, employee_id: str, weight: float, t: float) -> None:
+        """Keep the cached challenger right after a touch by ``employee_id``."""
+        in_order = t >= customer.latest_touch
+        customer.latest_touch = max(customer.latest_touch, t)
+        if not customer.challenger_known:
+            return
+        if not in_order:
+            customer.challenger_known = False
+            return
+        if employee_id == customer.relationship.owner_id or employee_id in self.departed:
+            return
+        cached = customer.challenger
+        if cached is None:
+            customer.challenger = employee_id
+        elif cached == employee_id:
+            # A negative weight may drop the leader below another employee.
+            customer.challenger_known = weight >= 0.0
+        elif weight >= 0.0:
+            # Only this employee rose: the leader is the better of the two.
+            affinities, half_life = customer.affinities, self._half_life
+            toucher = Candidate(employee_id, affinities[employee_id].at(t, half_life), t)
+            leader = Candidate(cached, affinities[cached].at(t, half_life), affinities[cached].last_touch)
+            if ranks_above(toucher, leader):
+                customer.challenger = employee_id
 
     def _departure(self, employee_id: str, trigger: str, at: datetime, position: Position) -> None:
         """Rule 3: each customer the employee owns gets the best active successor, or none."""
@@ -256,6 +301,7 @@ class LedgerCore:
         customer_id = customer.relationship.customer_id
         for event in customer.relationship.collect_events():
             if isinstance(event, OWNER_EVENTS):
+                customer.challenger_known = False
                 previous = getattr(event, "previous_owner_id", None)
                 if previous is not None:
                     self.owned_by[previous].discard(customer_id)

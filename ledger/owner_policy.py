@@ -41,17 +41,19 @@ def best_candidate(
         last = affinity.last_touch_at_or_before(t)
         if last == float("-inf"):
             continue
-        value = affinity.at(t, half_life)
-        if (
-            best is None
-            or value > best.affinity
-            or (
-                value == best.affinity
-                and (last > best.last_touch or (last == best.last_touch and employee_id < best.employee_id))
-            )
-        ):
-            best = Candidate(employee_id, value, last)
+        candidate = Candidate(employee_id, affinity.at(t, half_life), last)
+        if best is None or ranks_above(candidate, best):
+            best = candidate
     return best
+
+
+def ranks_above(a: Candidate, b: Candidate) -> bool:
+    """Higher affinity; ties: the more recent touch, then the lower employee_id."""
+    if a.affinity != b.affinity:
+        return a.affinity > b.affinity
+    if a.last_touch != b.last_touch:
+        return a.last_touch > b.last_touch
+    return a.employee_id < b.employee_id
 
 
 def challenger_wins(challenger: float, owner: float, policy: Policy) -> bool:

@@ -32,17 +32,21 @@ class RepeatIndex:
         if touches is None:
             self.recent[key] = [(t, event_id)]
             return None
+        if t >= touches[-1][0]:
+            # In time order (the usual case): forget what no later touch can repeat.
+            horizon = t - window_seconds
+            stale = 0
+            while stale < len(touches) and touches[stale][0] < horizon:
+                stale += 1
+            if stale:
+                del touches[:stale]
         repeat = None
         if may_repeat:
             best: tuple[float, str] | None = None
             for touch in touches:
-                gap = t - touch[0]
-                if 0.0 <= gap <= window_seconds and (best is None or touch[0] >= best[0]):
+                if touch[0] <= t and t - touch[0] <= window_seconds and (best is None or touch[0] >= best[0]):
                     best = touch
             if best is not None:
                 repeat = Repeat(best[1], t - best[0])
         touches.append((t, event_id))
-        horizon = max(x[0] for x in touches) - window_seconds
-        if any(x[0] < horizon for x in touches):
-            touches[:] = [x for x in touches if x[0] >= horizon]
         return repeat
