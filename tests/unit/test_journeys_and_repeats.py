@@ -1,0 +1,155 @@
+"""SPEC §4 (journeys, handoffs) and §5 (repeat contacts), on the pure core."""
+
+from __future__ import annotations
+
+from tests.scenario import Scenario, day
+
+
+# Journeys.
+
+def test_touches_with_a_case_id_form_one_journey_whatever_the_gap() -> None:
+    s = Scenario()
+    first = s.touch(day(0), "alice", case_id="T-1", outcome="resolved")
+    later = s.touch(day(60), "bob", case_id="T-1", topic="billing.refund")
+    other = s.touch(day(60), "bob", case_id="T-2")
+    assert s.fact(later).journey_id == s.fact(first).journey_id == first
+    assert s.fact(later).journey_key == "case:T-1"
+    assert s.fact(other).journey_id == other
+
+
+def test_topic_journey_stays_open_for_72_hours_after_its_last_unresolved_touch() -> None:
+    s = Scenario()
+    first = s.touch(day(0), "alice", topic="billing.refund", outcome="pending")
+    within = s.touch(day(3), "alice", topic="billing.refund", outcome="pending")  # exactly 72 h
+    assert s.fact(within).journey_id == first
+    # The window runs from the journey's last touch, not its first.
+    still = s.touch(day(6), "alice", topic="billing.refund", outcome="unresolved")
+    assert s.fact(still).journey_id == first
+    gone = s.touch(day(9, hours=1), "alice", topic="billing.refund")  # 73 h later
+    assert s.fact(gone).journey_id == gone
+
+
+def test_a_resolved_touch_closes_its_topic_journey() -> None:
+    s = Scenario()
+    first = s.touch(day(0), "alice", topic="order.status", outcome="resolved")
+    again = s.touch(day(0, hours=1), "alice", topic="order.status")
+    assert s.fact(again).journey_id == again != first
+
+
+def test_touches_without_topic_share_the_general_journey_and_topics_are_separate() -> None:
+    s = Scenario()
+    a = s.touch(day(0), "alice")
+    b = s.touch(day(1), "alice")
+    c = s.touch(day(1), "alice", topic="device.setup")
+    assert s.fact(b).journey_id == a
+    assert s.fact(b).journey_key == "topic:general"
+    assert s.fact(c).journey_id == c
+    assert s.fact(c).journey_key == "topic:device.setup"
+
+
+# Handoffs.
+
+def test_same_person_same_department_is_no_handoff() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice")
+    second = s.touch(day(0, hours=1), "alice")
+    bot = s.touch(day(0, hours=2), None, department="support")
+    bot_again = s.touch(day(0, hours=3), None, department="support")
+    assert s.fact(second).handoff is None
+    assert s.fact(bot).handoff is not None  # alice -> nobody: the employee changed
+    assert s.fact(bot_again).handoff is None  # null equals null
+
+
+def test_handoff_kinds_and_flags() -> None:
+    s = Scenario()
+    a = s.touch(day(0), "alice", department="billing", outcome="transferred")
+    b = s.touch(day(0, hours=1), "bob", department="accounting", outcome="redirected")
+    c = s.touch(day(0, hours=5), "carl", department="billing", outcome="unresolved")
+    d = s.touch(day(0, hours=6), "cora", department="billing")
+    transfer, redirect, bounce = (s.fact(x).handoff for x in (b, c, d))
+    assert transfer is not None and redirect is not None and bounce is not None
+    assert (transfer.kind, redirect.kind, bounce.kind) == ("transfer", "redirect", "bounce")
+    assert (transfer.from_event_id, transfer.to_event_id) == (a, b)
+    assert (transfer.from_department, transfer.to_department) == ("billing", "accounting")
+    assert (transfer.from_employee_id, transfer.to_employee_id) == ("alice", "bob")
+    assert transfer.gap_seconds == 3600.0
+    assert transfer.cross_department and transfer.reexplained and not transfer.ping_pong
+    # billing -> accounting -> billing: back into a department the journey already saw.
+    assert redirect.cross_department and redirect.ping_pong
+    # Same department, another person: a handoff, not a silo handoff.
+    assert not bounce.cross_department and bounce.reexplained and not bounce.ping_pong
+
+
+def test_department_change_with_the_same_employee_is_a_silo_handoff_without_reexplaining() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", department="sales")
+    moved = s.touch(day(0, hours=1), "alice", department="billing")
+    handoff = s.fact(moved).handoff
+    assert handoff is not None
+    assert handoff.cross_department and not handoff.reexplained
+
+
+def test_ping_pong_needs_a_silo_handoff_back_into_a_department_seen_earlier() -> None:
+    s = Scenario()
+    s.touch(day(0), "a1", department="sales")
+    s.touch(day(0, hours=1), "b1", department="billing")
+    s.touch(day(0, hours=2), "b2", department="billing")  # bounce inside billing
+    back = s.touch(day(0, hours=3), "a2", department="sales")
+    third = s.touch(day(0, hours=4), "c1", department="returns")
+    assert s.fact(back).handoff.ping_pong  # type: ignore[union-attr]
+    assert not s.fact(third).handoff.ping_pong  # type: ignore[union-attr]
+
+
+def test_touches_in_different_journeys_make_no_handoff() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", department="sales", topic="a")
+    other = s.touch(day(0, hours=1), "bob", department="billing", topic="b")
+    assert s.fact(other).handoff is None
+
+
+# Repeat contacts.
+
+def test_inbound_touch_within_seven_days_of_a_touch_with_the_same_key_repeats_it() -> None:
+    s = Scenario()
+    first = s.touch(day(0), "alice", topic="billing.refund", outcome="resolved")
+    second = s.touch(day(2), "bob", topic="billing.refund", outcome="resolved")
+    third = s.touch(day(9), "bob", topic="billing.refund")  # exactly 7 days after the second
+    repeat2, repeat3 = s.fact(second).repeat, s.fact(third).repeat
+    assert repeat2 is not None and repeat2.previous_event_id == first
+    assert repeat3 is not None and repeat3.previous_event_id == second  # the latest earlier one
+    assert repeat3.gap_seconds == 7 * 86400
+    late = s.touch(day(16, hours=1), "bob", topic="billing.refund")
+    assert s.fact(late).repeat is None
+
+
+def test_outbound_touches_and_other_keys_are_not_repeats() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", case_id="T-1")
+    outbound = s.touch(day(1), "alice", case_id="T-1", direction="outbound")
+    other_key = s.touch(day(1), "alice", case_id="T-2")
+    topic_only = s.touch(day(1), "alice", topic="T-1")
+    assert s.fact(outbound).repeat is None
+    assert s.fact(other_key).repeat is None
+    assert s.fact(topic_only).repeat is None
+    # The outbound touch still counts as an earlier touch for the next inbound one.
+    follow = s.touch(day(2), "alice", case_id="T-1")
+    assert s.fact(follow).repeat.previous_event_id == outbound  # type: ignore[union-attr]
+
+
+def test_the_receiving_leg_of_a_transfer_is_not_a_repeat_but_after_a_redirect_it_is() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", department="billing", outcome="transferred")
+    leg = s.touch(day(0, hours=1), "bob", department="accounting")
+    assert s.fact(leg).repeat is None
+    s2 = Scenario()
+    s2.touch(day(0), "alice", department="billing", outcome="redirected")
+    again = s2.touch(day(0, hours=1), "bob", department="accounting")
+    assert s2.fact(again).repeat is not None
+
+
+def test_a_transfer_outside_the_journey_window_is_a_new_contact() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", outcome="transferred")
+    later = s.touch(day(4), "bob")  # 96 h: a new journey, so no transfer leg, and within 7 days
+    assert s.fact(later).journey_id == later
+    assert s.fact(later).repeat is not None

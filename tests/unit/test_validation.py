@@ -1,0 +1,141 @@
+"""SPEC §1: what is accepted, what is rejected and why, and duplicate vs conflict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from ledger.dedup import DedupIndex, Verdict
+from schemas import (
+    CustomerChurned,
+    CustomerErased,
+    EmployeeDeparted,
+    OwnerPinned,
+    OwnerUnpinned,
+    Rejection,
+    Touchpoint,
+    content_digest,
+    decode,
+)
+from schemas.jsonschema import INPUT_SCHEMA_FILE, input_event_schema, render
+
+VALID: dict[str, Any] = {
+    "event_id": "evt-1",
+    "occurred_at": "2024-03-01T10:00:00+01:00",
+    "customer_id": "c-1",
+    "channel": "phone",
+    "direction": "inbound",
+    "department": "billing",
+    "employee_id": "e-7",
+}
+
+
+def _with(**changes: Any) -> bytes:
+    document = {**VALID, **changes}
+    return orjson.dumps({k: v for k, v in document.items() if v is not ...})
+
+
+def test_a_minimal_touchpoint_is_accepted_with_defaults() -> None:
+    event = decode(_with())
+    assert isinstance(event, Touchpoint)
+    assert (event.type, event.schema_version, event.topic) == ("touchpoint", 1, None)
+    assert event.occurred_at.utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+
+
+def test_every_optional_field_is_typed() -> None:
+    event = decode(_with(
+        case_id="T-1", topic="billing.refund", kind="complaint", outcome="transferred",
+        transferred_to_department="accounting", transferred_to_employee="e-9", csat=2,
+        sentiment=-0.4, revenue=0, attributes={"vip": True}, type="touchpoint", schema_version=1,
+    ))
+    assert isinstance(event, Touchpoint)
+    assert (event.csat, event.sentiment, event.revenue, event.attributes) == (2, -0.4, 0.0, {"vip": True})
+
+
+def test_unknown_fields_are_ignored_and_null_employee_means_self_service() -> None:
+    event = decode(_with(employee_id=None, shoe_size=44))
+    assert isinstance(event, Touchpoint) and event.employee_id is None
+
+
+@pytest.mark.parametrize(
+    ("document", "cls"),
+    [
+        ({"type": "customer_churned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}, CustomerChurned),
+        ({"type": "employee_departed", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e"}, EmployeeDeparted),
+        ({"type": "owner_pinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c", "employee_id": "e"}, OwnerPinned),
+        ({"type": "owner_unpinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}, OwnerUnpinned),
+        ({"type": "customer_erased", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}, CustomerErased),
+    ],
+)
+def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> None:
+    assert isinstance(decode(orjson.dumps(document)), cls)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "field"),
+    [
+        (b"{not json", "invalid_json", None),
+        (b"", "invalid_json", None),
+        (b"\xff\xfe", "invalid_json", None),
+        (b"[1, 2]", "not_an_object", None),
+        (b'"a string"', "not_an_object", None),
+        (_with(event_id=...), "missing_field", "event_id"),
+        (_with(customer_id=...), "missing_field", "customer_id"),
+        (_with(employee_id=...), "missing_field", "employee_id"),
+        (_with(channel=...), "missing_field", "channel"),
+        (_with(event_id=""), "invalid_value", "event_id"),
+        (_with(event_id="x" * 129), "invalid_value", "event_id"),
+        (_with(customer_id=12), "wrong_type", "customer_id"),
+        (_with(csat="5"), "wrong_type", "csat"),
+        (_with(csat=True), "wrong_type", "csat"),
+        (_with(csat=6), "invalid_value", "csat"),
+        (_with(sentiment=1.5), "invalid_value", "sentiment"),
+        (_with(revenue=-1), "invalid_value", "revenue"),
+        (_with(department="Billing"), "invalid_value", "department"),
+        (_with(attributes=[1]), "wrong_type", "attributes"),
+        (_with(channel="fax"), "unknown_enum_value", "channel"),
+        (_with(direction="sideways"), "unknown_enum_value", "direction"),
+        (_with(outcome="solved"), "unknown_enum_value", "outcome"),
+        (_with(kind="gossip"), "unknown_enum_value", "kind"),
+        (_with(type="telepathy"), "unknown_type", "type"),
+        (_with(occurred_at="2024-03-01T10:00:00"), "naive_timestamp", "occurred_at"),
+        (_with(occurred_at="yesterday"), "invalid_timestamp", "occurred_at"),
+        (_with(schema_version=2), "unknown_schema_version", "schema_version"),
+        (orjson.dumps({"type": "owner_pinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}), "missing_field", "employee_id"),
+        (orjson.dumps({"type": "customer_churned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z"}), "missing_field", "customer_id"),
+        (orjson.dumps({"type": "employee_departed", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": None}), "wrong_type", "employee_id"),
+        (orjson.dumps({"type": "customer_erased", "event_id": "x", "occurred_at": "2024-01-01T00:00:00", "customer_id": "c"}), "naive_timestamp", "occurred_at"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_reason_naming_the_field(raw: bytes, reason: str, field: str | None) -> None:
+    rejection = decode(raw)
+    assert isinstance(rejection, Rejection)
+    assert (rejection.reason, rejection.field) == (reason, field)
+    assert rejection.detail
+    if field:
+        assert field in rejection.detail
+
+
+def test_a_message_over_one_mebibyte_is_rejected_before_parsing() -> None:
+    rejection = decode(_with(attributes={"blob": "x" * (1024 * 1024)}))
+    assert isinstance(rejection, Rejection) and rejection.reason == "too_large"
+
+
+def test_same_event_id_same_content_is_a_duplicate_different_content_a_conflict() -> None:
+    index = DedupIndex()
+    original = decode(_with())
+    reordered = decode(b'{"employee_id":"e-7","department":"billing","direction":"inbound","channel":"phone",'
+                       b'"customer_id":"c-1","occurred_at":"2024-03-01T10:00:00+01:00","event_id":"evt-1", "x": 1}')
+    changed = decode(_with(csat=1))
+    assert isinstance(original, Touchpoint) and isinstance(reordered, Touchpoint) and isinstance(changed, Touchpoint)
+    assert index.check(original.event_id, content_digest(original)) is Verdict.NEW
+    assert index.check(reordered.event_id, content_digest(reordered)) is Verdict.DUPLICATE
+    assert index.check(changed.event_id, content_digest(changed)) is Verdict.CONFLICT
+    assert len(index) == 1
+
+
+def test_the_published_json_schema_is_generated_from_the_code() -> None:
+    # Regenerate with `python -m schemas` after changing schemas/events.py.
+    assert INPUT_SCHEMA_FILE.read_bytes() == render(input_event_schema())
