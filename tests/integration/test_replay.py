@@ -1,0 +1,196 @@
+"""`spoc replay` end to end: JSONL files in, a real DuckDB file and SQLite ledger out."""
+
+from __future__ import annotations
+
+import gzip
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.replaying import rows, run_replay, snapshot, write_jsonl
+from tests.scenario import day
+
+
+def tp(event_id: str, at: Any, customer: str, employee: str | None, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id, "occurred_at": at, "customer_id": customer, "channel": "phone",
+        "direction": "inbound", "department": fields.pop("department", "support"), "employee_id": employee,
+        **fields,
+    }
+
+
+STORY = [
+    # c1: alice resolves, then a transfer from billing to accounting and back (ping-pong).
+    tp("e1", day(0), "c1", "alice", outcome="resolved", topic="billing.refund"),
+    tp("e2", day(2), "c1", "bob", department="billing", outcome="transferred", topic="invoice"),
+    tp("e3", day(2, 1), "c1", "carl", department="accounting", outcome="redirected", topic="invoice"),
+    tp("e4", day(2, 5), "c1", "bea", department="billing", outcome="resolved", topic="invoice", csat=5),
+    # c2: first contact resolution on a case, then silence (churns by inactivity).
+    tp("e5", day(1), "c2", "dora", outcome="resolved", case_id="T-9", revenue=12.5, attributes={"vip": True}),
+    # c3: resolved on first contact, but calls back within a week (no FCR), then churns explicitly.
+    tp("e6", day(5), "c3", "alice", outcome="resolved", topic="device.setup"),
+    tp("e7", day(8), "c3", "erin", outcome="resolved", topic="device.setup"),
+    {"type": "customer_churned", "event_id": "e8", "occurred_at": day(9), "customer_id": "c3"},
+    {"type": "employee_departed", "event_id": "e9", "occurred_at": day(10), "employee_id": "alice"},
+    tp("e10", day(200), "c1", "bea", outcome="resolved", department="billing"),
+]
+
+
+@pytest.fixture
+def story(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "story.jsonl", STORY)
+
+
+def test_replay_builds_every_analyst_table(tmp_path: Path, story: Path) -> None:
+    db, summary = run_replay(tmp_path, [story])
+    assert (summary.accepted, summary.duplicates, sum(summary.rejected.values())) == (10, 0, 0)
+    assert summary.customers == 3
+    assert summary.handoffs == 2
+
+    history = rows(db, "SELECT customer_id, owner_id, reason, event_id, valid_to IS NULL FROM owner_history ORDER BY customer_id, valid_from")
+    assert history == [
+        ("c1", "alice", "first_productive_contact", "e1", False),
+        ("c1", "bea", "owner_departed", "e9", True),  # bea has the highest affinity left
+        ("c2", "dora", "first_productive_contact", "e5", True),
+        ("c3", "alice", "first_productive_contact", "e6", False),
+        ("c3", "erin", "owner_departed", "e9", True),
+    ]
+    assert rows(db, "SELECT customer_id, owner_id, reason FROM customer_owner ORDER BY 1") == [
+        ("c1", "bea", "owner_departed"), ("c2", "dora", "first_productive_contact"), ("c3", "erin", "owner_departed"),
+    ]
+
+    journeys = rows(db, "SELECT journey_key, first_event_id, last_event_id, touches, handoffs, resolved, fcr FROM journeys ORDER BY first_event_id")
+    assert journeys == [
+        ("topic:billing.refund", "e1", "e1", 1, 0, True, True),
+        ("topic:general", "e10", "e10", 1, 0, True, True),
+        ("topic:invoice", "e2", "e4", 3, 2, True, False),
+        ("case:T-9", "e5", "e5", 1, 0, True, True),
+        ("topic:device.setup", "e6", "e6", 1, 0, True, False),  # e7 repeats it within a week
+        ("topic:device.setup", "e7", "e7", 1, 0, True, True),
+    ]
+
+    handoffs = rows(db, "SELECT from_event_id, to_event_id, kind, cross_department, reexplained, ping_pong, gap_seconds FROM handoffs ORDER BY 1")
+    assert handoffs == [("e2", "e3", "transfer", True, True, False, 3600.0), ("e3", "e4", "redirect", True, True, True, 14400.0)]
+
+    # e3 is the receiving leg of a transfer; e4 follows a redirect, so it repeats e3.
+    assert rows(db, "SELECT event_id, previous_event_id, journey_key, gap_seconds FROM repeat_contacts ORDER BY 1") == [
+        ("e4", "e3", "topic:invoice", 14400.0), ("e7", "e6", "topic:device.setup", 3 * 86400.0),
+    ]
+
+    metrics = rows(db, "SELECT customer_id, touches, employees_seen, owner_continuity, handoffs, silo_handoffs, repeat_contacts, churned, churned_at FROM customer_metrics ORDER BY 1")
+    assert metrics == [
+        # c1: after alice owns, e2 (bob), e3 (carl), e4 (bea) are not hers; e10 is bea's own.
+        ("c1", 5, 4, 0.25, 2, 2, 1, False, None),
+        # c2: last touch day 1, as_of is day 200: more than 180 days of silence.
+        ("c2", 1, 1, None, 0, 0, 0, True, day(1)),
+        ("c3", 2, 2, 0.0, 0, 0, 1, True, day(9)),
+    ]
+    assert rows(db, "SELECT bucket, customers, churned, churn_rate FROM churn_by_continuity") == [
+        ("0-25", 1, 1, 1.0), ("25-50", 1, 0, 0.0), ("50-75", 0, 0, None), ("75-100", 0, 0, None), ("none", 1, 1, 1.0),
+    ]
+    assert rows(db, "SELECT bucket, customers, churned FROM churn_by_handoffs") == [
+        ("0", 2, 2), ("1", 0, 0), ("2-3", 1, 0), ("4+", 0, 0),
+    ]
+    assert rows(db, "SELECT from_department, to_department, handoffs, reexplained_rate, repeat_contact_rate FROM silo_paths ORDER BY 1") == [
+        ("accounting", "billing", 1, 1.0, 1.0), ("billing", "accounting", 1, 1.0, 0.0),
+    ]
+    assert rows(db, "SELECT owner_id, customers, touches FROM owner_load ORDER BY 1") == [
+        ("bea", 1, 2), ("dora", 1, 1), ("erin", 1, 1),
+    ]
+    touch = rows(db, "SELECT occurred_at, revenue, attributes, journey_key, source, position FROM touchpoints WHERE event_id = 'e5'")
+    assert touch == [(day(1), 12.5, '{"vip":true}', "case:T-9", str(story.resolve()), 5)]
+
+
+def test_as_of_moves_the_inactivity_churn(tmp_path: Path, story: Path) -> None:
+    db, _ = run_replay(tmp_path, [story], as_of=day(100))
+    assert rows(db, "SELECT customer_id FROM customer_metrics WHERE churned ORDER BY 1") == [("c3",)]
+
+
+def test_replaying_twice_or_with_duplicated_lines_gives_identical_tables(tmp_path: Path, story: Path) -> None:
+    first, _ = run_replay(tmp_path, [story], name="a")
+    again, summary = run_replay(tmp_path, [story], name="a")
+    assert summary.ledger_events_written == 0  # the ledger store has every position already
+    doubled = write_jsonl(tmp_path / "doubled.jsonl", [e for e in STORY for _ in (1, 2)])
+    dup_db, dup_summary = run_replay(tmp_path, [doubled], name="b")
+    assert dup_summary.duplicates == len(STORY)
+    assert snapshot(first) == snapshot(again) == snapshot(dup_db)
+
+
+def test_bad_lines_go_to_rejected_events_with_file_and_line(tmp_path: Path) -> None:
+    good = tp("g1", day(0), "c1", "alice", outcome="resolved")
+    conflict = {**good, "csat": 1}
+    path = write_jsonl(tmp_path / "dirty.jsonl", [good, b"{oops", b"[]", {**good, "event_id": "g2", "channel": "fax"}, conflict, good])
+    db, summary = run_replay(tmp_path, [path])
+    assert (summary.accepted, summary.duplicates) == (1, 1)
+    assert dict(summary.rejected) == {"invalid_json": 1, "not_an_object": 1, "unknown_enum_value": 1, "event_id_conflict": 1}
+    rejected = rows(db, "SELECT reason, field, raw_text, source, position FROM rejected_events ORDER BY position")
+    assert [(r[0], r[1], r[4]) for r in rejected] == [
+        ("invalid_json", None, 2), ("not_an_object", None, 3), ("unknown_enum_value", "channel", 4),
+        ("event_id_conflict", "event_id", 5),
+    ]
+    assert rejected[0][2] == "{oops" and rejected[0][3] == str(path.resolve())
+    assert rows(db, "SELECT count(*) FROM touchpoints") == [(1,)]
+
+
+def test_ledger_store_holds_the_decisions_with_their_input_positions(tmp_path: Path, story: Path) -> None:
+    run_replay(tmp_path, [story])
+    ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
+    topics = [t for (t,) in ledger.execute("SELECT topic FROM stored_events ORDER BY rowid")]
+    assert topics.count("ledger.relationship:Relationship.OwnerAssigned") == 3
+    assert topics.count("ledger.relationship:Relationship.OwnerChanged") == 2
+    assert topics.count("ledger.relationship:Relationship.Churned") == 1
+    [(position,)] = ledger.execute(
+        "SELECT max(notification_id) FROM tracking WHERE application_name = ?", (str(story.resolve()),)
+    ).fetchall()
+    assert position == len(STORY)
+
+
+def test_erasure_removes_the_customer_from_duckdb_and_the_ledger_store(tmp_path: Path, story: Path) -> None:
+    erase = {"type": "customer_erased", "event_id": "x1", "occurred_at": day(300), "customer_id": "c2"}
+    path = write_jsonl(tmp_path / "erase.jsonl", [*STORY, erase])
+    db, _ = run_replay(tmp_path, [path])
+    for table in ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events", "customer_metrics", "owner_history", "journeys"):
+        assert rows(db, f"SELECT count(*) FROM {table} WHERE customer_id = 'c2'") == [(0,)], table
+    ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
+    assert not any(b"c2" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
+    assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
+
+
+def test_gzip_files_and_stdin_are_read_like_plain_files(tmp_path: Path, story: Path) -> None:
+    packed = tmp_path / "story.jsonl.gz"
+    packed.write_bytes(gzip.compress(story.read_bytes()))
+    plain, _ = run_replay(tmp_path, [story], name="plain")
+    gz, _ = run_replay(tmp_path, [packed], name="gz")
+    db = tmp_path / "stdin.duckdb"
+    result = subprocess.run(
+        [sys.executable, "-m", "spoc", "replay", "-", "--db", str(db)],
+        input=story.read_bytes(), capture_output=True, check=True,
+    )
+    assert b"accepted" in result.stdout
+    assert snapshot(plain) == snapshot(gz) == snapshot(db)
+
+
+def test_cli_summary_owner_lookup_and_errors(tmp_path: Path, story: Path) -> None:
+    db = tmp_path / "cli.duckdb"
+    spoc = [sys.executable, "-m", "spoc"]
+    out = subprocess.run([*spoc, "replay", str(story), "--db", str(db)], capture_output=True, text=True, check=True).stdout
+    for label in ("accepted", "duplicates", "rejected", "customers", "owner changes", "handoffs", "events/s"):
+        assert label in out
+    owner = subprocess.run([*spoc, "owner", "c1", "--db", str(db)], capture_output=True, text=True, check=True).stdout
+    assert "bea" in owner and "owner_departed" in owner
+    past = subprocess.run([*spoc, "owner", "c1", "--db", str(db), "--at", "2024-01-05T00:00:00Z"], capture_output=True, text=True, check=True).stdout
+    assert "alice" in past and "first_productive_contact" in past
+    none = subprocess.run([*spoc, "owner", "nobody", "--db", str(db)], capture_output=True, text=True)
+    assert none.returncode == 1
+    missing = subprocess.run([*spoc, "replay", str(tmp_path / "nope.jsonl"), "--db", str(db)], capture_output=True, text=True)
+    assert missing.returncode == 2 and "input file not found" in missing.stderr and "Traceback" not in missing.stderr
+    bad_time = subprocess.run([*spoc, "replay", str(story), "--db", str(db), "--as-of", "soon"], capture_output=True, text=True)
+    assert bad_time.returncode == 2 and "not a timestamp" in bad_time.stderr
+    bad_ledger = subprocess.run([*spoc, "replay", str(story), "--db", str(db), "--ledger", "mysql://x"], capture_output=True, text=True)
+    assert bad_ledger.returncode == 2 and "unsupported ledger URL" in bad_ledger.stderr
+    usage = subprocess.run([*spoc, "replay"], capture_output=True, text=True)
+    assert usage.returncode == 2
