@@ -39,21 +39,20 @@ class Affinity:
     that happened later than it) sees only the touches at or before its time.
     """
 
-    __slots__ = ("value", "anchor", "times", "weights")
+    __slots__ = ("value", "anchor", "history")
 
     def __init__(self) -> None:
         self.value = 0.0
         self.anchor = float("-inf")
-        self.times = array("d")
-        self.weights = array("d")
+        self.history = array("d")  # t0, w0, t1, w1, ...
 
     @property
     def last_touch(self) -> float:
         return self.anchor
 
     def add(self, t: float, weight: float, half_life: float) -> None:
-        self.times.append(t)
-        self.weights.append(weight)
+        self.history.append(t)
+        self.history.append(weight)
         if t >= self.anchor:
             if self.value:
                 self.value = self.value * 2.0 ** (-(t - self.anchor) / half_life) + weight
@@ -68,11 +67,12 @@ class Affinity:
             if t == self.anchor or not self.value:
                 return self.value
             return self.value * 2.0 ** (-(t - self.anchor) / half_life)
+        history = self.history
         return sum(
-            w * 2.0 ** (-(t - ti) / half_life) for ti, w in zip(self.times, self.weights) if ti <= t
+            w * 2.0 ** (-(t - ti) / half_life) for ti, w in zip(history[::2], history[1::2]) if ti <= t
         )
 
     def last_touch_at_or_before(self, t: float) -> float:
         if t >= self.anchor:
             return self.anchor
-        return max((ti for ti in self.times if ti <= t), default=float("-inf"))
+        return max((ti for ti in self.history[::2] if ti <= t), default=float("-inf"))

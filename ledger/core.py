@@ -201,8 +201,7 @@ class LedgerCore:
                 relationship.assign(employee_id, FIRST_PRODUCTIVE_CONTACT, {employee_id: affinity}, trigger, at)
             return
         # Rule 2: a challenger replaces the owner only by a clear margin, and not too soon.
-        assert relationship.owner_since is not None
-        if not stability_gap_passed(t, relationship.owner_since.timestamp(), self.policy):
+        if not stability_gap_passed(t, relationship.owner_since_t, self.policy):
             return
         challenger = self._challenger(customer, t)
         if challenger is None:
@@ -236,7 +235,8 @@ class LedgerCore:
     def _update_challenger(self, customer: Customer, employee_id: str, weight: float, t: float) -> None:
         """Keep the cached challenger right after a touch by ``employee_id``."""
         in_order = t >= customer.latest_touch
-        customer.latest_touch = max(customer.latest_touch, t)
+        if in_order:
+            customer.latest_touch = t
         if not customer.challenger_known:
             return
         if not in_order:
@@ -252,10 +252,9 @@ class LedgerCore:
             customer.challenger_known = weight >= 0.0
         elif weight >= 0.0:
             # Only this employee rose: the leader is the better of the two.
-            affinities, half_life = customer.affinities, self._half_life
-            toucher = Candidate(employee_id, affinities[employee_id].at(t, half_life), t)
-            leader = Candidate(cached, affinities[cached].at(t, half_life), affinities[cached].last_touch)
-            if ranks_above(toucher, leader):
+            leader = customer.affinities[cached]
+            toucher = Candidate(employee_id, customer.affinities[employee_id].value, t)
+            if ranks_above(toucher, Candidate(cached, leader.at(t, self._half_life), leader.anchor)):
                 customer.challenger = employee_id
 
     def _departure(self, employee_id: str, trigger: str, at: datetime, position: Position) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schemas.events import Touchpoint
 
@@ -27,7 +27,8 @@ class Journey:
     last_outcome: str | None
     last_employee_id: str | None
     last_department: str
-    departments: set[str] = field(default_factory=set)
+    earlier_departments: set[str] | None = None
+    """Departments of the journey's touches before its last one (created at the first handoff)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,10 @@ class JourneyBook:
             return Placement(touch.event_id, key, None, False, None)
         handoff = _handoff(journey, touch, t)
         previous_outcome = journey.last_outcome
-        journey.departments.add(journey.last_department)
+        if journey.earlier_departments is None:
+            journey.earlier_departments = {journey.last_department}
+        else:
+            journey.earlier_departments.add(journey.last_department)
         journey.last_event_id = touch.event_id
         journey.last_at = t
         journey.last_outcome = touch.outcome
@@ -116,7 +120,8 @@ def _handoff(journey: Journey, touch: Touchpoint, t: float) -> Handoff | None:
     outcome = journey.last_outcome
     kind = TRANSFER if outcome == "transferred" else REDIRECT if outcome == "redirected" else BOUNCE
     # The journey's departments before this touch: earlier ones plus the last touch's.
-    seen_before = touch.department in journey.departments or touch.department == journey.last_department
+    earlier = journey.earlier_departments
+    seen_before = touch.department == journey.last_department or (earlier is not None and touch.department in earlier)
     return Handoff(
         journey_id=journey.journey_id,
         from_event_id=journey.last_event_id,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from hashlib import blake2b
 from typing import Any
 
 import msgspec
@@ -114,9 +113,10 @@ def _explain(error: msgspec.ValidationError) -> Rejection:
 
 
 def content_digest(event: InputEvent) -> int:
-    """A stable 64-bit digest of an event's content, for telling duplicates from conflicts.
+    """A 64-bit digest of an event's content, for telling duplicates from conflicts.
 
     Computed on the decoded event, so key order, white space and ignored unknown
-    fields do not make two deliveries of the same event look different.
+    fields do not make two deliveries of the same event look different.  It is
+    Python's (seeded) hash: comparable within one process only, never stored.
     """
-    return int.from_bytes(blake2b(_encoder.encode(event), digest_size=8).digest(), "big")
+    return hash(_encoder.encode(event))
