@@ -14,10 +14,11 @@ class Repeat:
 class RepeatIndex:
     """Recent touches per key (``case:``/``topic:``), kept for one repeat window."""
 
-    __slots__ = ("recent",)
+    __slots__ = ("recent", "_sweep_at")
 
     def __init__(self) -> None:
         self.recent: dict[str, list[tuple[float, str]]] = {}
+        self._sweep_at = 8  # sweep stale keys when this many are held
 
     def observe(
         self, key: str, t: float, event_id: str, *, may_repeat: bool, window_seconds: float
@@ -31,6 +32,8 @@ class RepeatIndex:
         touches = self.recent.get(key)
         if touches is None:
             self.recent[key] = [(t, event_id)]
+            if len(self.recent) >= self._sweep_at:
+                self._sweep(t - window_seconds)
             return None
         if t >= touches[-1][0]:
             # In time order (the usual case): forget what no later touch can repeat.
@@ -50,3 +53,8 @@ class RepeatIndex:
                 repeat = Repeat(best[1], t - best[0])
         touches.append((t, event_id))
         return repeat
+
+    def _sweep(self, horizon: float) -> None:
+        """Forget keys whose every touch is older than one window (no in-order touch can repeat them)."""
+        self.recent = {k: v for k, v in self.recent.items() if any(x[0] >= horizon for x in v)}
+        self._sweep_at = max(8, 2 * len(self.recent))

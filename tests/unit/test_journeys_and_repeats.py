@@ -153,3 +153,15 @@ def test_a_transfer_outside_the_journey_window_is_a_new_contact() -> None:
     later = s.touch(day(4), "bob")  # 96 h: a new journey, so no transfer leg, and within 7 days
     assert s.fact(later).journey_id == later
     assert s.fact(later).repeat is not None
+
+
+def test_keys_that_never_come_back_are_forgotten_after_a_window() -> None:
+    from ledger.repeats import RepeatIndex
+
+    index = RepeatIndex()
+    week = 7 * 86400.0
+    index.observe("case:old", 0.0, "e0", may_repeat=True, window_seconds=week)
+    for n in range(1, 20):
+        index.observe(f"case:{n}", 2 * week + n, f"e{n}", may_repeat=True, window_seconds=week)
+    assert "case:old" not in index.recent
+    assert "case:19" in index.recent

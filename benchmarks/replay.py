@@ -1,0 +1,111 @@
+"""Replay throughput and peak memory, with a baseline measured in the same run.
+
+    python benchmarks/replay.py                       # 1M touchpoints, 3 runs
+    python benchmarks/replay.py --events 200000 --runs 5
+
+Prints, as medians of the runs:
+- the baseline: reading and validating the same file (msgspec), events/s;
+- `spoc replay` end to end (file -> ledger store + DuckDB), events/s and the
+  ratio to the baseline;
+- peak memory (RSS) of a replay at 1/4, 1/2 and all of the events over the same
+  customers, to show how memory grows with events at fixed per-customer state.
+Each replay runs in a fresh process so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.workload import generate  # noqa: E402
+
+CHILD = """
+import json, resource, sys, time
+from processors.replay import replay
+path, db, ledger, workers = sys.argv[1:5]
+started = time.perf_counter()
+summary = replay([path], db, ledger, **({"workers": int(workers)} if workers != "default" else {}))
+print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def write_workload(path: Path, events: int, customers: int) -> float:
+    started = time.perf_counter()
+    with path.open("wb") as out:
+        for line in generate(events, customers, seed=42, dirty=0.001):
+            out.write(line + b"\n")
+    return time.perf_counter() - started
+
+
+def baseline(path: Path) -> float:
+    """Read and validate every line: the floor any replay pays."""
+    from schemas import decode
+
+    started = time.perf_counter()
+    lines = 0
+    with path.open("rb") as stream:
+        for line in stream:
+            decode(line.rstrip(b"\n"))
+            lines += 1
+    return lines / (time.perf_counter() - started)
+
+
+def replay_once(path: Path, tmp: Path, run: str, workers: str) -> dict[str, float]:
+    db = tmp / f"{run}.duckdb"
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(db), f"sqlite:///{tmp / run}.ledger.sqlite", workers],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    for leftover in tmp.glob(f"{run}.*"):
+        leftover.unlink()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", default="default", help="replay worker processes (default: the replay's own)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        sizes = sorted({args.events // 4, args.events // 2, args.events})
+        files = {}
+        for size in sizes:
+            files[size] = tmp / f"w{size}.jsonl"
+            seconds = write_workload(files[size], size, args.customers)
+            print(f"generated {size:,} touchpoints over {args.customers:,} customers in {seconds:.1f} s")
+        full = files[args.events]
+
+        base = statistics.median(baseline(full) for _ in range(args.runs))
+        runs = [replay_once(full, tmp, f"run{i}", args.workers) for i in range(args.runs)]
+        rates = [r["lines"] / r["seconds"] for r in runs]
+        rate = statistics.median(rates)
+        print()
+        print(f"{'measure':<44}{'median':>16}{'runs':>30}")
+        print(f"{'baseline: read + validate (events/s)':<44}{base:>16,.0f}")
+        print(f"{'spoc replay end to end (events/s)':<44}{rate:>16,.0f}{', '.join(f'{r:,.0f}' for r in rates):>30}")
+        print(f"{'  ratio to baseline':<44}{rate / base:>16.3f}")
+        print(f"{'  peak RSS at {:,} events (MiB)'.format(args.events):<44}{statistics.median(r['peak_rss_mb'] for r in runs):>16,.0f}")
+        print()
+        print("memory vs events, same customers (one run each):")
+        for size in sizes:
+            result = runs[0] if size == args.events else replay_once(files[size], tmp, f"size{size}", args.workers)
+            print(f"  {size:>10,} events  peak RSS {result['peak_rss_mb']:>7,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
