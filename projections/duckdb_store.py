@@ -111,7 +111,9 @@ class AnalyticsStore:
         if replace:
             for view in VIEWS:
                 self.con.execute(f"DROP VIEW IF EXISTS {view}")
-            self.con.execute("DROP VIEW IF EXISTS spoc_window")
+            for helper in ("customer_churn_buckets", "spoc_window"):
+                self.con.execute(f"DROP VIEW IF EXISTS {helper}")
+            self.con.execute("DROP MACRO TABLE IF EXISTS churn_by_bucket")
             for table in (*FACT_TABLES, "spoc_settings"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(_sql("tables.sql"))

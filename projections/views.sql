@@ -130,50 +130,48 @@ LEFT JOIN handoff_stats h USING (customer_id)
 LEFT JOIN repeat_stats r USING (customer_id)
 LEFT JOIN churn_events c USING (customer_id);
 
-CREATE OR REPLACE VIEW churn_by_continuity AS
-WITH buckets(bucket, ord) AS (VALUES ('0-25', 1), ('25-50', 2), ('50-75', 3), ('75-100', 4), ('none', 5)),
-bucketed AS (
-    SELECT
-        CASE
-            WHEN owner_continuity IS NULL THEN 'none'
-            WHEN owner_continuity < 0.25 THEN '0-25'
-            WHEN owner_continuity < 0.50 THEN '25-50'
-            WHEN owner_continuity < 0.75 THEN '50-75'
-            ELSE '75-100'
-        END AS bucket,
-        churned
-    FROM customer_metrics
+-- Each customer in its owner-continuity bucket and its silo-handoff bucket.
+CREATE OR REPLACE VIEW customer_churn_buckets AS
+SELECT customer_id, churned, 'continuity' AS dimension,
+       CASE
+           WHEN owner_continuity IS NULL THEN 'none'
+           WHEN owner_continuity < 0.25 THEN '0-25'
+           WHEN owner_continuity < 0.50 THEN '25-50'
+           WHEN owner_continuity < 0.75 THEN '50-75'
+           ELSE '75-100'
+       END AS bucket
+FROM customer_metrics
+UNION ALL
+SELECT customer_id, churned, 'handoffs',
+       CASE
+           WHEN silo_handoffs = 0 THEN '0'
+           WHEN silo_handoffs = 1 THEN '1'
+           WHEN silo_handoffs <= 3 THEN '2-3'
+           ELSE '4+'
+       END
+FROM customer_metrics;
+
+-- Churn per bucket of one dimension; every bucket is listed, empty ones with a null rate.
+CREATE OR REPLACE MACRO churn_by_bucket(dim) AS TABLE
+WITH buckets(dimension, bucket, ord) AS (
+    VALUES ('continuity', '0-25', 1), ('continuity', '25-50', 2), ('continuity', '50-75', 3),
+           ('continuity', '75-100', 4), ('continuity', 'none', 5),
+           ('handoffs', '0', 1), ('handoffs', '1', 2), ('handoffs', '2-3', 3), ('handoffs', '4+', 4)
 )
 SELECT b.bucket,
-       count(x.bucket) AS customers,
-       count(x.bucket) FILTER (WHERE x.churned) AS churned,
-       CASE WHEN count(x.bucket) > 0
-            THEN (count(x.bucket) FILTER (WHERE x.churned))::DOUBLE / count(x.bucket) END AS churn_rate
-FROM buckets b LEFT JOIN bucketed x USING (bucket)
+       count(x.customer_id) AS customers,
+       count(x.customer_id) FILTER (WHERE x.churned) AS churned,
+       CASE WHEN count(x.customer_id) > 0
+            THEN (count(x.customer_id) FILTER (WHERE x.churned))::DOUBLE / count(x.customer_id) END AS churn_rate
+FROM buckets b
+LEFT JOIN customer_churn_buckets x ON x.dimension = b.dimension AND x.bucket = b.bucket
+WHERE b.dimension = dim
 GROUP BY b.bucket, b.ord
 ORDER BY b.ord;
 
-CREATE OR REPLACE VIEW churn_by_handoffs AS
-WITH buckets(bucket, ord) AS (VALUES ('0', 1), ('1', 2), ('2-3', 3), ('4+', 4)),
-bucketed AS (
-    SELECT
-        CASE
-            WHEN silo_handoffs = 0 THEN '0'
-            WHEN silo_handoffs = 1 THEN '1'
-            WHEN silo_handoffs <= 3 THEN '2-3'
-            ELSE '4+'
-        END AS bucket,
-        churned
-    FROM customer_metrics
-)
-SELECT b.bucket,
-       count(x.bucket) AS customers,
-       count(x.bucket) FILTER (WHERE x.churned) AS churned,
-       CASE WHEN count(x.bucket) > 0
-            THEN (count(x.bucket) FILTER (WHERE x.churned))::DOUBLE / count(x.bucket) END AS churn_rate
-FROM buckets b LEFT JOIN bucketed x USING (bucket)
-GROUP BY b.bucket, b.ord
-ORDER BY b.ord;
+CREATE OR REPLACE VIEW churn_by_continuity AS SELECT * FROM churn_by_bucket('continuity');
+
+CREATE OR REPLACE VIEW churn_by_handoffs AS SELECT * FROM churn_by_bucket('handoffs');
 
 CREATE OR REPLACE VIEW silo_paths AS
 SELECT

@@ -57,42 +57,35 @@ class Touchpoint(msgspec.Struct, frozen=True):
     attributes: dict[str, Any] | None = None
 
 
-class CustomerChurned(msgspec.Struct, frozen=True, tag_field="type", tag="customer_churned"):
+class _ControlEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Fields every control event has; ``type`` is the tag."""
+
     event_id: Id
     occurred_at: Timestamp
-    customer_id: Id
     schema_version: SchemaVersion = 1
 
 
-class EmployeeDeparted(msgspec.Struct, frozen=True, tag_field="type", tag="employee_departed"):
+class CustomerChurned(_ControlEvent, kw_only=True, tag="customer_churned"):
+    customer_id: Id
+
+
+class EmployeeDeparted(_ControlEvent, kw_only=True, tag="employee_departed"):
     """Broadcast: applies to every customer at its position in the input."""
 
-    event_id: Id
-    occurred_at: Timestamp
     employee_id: Id
-    schema_version: SchemaVersion = 1
 
 
-class OwnerPinned(msgspec.Struct, frozen=True, tag_field="type", tag="owner_pinned"):
-    event_id: Id
-    occurred_at: Timestamp
+class OwnerPinned(_ControlEvent, kw_only=True, tag="owner_pinned"):
     customer_id: Id
     employee_id: Id
-    schema_version: SchemaVersion = 1
 
 
-class OwnerUnpinned(msgspec.Struct, frozen=True, tag_field="type", tag="owner_unpinned"):
-    event_id: Id
-    occurred_at: Timestamp
+class OwnerUnpinned(_ControlEvent, kw_only=True, tag="owner_unpinned"):
     customer_id: Id
-    schema_version: SchemaVersion = 1
 
 
-class CustomerErased(msgspec.Struct, frozen=True, tag_field="type", tag="customer_erased"):
-    event_id: Id
-    occurred_at: Timestamp
+class CustomerErased(_ControlEvent, kw_only=True, tag="customer_erased"):
     customer_id: Id
-    schema_version: SchemaVersion = 1
 
 
 ControlEvent = Union[CustomerChurned, EmployeeDeparted, OwnerPinned, OwnerUnpinned, CustomerErased]
