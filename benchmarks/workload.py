@@ -34,7 +34,14 @@ def generate(touches: int, customers: int, seed: int, dirty: float = 0.0) -> Ite
         at = START + timedelta(seconds=i * step)
         customer = f"cust-{rng.randrange(customers):07d}"
         department = rng.choice(DEPARTMENTS)
-        employee = None if rng.random() < 0.1 else rng.choice(employees[department])
+        staff = employees[department]
+        roll = rng.random()
+        if roll < 0.1:
+            employee = None  # self-service
+        elif roll < 0.7:
+            employee = staff[int(customer[5:]) % len(staff)]  # the customer's usual person there
+        else:
+            employee = rng.choice(staff)
         event = {
             "event_id": f"tp-{seed}-{i:09d}",
             "occurred_at": at.isoformat(),

@@ -154,6 +154,16 @@ class AnalyticsStore:
         for erasure in erasures:
             self.erase(erasure)
 
+    def absorb(self, part: Path, alias: str) -> None:
+        """Copy every fact row of another analytics file (a replay partition) into this one.
+
+        The part stays attached until this connection closes: DuckDB cannot detach
+        a database that the open transaction has read.
+        """
+        self.con.execute(f"ATTACH '{part}' AS {alias} (READ_ONLY)")
+        for table in FACT_TABLES:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM {alias}.{table}")
+
     def erase(self, erasure: Erasure) -> None:
         """Delete every row of the customer up to the erasure (SPEC §3 rule 5)."""
         for table in CUSTOMER_TABLES:

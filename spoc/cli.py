@@ -26,6 +26,7 @@ def _replay(args: argparse.Namespace) -> int:
         args.ledger or default_ledger_url(args.db),
         as_of=parse_timestamp(args.as_of) if args.as_of else None,
         progress=progress,
+        workers=args.workers,
     )
     if args.progress:
         print(file=sys.stderr)
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         "else PATH.ledger.sqlite next to the DuckDB file)",
     )
     replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
+    replay.add_argument(
+        "--workers", type=int, metavar="N",
+        help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1)",
+    )
     replay.set_defaults(run=_replay)
 
     owner = commands.add_parser("owner", help="who owned a customer, since when, and why")

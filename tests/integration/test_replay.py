@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.replaying import rows, run_replay, snapshot, write_jsonl
@@ -194,3 +195,36 @@ def test_cli_summary_owner_lookup_and_errors(tmp_path: Path, story: Path) -> Non
     assert bad_ledger.returncode == 2 and "unsupported ledger URL" in bad_ledger.stderr
     usage = subprocess.run([*spoc, "replay"], capture_output=True, text=True)
     assert usage.returncode == 2
+
+
+def test_replay_split_over_worker_processes_equals_a_single_process(tmp_path: Path) -> None:
+    from benchmarks.workload import generate
+
+    lines = list(generate(6000, 300, seed=3, dirty=0.01))
+    erasures = [
+        orjson.dumps({"type": "customer_erased", "event_id": f"erase-{n}", "occurred_at": "2024-06-01T00:00:00Z",
+                      "customer_id": f"cust-{n:07d}"})
+        for n in range(0, 300, 37)
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", lines[:3000] + erasures + lines[3000:])
+    single, one = run_replay(tmp_path, [path], name="single", workers=1)
+    split, two = run_replay(tmp_path, [path], name="split", workers=2)
+    assert (one.accepted, one.duplicates, one.rejected, one.customers, one.owner_changes, one.handoffs) == (
+        two.accepted, two.duplicates, two.rejected, two.customers, two.owner_changes, two.handoffs)
+    assert one.duplicates > 0 and sum(one.rejected.values()) > 0
+    assert snapshot(single) == snapshot(split)
+    assert one.ledger_events_written == two.ledger_events_written > 0
+    assert not list(tmp_path.glob("*.part*")), "partition files are cleaned up"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_damaged_gzip_input_fails_with_one_clear_line(tmp_path: Path, story: Path, workers: str) -> None:
+    damaged = tmp_path / "damaged.jsonl.gz"
+    damaged.write_bytes(gzip.compress(story.read_bytes() * 50)[:-40])
+    result = subprocess.run(
+        [sys.executable, "-m", "spoc", "replay", str(damaged), "--db", str(tmp_path / "d.duckdb"), "--workers", workers],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.part*"))
