@@ -5,8 +5,9 @@
 
 Prints, as medians of the runs:
 - the baseline: reading and validating the same file (msgspec), events/s;
-- `spoc replay` end to end (file -> ledger store + DuckDB), events/s and the
-  ratio to the baseline;
+- `spoc replay` end to end (file -> ledger store + DuckDB), in one process and
+  split over worker processes (one per core), events/s and the ratio to the
+  baseline;
 - peak memory (RSS) of a replay at 1/4, 1/2 and all of the events over the same
   customers, to show how memory grows with events at fixed per-customer state.
 Each replay runs in a fresh process so its peak RSS is its own.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +35,7 @@ import json, resource, sys, time
 from processors.replay import replay
 path, db, ledger, workers = sys.argv[1:5]
 started = time.perf_counter()
-summary = replay([path], db, ledger, **({"workers": int(workers)} if workers != "default" else {}))
+summary = replay([path], db, ledger, workers=int(workers))
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -77,7 +79,6 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--workers", default="default", help="replay worker processes (default: the replay's own)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -91,19 +92,22 @@ def main() -> None:
         full = files[args.events]
 
         base = statistics.median(baseline(full) for _ in range(args.runs))
-        runs = [replay_once(full, tmp, f"run{i}", args.workers) for i in range(args.runs)]
-        rates = [r["lines"] / r["seconds"] for r in runs]
-        rate = statistics.median(rates)
         print()
-        print(f"{'measure':<44}{'median':>16}{'runs':>30}")
-        print(f"{'baseline: read + validate (events/s)':<44}{base:>16,.0f}")
-        print(f"{'spoc replay end to end (events/s)':<44}{rate:>16,.0f}{', '.join(f'{r:,.0f}' for r in rates):>30}")
-        print(f"{'  ratio to baseline':<44}{rate / base:>16.3f}")
-        print(f"{'  peak RSS at {:,} events (MiB)'.format(args.events):<44}{statistics.median(r['peak_rss_mb'] for r in runs):>16,.0f}")
+        print(f"{'measure':<46}{'median':>14}{'runs':>30}")
+        print(f"{'baseline: read + validate (events/s)':<46}{base:>14,.0f}")
+        serial = []
+        for label, workers in (("one process", "1"), (f"split over {os.cpu_count()} processes", str(os.cpu_count()))):
+            runs = [replay_once(full, tmp, f"run{i}", workers) for i in range(args.runs)]
+            rates = [r["lines"] / r["seconds"] for r in runs]
+            rate = statistics.median(rates)
+            serial = serial or runs
+            print(f"{f'spoc replay, {label} (events/s)':<46}{rate:>14,.0f}{', '.join(f'{r:,.0f}' for r in rates):>30}")
+            print(f"{'  ratio to baseline':<46}{rate / base:>14.3f}")
+            print(f"{'  peak RSS of the parent process (MiB)':<46}{statistics.median(r['peak_rss_mb'] for r in runs):>14,.0f}")
         print()
-        print("memory vs events, same customers (one run each):")
+        print("memory vs events, same customers (one process, one run each):")
         for size in sizes:
-            result = runs[0] if size == args.events else replay_once(files[size], tmp, f"size{size}", args.workers)
+            result = serial[0] if size == args.events else replay_once(files[size], tmp, f"size{size}", "1")
             print(f"  {size:>10,} events  peak RSS {result['peak_rss_mb']:>7,.0f} MiB")
 
 
