@@ -37,7 +37,8 @@ path, db, ledger, workers = sys.argv[1:5]
 started = time.perf_counter()
 summary = replay([path], db, ledger, workers=int(workers))
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
@@ -103,7 +104,9 @@ def main() -> None:
             serial = serial or runs
             print(f"{f'spoc replay, {label} (events/s)':<46}{rate:>14,.0f}{', '.join(f'{r:,.0f}' for r in rates):>30}")
             print(f"{'  ratio to baseline':<46}{rate / base:>14.3f}")
-            print(f"{'  peak RSS of the parent process (MiB)':<46}{statistics.median(r['peak_rss_mb'] for r in runs):>14,.0f}")
+            print(f"{'  peak RSS of the replay process (MiB)':<46}{statistics.median(r['peak_rss_mb'] for r in runs):>14,.0f}")
+            if workers != "1":
+                print(f"{'  peak RSS of the largest worker (MiB)':<46}{statistics.median(r['worker_peak_rss_mb'] for r in runs):>14,.0f}")
         print()
         print("memory vs events, same customers (one process, one run each):")
         for size in sizes:
