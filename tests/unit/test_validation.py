@@ -139,3 +139,25 @@ def test_same_event_id_same_content_is_a_duplicate_different_content_a_conflict(
 def test_the_published_json_schema_is_generated_from_the_code() -> None:
     # Regenerate with `python -m schemas` after changing schemas/events.py.
     assert INPUT_SCHEMA_FILE.read_bytes() == render(input_event_schema())
+
+
+def test_the_dedup_index_agrees_with_a_plain_dict_across_folds_and_filter_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    import ledger.dedup
+
+    # A tiny recent set and bitmap force folding into the sorted arrays and "maybe seen" hits.
+    monkeypatch.setattr(ledger.dedup, "RECENT_LIMIT", 16)
+    monkeypatch.setattr(ledger.dedup, "FILTER_BITS", 64)
+    index, expected = DedupIndex(), {}
+    rng = random.Random(7)
+    for n in range(3000):
+        event_id = f"e{rng.randrange(1200)}"
+        digest = rng.choice((1, 1, 1, 2))
+        verdict = index.check(event_id, digest)
+        if event_id not in expected:
+            expected[event_id] = digest
+            assert verdict is Verdict.NEW
+        else:
+            assert verdict is (Verdict.DUPLICATE if expected[event_id] == digest else Verdict.CONFLICT)
+    assert len(index) == len(expected)
