@@ -201,7 +201,8 @@ class LedgerCore:
                 relationship.assign(employee_id, FIRST_PRODUCTIVE_CONTACT, {employee_id: affinity}, trigger, at)
             return
         # Rule 2: a challenger replaces the owner only by a clear margin, and not too soon.
-        if not stability_gap_passed(t, relationship.owner_since_t, self.policy):
+        assert relationship.owner_since is not None  # set with every owner
+        if not stability_gap_passed(t, relationship.owner_since.timestamp(), self.policy):
             return
         challenger = self._challenger(customer, t)
         if challenger is None:

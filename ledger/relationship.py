@@ -87,7 +87,6 @@ class Relationship(Aggregate):
         self.customer_id = customer_id
         self.owner_id: str | None = None
         self.owner_since: datetime | None = None
-        self.owner_since_t = float("-inf")  # owner_since as a POSIX timestamp, for the hot path
         self.ever_owned = False
         self.pinned = False
         self.churned_at: datetime | None = None
@@ -113,7 +112,6 @@ class Relationship(Aggregate):
     def _take_owner(self, owner_id: str | None, at: datetime, *, pinned: bool) -> None:
         self.owner_id = owner_id
         self.owner_since = at
-        self.owner_since_t = at.timestamp()
         self.ever_owned = self.ever_owned or owner_id is not None
         self.pinned = pinned
 

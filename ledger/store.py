@@ -118,6 +118,3 @@ class LedgerStore:
         with recorder.datastore.transaction(commit=True) as cursor:
             for relationship_id in ids:
                 cursor.execute(statement, (relationship_id if postgres else str(relationship_id),))
-
-    def stored_events(self, relationship_id: Any) -> list[Any]:
-        return list(self._app.events.get(relationship_id))
