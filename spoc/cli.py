@@ -65,6 +65,29 @@ def _broker(args: argparse.Namespace) -> int:
         print("broker stopped", file=sys.stderr, flush=True)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tqdm import tqdm
+
+    from processors.publish import publish
+    from processors.topics import ALL_TOPICS, bootstrap_servers, ensure_topics
+
+    bootstrap = bootstrap_servers(args.bootstrap)
+
+    async def run() -> object:
+        await ensure_topics(bootstrap, tuple(dict.fromkeys((*ALL_TOPICS, args.topic))), args.partitions)
+        with tqdm(unit=" lines", disable=None, file=sys.stderr) as bar:
+            return await publish(args.inputs, bootstrap, args.topic, lambda lines: bar.update(lines - bar.n))
+
+    summary = asyncio.run(run())
+    print(
+        f"published {summary.lines:,} lines as {summary.messages:,} messages to {args.topic} at {bootstrap} "  # type: ignore[attr-defined]
+        f"({summary.broadcasts:,} departures sent to every partition, {summary.unkeyed:,} lines without a customer key)"  # type: ignore[attr-defined]
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -104,6 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092)
     broker.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
     broker.set_defaults(run=_broker)
+
+    publish = commands.add_parser(
+        "publish", help="publish JSONL touchpoints to Kafka, keyed by customer",
+        description="Publishes each line as it is (the worker validates). Keyed by customer_id; "
+        "employee_departed goes to every partition. Creates the pipeline's topics when missing.",
+    )
+    publish.add_argument("inputs", nargs="+", metavar="FILE")
+    publish.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    publish.add_argument("--topic", default="spoc.touchpoints")
+    publish.add_argument("--partitions", type=int, default=6, help="partitions for topics created now (default: 6)")
+    publish.set_defaults(run=_publish)
     return parser
 
 
