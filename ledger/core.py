@@ -255,7 +255,7 @@ class LedgerCore:
             # Only this employee rose: the leader is the better of the two.
             leader = customer.affinities[cached]
             toucher = Candidate(employee_id, customer.affinities[employee_id].value, t)
-            if ranks_above(toucher, Candidate(cached, leader.at(t, self._half_life), leader.anchor)):
+            if ranks_above(toucher, Candidate(cached, leader.at(t, self._half_life), leader.last_touch)):
                 customer.challenger = employee_id
 
     def _departure(self, employee_id: str, trigger: str, at: datetime, position: Position) -> None:

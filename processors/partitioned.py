@@ -65,7 +65,7 @@ def _worker(partition: int, partitions: int, inputs: list[str], part: str, polic
             run.run_file(path, None)
         analytics.con.commit()
         analytics.close()
-        out.put(("done", partition, run.summary, run.latest, len(run.core.customers)))
+        out.put(("done", partition, run.summary, run.latest))
     except BaseException as error:  # reported to the parent, which raises it
         out.put(("error", partition, f"{type(error).__name__}: {error}"))
 
@@ -112,8 +112,8 @@ def replay_partitioned(
                     if progress is not None:
                         progress(flush.seq)
             else:
-                part_summary, part_latest, customers = message[2], message[3], message[4]
-                _add(summary, part_summary, customers)
+                part_summary, part_latest = message[2], message[3]
+                _add(summary, part_summary)
                 if part_latest is not None and (latest is None or part_latest > latest):
                     latest = part_latest
                 finished += 1
@@ -138,11 +138,11 @@ def _store_flush(store: Callable[..., int], flushes: list[_Flush]) -> int:
     return store(records, erasures, first.source, first.offset)
 
 
-def _add(total: ReplaySummary, part: ReplaySummary, customers: int) -> None:
+def _add(total: ReplaySummary, part: ReplaySummary) -> None:
     total.accepted += part.accepted
     total.duplicates += part.duplicates
     total.rejected.update(part.rejected)
-    total.customers += customers
+    total.customers += part.customers
     total.owner_changes += part.owner_changes
     total.handoffs += part.handoffs
     total.silo_handoffs += part.silo_handoffs

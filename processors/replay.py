@@ -61,7 +61,6 @@ def replay(
             for path in inputs:
                 run.run_file(path, progress)
             summary, latest = run.summary, run.latest
-            summary.customers = len(run.core.customers)
         analytics.write_settings(
             policy,
             as_of=as_of.isoformat() if as_of else None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 from ledger.core import Erasure, LedgerCore, LedgerRecord, Position
 from ledger.dedup import DedupIndex, Verdict
-from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
 from processors.sources import read_lines, source_name
@@ -116,21 +115,20 @@ class ReplayPass:
                     elif partitions == 1 or partition_of(event.customer_id, partitions) == partition:
                         summary.accepted += 1
                         core.process(event, position)
-                elif not reporting:
-                    pass
-                elif verdict is Verdict.DUPLICATE:
-                    summary.duplicates += 1
-                else:
-                    self._reject(
-                        Rejection(
-                            EVENT_ID_CONFLICT,
-                            f"event_id {event.event_id!r} was seen before with different content; "
-                            "give each distinct event its own event_id",
-                            "event_id",
-                        ),
-                        raw,
-                        position,
-                    )
+                elif reporting:
+                    if verdict is Verdict.DUPLICATE:
+                        summary.duplicates += 1
+                    else:
+                        self._reject(
+                            Rejection(
+                                EVENT_ID_CONFLICT,
+                                f"event_id {event.event_id!r} was seen before with different content; "
+                                "give each distinct event its own event_id",
+                                "event_id",
+                            ),
+                            raw,
+                            position,
+                        )
             if self.seq % CHUNK == 0:
                 self.flush(source, offset)
                 if progress is not None:
@@ -152,6 +150,7 @@ class ReplayPass:
         summary.handoffs += sum(1 for f in touches if f.handoff is not None)
         summary.silo_handoffs += sum(1 for f in touches if f.handoff is not None and f.handoff.cross_department)
         summary.owner_changes += sum(1 for r in records if isinstance(r.event, OWNER_EVENTS))
+        summary.customers = len(core.customers)
         summary.ledger_events_written += self.ledger_sink(records, erasures, source, offset)
 
 

@@ -47,7 +47,8 @@ async def ensure_topics(
     except KafkaConnectionError as error:
         raise unreachable(bootstrap, error) from None
     try:
-        missing = [t for t in topics if t not in set(await admin.list_topics())]
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
         if missing:
             try:
                 await admin.create_topics([NewTopic(t, partitions, replication_factor) for t in missing])

@@ -171,6 +171,3 @@ class AnalyticsStore:
                 f"DELETE FROM {table} WHERE customer_id = ? AND seq <= ?",
                 [erasure.customer_id, erasure.position.seq],
             )
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql, list(params)).fetchall()

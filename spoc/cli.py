@@ -70,20 +70,21 @@ def _publish(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from processors.publish import publish
-    from processors.topics import ALL_TOPICS, bootstrap_servers, ensure_topics
+    from processors.publish import PublishSummary, publish
+    from processors.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOUCHPOINTS, bootstrap_servers, ensure_topics
 
     bootstrap = bootstrap_servers(args.bootstrap)
+    topic = args.topic or TOUCHPOINTS
 
-    async def run() -> object:
-        await ensure_topics(bootstrap, tuple(dict.fromkeys((*ALL_TOPICS, args.topic))), args.partitions)
+    async def run() -> PublishSummary:
+        await ensure_topics(bootstrap, tuple(dict.fromkeys((*ALL_TOPICS, topic))), args.partitions or DEFAULT_PARTITIONS)
         with tqdm(unit=" lines", disable=None, file=sys.stderr) as bar:
-            return await publish(args.inputs, bootstrap, args.topic, lambda lines: bar.update(lines - bar.n))
+            return await publish(args.inputs, bootstrap, topic, lambda lines: bar.update(lines - bar.n))
 
     summary = asyncio.run(run())
     print(
-        f"published {summary.lines:,} lines as {summary.messages:,} messages to {args.topic} at {bootstrap} "  # type: ignore[attr-defined]
-        f"({summary.broadcasts:,} departures sent to every partition, {summary.unkeyed:,} lines without a customer key)"  # type: ignore[attr-defined]
+        f"published {summary.lines:,} lines as {summary.messages:,} messages to {topic} at {bootstrap} "
+        f"({summary.broadcasts:,} departures sent to every partition, {summary.unkeyed:,} lines without a customer key)"
     )
     return 0
 
@@ -135,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("inputs", nargs="+", metavar="FILE")
     publish.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
-    publish.add_argument("--topic", default="spoc.touchpoints")
-    publish.add_argument("--partitions", type=int, default=6, help="partitions for topics created now (default: 6)")
+    publish.add_argument("--topic", help="the input topic (default: spoc.touchpoints)")
+    publish.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
     publish.set_defaults(run=_publish)
     return parser
 
