@@ -109,7 +109,6 @@ class LedgerCore:
         self.departed: set[str] = set()
         self.owned_by: dict[str, set[str]] = {}
         self.touch_facts: list[TouchFact] = []
-        self.control_facts: list[ControlFact] = []
         self.ledger_records: list[LedgerRecord] = []
         self.erasures: list[Erasure] = []
         self._half_life = policy.half_life_seconds
@@ -120,7 +119,6 @@ class LedgerCore:
         if type(event) is Touchpoint:
             self._touch(event, position)
             return
-        self.control_facts.append(ControlFact(event, position))
         at = event.occurred_at
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, at, position)

@@ -27,13 +27,15 @@ class Verdict(Enum):
 
 
 class DedupIndex:
-    __slots__ = ("_recent", "_keys", "_digests", "_filter", "_size")
+    __slots__ = ("_recent", "_keys", "_digests", "_filter", "_filter_mask", "_size")
 
-    def __init__(self) -> None:
+    def __init__(self, filter_bits: int = FILTER_BITS) -> None:
+        """``filter_bits`` (a power of two) sizes the bitmap: ~16 bits per id keeps false hits rare."""
         self._recent: dict[int, int] = {}
         self._keys = np.empty(0, dtype=np.int64)
         self._digests = np.empty(0, dtype=np.int64)
-        self._filter = bytearray(FILTER_BITS // 8)
+        self._filter = bytearray(filter_bits // 8)
+        self._filter_mask = filter_bits - 1
         self._size = 0
 
     def __len__(self) -> int:
@@ -44,7 +46,7 @@ class DedupIndex:
         key = hash(event_id)
         seen = self._recent.get(key)
         if seen is None:
-            bit = key & (FILTER_BITS - 1)
+            bit = key & self._filter_mask
             byte, mask = bit >> 3, 1 << (bit & 7)
             if self._filter[byte] & mask:
                 seen = self._folded(key)

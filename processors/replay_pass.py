@@ -1,4 +1,4 @@
-"""One replay pass: JSONL lines -> validation -> dedup -> ledger core -> facts and decisions."""
+"""One replay pass: JSONL lines through the intake step (validation, dedup, core) into the stores."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from ledger.core import Erasure, LedgerCore, LedgerRecord, Position
-from ledger.dedup import DedupIndex, Verdict
+from ledger.core import Erasure, LedgerRecord, Position
+from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
 from processors.sources import read_lines, source_name
-from projections.duckdb_store import AnalyticsStore, rejected_row
-from schemas.events import EmployeeDeparted
-from schemas.validation import EVENT_ID_CONFLICT, Rejection, content_digest, decode
+from projections.duckdb_store import AnalyticsStore
 
 CHUNK = 20_000
 
@@ -69,7 +66,7 @@ def partition_of(customer_id: str, partitions: int) -> int:
 
 
 class ReplayPass:
-    """One pass over the inputs: validate, deduplicate, drive the core, flush facts.
+    """One pass over the inputs: the shared intake step, flushed in chunks to the stores.
 
     With ``partition=(k, n)`` it processes only the customers of partition k of n
     (plus every employee departure, a broadcast), as a Kafka partition would;
@@ -83,75 +80,41 @@ class ReplayPass:
     ) -> None:
         self.analytics = analytics
         self.ledger_sink = ledger_sink
-        self.core = LedgerCore(policy)
-        self.dedup = DedupIndex()
+        index, partitions = partition
+        owns = None if partitions == 1 else (lambda customer_id: partition_of(customer_id, partitions) == index)
+        self.intake = Intake(policy, owns)
         self.summary = ReplaySummary()
-        self.rejected_rows: list[tuple[Any, ...]] = []
         self.seq = 0
-        self.latest: datetime | None = None
-        self.partition, self.partitions = partition
-        self.reporting = self.partition == 0
+        self.reporting = index == 0
+
+    @property
+    def latest(self) -> datetime | None:
+        return self.intake.latest
 
     def run_file(self, path: str, progress: Callable[[int], None] | None) -> None:
         source = source_name(path)
-        core, dedup, summary = self.core, self.dedup, self.summary
-        partition, partitions, reporting = self.partition, self.partitions, self.reporting
+        take, reporting = self.intake.take, self.reporting
         offset = 0
         for offset, raw in read_lines(path):
             self.seq += 1
-            position = Position(source, offset, self.seq)
-            event = decode(raw)
-            if type(event) is Rejection:
-                if reporting:
-                    self._reject(event, raw, position)
-            else:
-                verdict = dedup.check(event.event_id, content_digest(event))
-                if verdict is Verdict.NEW:
-                    if self.latest is None or event.occurred_at > self.latest:
-                        self.latest = event.occurred_at
-                    if isinstance(event, EmployeeDeparted):
-                        summary.accepted += reporting
-                        core.process(event, position)
-                    elif partitions == 1 or partition_of(event.customer_id, partitions) == partition:
-                        summary.accepted += 1
-                        core.process(event, position)
-                elif reporting:
-                    if verdict is Verdict.DUPLICATE:
-                        summary.duplicates += 1
-                    else:
-                        self._reject(
-                            Rejection(
-                                EVENT_ID_CONFLICT,
-                                f"event_id {event.event_id!r} was seen before with different content; "
-                                "give each distinct event its own event_id",
-                                "event_id",
-                            ),
-                            raw,
-                            position,
-                        )
+            take(raw, Position(source, offset, self.seq), reporting=reporting)
             if self.seq % CHUNK == 0:
                 self.flush(source, offset)
                 if progress is not None:
                     progress(self.seq)
         self.flush(source, offset)
 
-    def _reject(self, rejection: Rejection, raw: bytes, position: Position) -> None:
-        self.summary.rejected[rejection.reason] += 1
-        self.rejected_rows.append(rejected_row(rejection, raw, position))
-
     def flush(self, source: str, offset: int) -> None:
-        core, summary = self.core, self.summary
-        touches, controls, records, erasures = (
-            core.touch_facts, core.control_facts, core.ledger_records, core.erasures,
-        )
-        core.touch_facts, core.control_facts, core.ledger_records, core.erasures = [], [], [], []
-        self.analytics.write_facts(touches, controls, records, erasures, self.rejected_rows)
-        self.rejected_rows = []
+        batch = self.intake.drain()
+        summary, counts = self.summary, self.intake.counts
+        self.analytics.write_batch(batch)
+        touches = batch.touches
+        summary.accepted, summary.duplicates, summary.rejected = counts.accepted, counts.duplicates, counts.rejected
         summary.handoffs += sum(1 for f in touches if f.handoff is not None)
         summary.silo_handoffs += sum(1 for f in touches if f.handoff is not None and f.handoff.cross_department)
-        summary.owner_changes += sum(1 for r in records if isinstance(r.event, OWNER_EVENTS))
-        summary.customers = len(core.customers)
-        summary.ledger_events_written += self.ledger_sink(records, erasures, source, offset)
+        summary.owner_changes += sum(1 for r in batch.records if isinstance(r.event, OWNER_EVENTS))
+        summary.customers = len(self.intake.core.customers)
+        summary.ledger_events_written += self.ledger_sink(batch.records, batch.erasures, source, offset)
 
 
 def store_in(ledger: LedgerStore) -> LedgerSink:

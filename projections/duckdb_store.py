@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 
-from ledger.core import ControlFact, Erasure, LedgerRecord, Position, TouchFact
+from ledger.core import ControlFact, Erasure, LedgerRecord, TouchFact
+from ledger.intake import Batch, RejectedInput
 from ledger.policy import Policy
 from ledger.relationship import describe
 from schemas.events import event_type
-from schemas.validation import Rejection
 
 FACT_TABLES = (
     "touchpoints", "rejected_events", "handoff_facts", "repeat_facts", "ledger_events", "control_events",
@@ -85,7 +85,8 @@ def control_row(fact: ControlFact) -> tuple[Any, ...]:
     )
 
 
-def rejected_row(rejection: Rejection, raw: bytes, position: Position) -> tuple[Any, ...]:
+def rejected_row(rejected: RejectedInput) -> tuple[Any, ...]:
+    rejection, raw, position = rejected.rejection, rejected.raw, rejected.position
     return (
         rejection.reason, rejection.detail, rejection.field, raw, raw.decode("utf-8", "replace"),
         position.source, position.offset, position.seq,
@@ -137,21 +138,15 @@ class AnalyticsStore:
             appender.append_rows(rows)
             appender.flush()
 
-    def write_facts(
-        self,
-        touches: Sequence[TouchFact],
-        controls: Sequence[ControlFact],
-        records: Sequence[LedgerRecord],
-        erasures: Sequence[Erasure],
-        rejected: Iterable[tuple[Any, ...]] = (),
-    ) -> None:
+    def write_batch(self, batch: Batch) -> None:
+        touches = batch.touches
         self.append("touchpoints", [touch_row(f) for f in touches])
         self.append("handoff_facts", [handoff_row(f) for f in touches if f.handoff is not None])
         self.append("repeat_facts", [repeat_row(f) for f in touches if f.repeat is not None])
-        self.append("control_events", [control_row(f) for f in controls])
-        self.append("ledger_events", [ledger_row(r) for r in records])
-        self.append("rejected_events", list(rejected))
-        for erasure in erasures:
+        self.append("control_events", [control_row(f) for f in batch.controls])
+        self.append("ledger_events", [ledger_row(r) for r in batch.records])
+        self.append("rejected_events", [rejected_row(r) for r in batch.rejected])
+        for erasure in batch.erasures:
             self.erase(erasure)
 
     def absorb(self, part: Path, alias: str) -> None:

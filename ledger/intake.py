@@ -1,0 +1,112 @@
+"""Raw input in, ledger output out: validation, deduplication and the core, for every driver.
+
+``spoc replay`` feeds it file lines, the live worker feeds it Kafka messages;
+both then drain the same :class:`Batch`, so what is accepted, counted, rejected
+and decided cannot differ between them.  No I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ledger.core import ControlFact, Erasure, LedgerCore, LedgerRecord, Position, TouchFact
+from ledger.dedup import FILTER_BITS, DedupIndex, Verdict
+from ledger.policy import Policy
+from schemas.events import EmployeeDeparted, Touchpoint
+from schemas.validation import EVENT_ID_CONFLICT, Rejection, content_digest, decode
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedInput:
+    rejection: Rejection
+    raw: bytes
+    position: Position
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one stretch of input produced, in input order."""
+
+    touches: list[TouchFact] = field(default_factory=list)
+    controls: list[ControlFact] = field(default_factory=list)
+    records: list[LedgerRecord] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
+    rejected: list[RejectedInput] = field(default_factory=list)
+
+
+@dataclass
+class IntakeCounts:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+def conflict(event_id: str) -> Rejection:
+    return Rejection(
+        EVENT_ID_CONFLICT,
+        f"event_id {event_id!r} was seen before with different content; give each distinct event its own event_id",
+        "event_id",
+    )
+
+
+class Intake:
+    """One input stream's validation, duplicate index and ledger core.
+
+    ``owns(customer_id)`` limits the core to some customers (one partition of a
+    split input); employee departures are broadcasts and always reach the core.  A
+    stream that does not *report* (a partition that is not the first, or a
+    broadcast copy of a message) still drives the core but leaves counting,
+    rejections and the departure's own record to the stream that reports it.
+    """
+
+    def __init__(
+        self, policy: Policy, owns: Callable[[str], bool] | None = None, dedup_filter_bits: int = FILTER_BITS
+    ) -> None:
+        self.owns = owns
+        self.core = LedgerCore(policy)
+        self.dedup = DedupIndex(dedup_filter_bits)
+        self.counts = IntakeCounts()
+        self.latest: datetime | None = None
+        self._controls: list[ControlFact] = []
+        self._rejected: list[RejectedInput] = []
+
+    def take(self, raw: bytes, position: Position, *, reporting: bool = True) -> None:
+        """Process one raw message (a JSONL line or a Kafka message value)."""
+        event = decode(raw)
+        if type(event) is Rejection:
+            if reporting:
+                self._reject(event, raw, position)
+            return
+        verdict = self.dedup.check(event.event_id, content_digest(event))
+        if verdict is not Verdict.NEW:
+            if reporting:
+                if verdict is Verdict.DUPLICATE:
+                    self.counts.duplicates += 1
+                else:
+                    self._reject(conflict(event.event_id), raw, position)
+            return
+        if self.latest is None or event.occurred_at > self.latest:
+            self.latest = event.occurred_at
+        broadcast = isinstance(event, EmployeeDeparted)
+        if not broadcast and self.owns is not None and not self.owns(event.customer_id):
+            return
+        if reporting or not broadcast:
+            self.counts.accepted += 1
+            if type(event) is not Touchpoint:
+                self._controls.append(ControlFact(event, position))
+        self.core.process(event, position)
+
+    def drain(self) -> Batch:
+        """Hand over what was produced since the last drain."""
+        core = self.core
+        batch = Batch(core.touch_facts, self._controls, core.ledger_records, core.erasures, self._rejected)
+        core.touch_facts, core.ledger_records, core.erasures = [], [], []
+        self._controls, self._rejected = [], []
+        return batch
+
+    def _reject(self, rejection: Rejection, raw: bytes, position: Position) -> None:
+        self.counts.rejected[rejection.reason] += 1
+        self._rejected.append(RejectedInput(rejection, raw, position))
