@@ -9,9 +9,12 @@ import msgspec
 import orjson
 
 from schemas.events import CONTROL_TYPES, Touchpoint
+from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
 
 HERE = Path(__file__).parent
 INPUT_SCHEMA_FILE = HERE / "input-event.v1.schema.json"
+OWNER_CHANGED_SCHEMA_FILE = HERE / "owner-changed.v1.schema.json"
+LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
 
 
 def input_event_schema() -> dict[str, Any]:
@@ -27,10 +30,43 @@ def input_event_schema() -> dict[str, Any]:
     return schema
 
 
+def message_schema(struct: type, title: str, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = msgspec.json.schema(struct)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = title
+    schema["description"] = description
+    return schema
+
+
+def owner_changed_schema() -> dict[str, Any]:
+    return message_schema(
+        OwnerChangedV1,
+        "SPOC Ledger owner-changed notification, schema_version 1 (topic spoc.owner-changed)",
+        "One message per owner decision, keyed by customer_id, in decision order per customer. "
+        "Re-deliveries carry the same ledger_event_id: deduplicate by it. Fields may be added, never renamed.",
+    )
+
+
+def ledger_event_schema() -> dict[str, Any]:
+    return message_schema(
+        LedgerEventV1,
+        "SPOC Ledger relationship event, schema_version 1 (topic spoc.relationship-events)",
+        "Every decision of a customer's relationship ledger, keyed by customer_id, in ledger order.",
+    )
+
+
+SCHEMA_FILES = {
+    INPUT_SCHEMA_FILE: input_event_schema,
+    OWNER_CHANGED_SCHEMA_FILE: owner_changed_schema,
+    LEDGER_EVENT_SCHEMA_FILE: ledger_event_schema,
+}
+
+
 def render(schema: dict[str, Any]) -> bytes:
     return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def write_all() -> list[Path]:
-    INPUT_SCHEMA_FILE.write_bytes(render(input_event_schema()))
-    return [INPUT_SCHEMA_FILE]
+    for path, build in SCHEMA_FILES.items():
+        path.write_bytes(render(build()))
+    return list(SCHEMA_FILES)

@@ -1,0 +1,61 @@
+"""What the worker publishes: every ledger event, and the owner-changed notification contract.
+
+``spoc.owner-changed`` is the stable contract for downstream services (its JSON
+Schema is ``owner-changed.v1.schema.json``); ``spoc.relationship-events`` carries
+every ledger decision in the same envelope.  ``ledger_event_id`` is stable
+across re-deliveries and restarts: receivers deduplicate by it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+OwnerReason = Literal[
+    "first_productive_contact", "affinity", "owner_departed", "owner_departed_unassigned", "pinned",
+]
+OWNER_EVENT_TYPES = ("OwnerAssigned", "OwnerChanged")
+
+
+def _doc(text: str) -> msgspec.Meta:
+    return msgspec.Meta(description=text)
+
+
+class OwnerChangedV1(msgspec.Struct, kw_only=True):
+    """A customer got a new single point of contact (or, after a departure, none)."""
+
+    schema_version: Literal[1] = 1
+    ledger_event_id: Annotated[str, _doc("`<relationship_id>:<version>`: the idempotency key of this decision")]
+    event_type: Annotated[
+        Literal["OwnerAssigned", "OwnerChanged"],
+        _doc("`OwnerAssigned` for a customer's first owner, `OwnerChanged` for every later change"),
+    ]
+    customer_id: str
+    previous_owner_id: Annotated[str | None, _doc("null for the first assignment")]
+    owner_id: Annotated[str | None, _doc("null only with reason `owner_departed_unassigned`")]
+    reason: OwnerReason
+    affinities: Annotated[dict[str, float], _doc("the affinities (SPEC §3) that decided it, by employee_id")]
+    trigger_event_id: Annotated[str, _doc("the input event that caused the decision")]
+    occurred_at: Annotated[datetime, _doc("RFC 3339; the triggering event's occurred_at")]
+    relationship_id: Annotated[str, _doc("the customer's ledger aggregate (a UUID)")]
+    version: Annotated[int, _doc("the decision's version in that ledger; increases per customer")]
+
+
+class LedgerEventV1(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Any ledger decision (``Opened``, ``OwnerAssigned``, ``OwnerChanged``, ``Pinned`` …)."""
+
+    schema_version: Literal[1] = 1
+    ledger_event_id: str
+    event_type: str
+    customer_id: str
+    relationship_id: str
+    version: int
+    occurred_at: datetime
+    trigger_event_id: str | None = None
+    previous_owner_id: str | None = None
+    owner_id: str | None = None
+    employee_id: str | None = None
+    reason: str | None = None
+    affinities: dict[str, float] | None = None
