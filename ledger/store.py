@@ -27,7 +27,8 @@ LEDGER_URL_ENV = "SPOC_LEDGER_URL"
 def persistence_env(url: str) -> dict[str, str]:
     """Map a ledger URL onto eventsourcing's persistence settings.
 
-    ``sqlite:///path/ledger.sqlite`` (or a bare path), or ``postgresql://user:pw@host:port/db``.
+    ``sqlite:///relative/ledger.sqlite``, ``sqlite:////absolute/ledger.sqlite`` (or a bare path),
+    or ``postgresql://user:pw@host:port/db``.
     """
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql"):
@@ -44,9 +45,8 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         }
     if parsed.scheme in ("sqlite", ""):
-        path = parsed.path if parsed.scheme == "sqlite" else url
-        if parsed.scheme == "sqlite" and parsed.netloc:
-            path = parsed.netloc + parsed.path
+        # As in SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path.
+        path = url if parsed.scheme == "" else parsed.netloc + parsed.path if parsed.netloc else parsed.path[1:]
         if not path:
             raise LedgerError(f"ledger URL {url!r} names no file; use sqlite:///path/to/ledger.sqlite")
         Path(path).parent.mkdir(parents=True, exist_ok=True)

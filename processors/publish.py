@@ -3,7 +3,9 @@
 Lines are published as they are (the worker validates and dead-letters); the key
 is the customer_id when the line has one, so each customer's events stay in one
 partition in file order.  ``employee_departed`` is a broadcast: it is published to
-every partition, so every partition's customers see it at its place in the stream.
+every partition, so every partition's customers see it at its place in the stream;
+the copies beyond the first partition carry the ``spoc-broadcast-copy`` header, so
+the departure is counted and recorded once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from processors.sources import check_readable, read_lines
-from processors.topics import unreachable
+from processors.topics import BROADCAST_COPY_HEADER, unreachable
 
 PENDING_LIMIT = 10_000
 
@@ -64,7 +66,9 @@ async def publish(
                 if broadcast:
                     summary.broadcasts += 1
                     for partition in partitions:
-                        pending.append(await producer.send(topic, raw, partition=partition))
+                        # The first partition reports the departure; the copies only apply it.
+                        headers = [(BROADCAST_COPY_HEADER, b"1")] if partition != partitions[0] else None
+                        pending.append(await producer.send(topic, raw, partition=partition, headers=headers))
                 else:
                     summary.unkeyed += key is None
                     pending.append(await producer.send(topic, raw, key=key))

@@ -7,14 +7,21 @@ import os
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
-from ledger.errors import TransientError
+from ledger.errors import TerminalError, TransientError
 
 TOUCHPOINTS = "spoc.touchpoints"
 """Input: one JSON event per message, keyed by customer_id (departures: on every partition)."""
 TOUCHPOINTS_DLQ = "spoc.touchpoints.dlq"
 RELATIONSHIP_EVENTS = "spoc.relationship-events"
 OWNER_CHANGED = "spoc.owner-changed"
-ALL_TOPICS = (TOUCHPOINTS, TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED)
+FACTS = "spoc.facts"
+"""Internal: per input message, the rows the DuckDB sink writes (``spoc project``)."""
+OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
+ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
+
+BROADCAST_COPY_HEADER = "spoc-broadcast-copy"
+"""On the copies of a broadcast (a departure) sent to every partition but the first:
+the first partition counts and records it, every partition applies it."""
 
 BOOTSTRAP_ENV = "SPOC_KAFKA_BOOTSTRAP"
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -23,6 +30,10 @@ DEFAULT_PARTITIONS = 6
 
 class KafkaUnreachable(TransientError):
     """No Kafka broker answered at the bootstrap address."""
+
+
+class TopicLayoutError(TerminalError):
+    """The topics exist but cannot be used as they are."""
 
 
 def bootstrap_servers(given: str | None = None) -> str:
@@ -57,3 +68,35 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def partition_counts(bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS) -> dict[str, int]:
+    """How many partitions each existing topic has."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+    except KafkaConnectionError as error:
+        raise unreachable(bootstrap, error) from None
+    try:
+        described = await admin.describe_topics(list(topics))
+        return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+    finally:
+        await admin.close()
+
+
+def check_output_partitions(counts: dict[str, int]) -> int:
+    """The input's partition count, after checking every output topic has as many.
+
+    Output partition = input partition: each has one writer, which is what makes
+    resuming after a crash exact (``processors/live_outputs.py``).
+    """
+    inputs = counts.get(TOUCHPOINTS, 0)
+    if not inputs:
+        raise TopicLayoutError(f"topic {TOUCHPOINTS} does not exist; `spoc worker` creates it, or create it yourself")
+    short = [t for t in OUTPUT_TOPICS if counts.get(t, 0) < inputs]
+    if short:
+        raise TopicLayoutError(
+            f"topics {', '.join(short)} have fewer partitions than {TOUCHPOINTS} ({inputs}); "
+            "give every output topic at least as many partitions as the input"
+        )
+    return inputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from ledger.store import LEDGER_URL_ENV, default_ledger_url
 from spoc.timestamps import parse_timestamp
 
 EXIT_ERROR = 2
+DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -89,6 +91,31 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from processors.live_ledger import LiveSettings
+    from processors.topics import (
+        ALL_TOPICS, DEFAULT_PARTITIONS, bootstrap_servers, check_output_partitions, ensure_topics, partition_counts,
+    )
+    from processors.worker import WorkerSettings, run_worker
+
+    bootstrap = bootstrap_servers(args.bootstrap)
+
+    async def prepare() -> int:
+        await ensure_topics(bootstrap, ALL_TOPICS, args.partitions or DEFAULT_PARTITIONS)
+        return check_output_partitions(await partition_counts(bootstrap))
+
+    partitions = asyncio.run(prepare())
+    ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
+    settings = WorkerSettings(
+        LiveSettings(bootstrap, ledger_url), partitions, web_host=args.web_host, web_port=args.web_port,
+        max_batch=args.max_batch,
+    )
+    run_worker(settings, args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -139,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--topic", help="the input topic (default: spoc.touchpoints)")
     publish.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
     publish.set_defaults(run=_publish)
+
+    worker = commands.add_parser(
+        "worker", help="run the live ledger worker (faust) on the touchpoints topic",
+        description="Consumes spoc.touchpoints in the consumer group spoc-worker: validates, dead-letters, "
+        "drives the ledger core, stores ledger events with their positions, publishes relationship events, "
+        "owner-changed events and the sink's facts. Serves GET /owners/{customer_id} and /metrics. "
+        "Stops cleanly on SIGTERM or Ctrl-C.",
+    )
+    worker.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    worker.add_argument(
+        "--ledger", metavar="URL",
+        help=f"ledger store (default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')})",
+    )
+    worker.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
+    worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
+    worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
+    worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.set_defaults(run=_worker)
     return parser
 
 

@@ -67,3 +67,11 @@ def test_replay_into_postgres_matches_sqlite_and_reruns_write_nothing(tmp_path: 
     again = replay([str(story)], tmp_path / "pg.duckdb", postgres_url)
     assert again.ledger_events_written == 0
     assert snapshot(sqlite_db) == snapshot(tmp_path / "pg.duckdb")
+
+
+def test_sqlite_urls_read_like_sqlalchemy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert persistence_env("sqlite:///data/ledger.sqlite")["SQLITE_DBNAME"] == "data/ledger.sqlite"
+    assert persistence_env(f"sqlite:///{tmp_path}/abs.sqlite")["SQLITE_DBNAME"] == f"{tmp_path}/abs.sqlite"
+    assert persistence_env("plain.sqlite")["SQLITE_DBNAME"] == "plain.sqlite"
+    assert (tmp_path / "data").is_dir()

@@ -1,0 +1,210 @@
+"""The live worker's engine: partition states, and their effects made durable in order.
+
+For each batch of one input partition: run it through the partition's state
+(the shared intake step), store the new ledger events with the batch's last
+offset in one transaction, publish the output messages and wait for the
+broker's acknowledgement, then update the owners view.  Only then does faust
+acknowledge the input messages, so its committed offsets never run ahead of
+the effects; the ledger store's position and the output tails make a second
+pass over the same messages a no-op.  Framework-free: faust drives it in
+``processors/worker.py``, tests and benchmarks can drive it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from eventsourcing.persistence import InterfaceError, OperationalError
+
+from ledger.errors import TransientError
+from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.store import LedgerStore
+from processors.kafka_reading import history, output_tails
+from processors.live_outputs import Outgoing
+from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger
+from processors.topics import OUTPUT_TOPICS, TOUCHPOINTS, unreachable
+from processors.worker_metrics import WorkerMetrics
+
+log = logging.getLogger("spoc.worker")
+
+REBUILD_CHUNK = 20_000
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    bootstrap: str
+    ledger_url: str
+    policy: Policy = DEFAULT_POLICY
+
+
+T = TypeVar("T")
+OwnerSink = Callable[[str, OwnerView | None], None]
+
+
+class LiveLedger:
+    def __init__(self, settings: LiveSettings, metrics: WorkerMetrics, owners: OwnerSink) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.owners = owners
+        self.states: dict[int, PartitionLedger] = {}
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._catching_up: dict[int, asyncio.Task[PartitionLedger]] = {}
+        self._starting = asyncio.Lock()
+        self.ledger: LedgerStore | None = None
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Open the ledger store and the producer (once; later calls return at once)."""
+        async with self._starting:
+            if self.producer is not None:
+                return
+            self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=4 * 1024 * 1024,
+            )
+            try:
+                await producer.start()
+            except KafkaConnectionError as error:
+                raise unreachable(self.settings.bootstrap, error) from None
+            self.producer = producer
+
+    async def stop(self) -> None:
+        for task in list(self._catching_up.values()):
+            task.cancel()
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions went to another worker: their state here is stale from now on."""
+        for partition in partitions:
+            self.states.pop(partition, None)
+            task = self._catching_up.pop(partition, None)
+            if task is not None:
+                task.cancel()
+
+    def catch_up(self, partitions: set[int]) -> None:
+        """Newly assigned partitions: rebuild their state now, making any effects still missing.
+
+        Runs in the background: a partition idle since a crash (or with a ledger
+        store that lost its tail) is repaired without waiting for new traffic.
+        """
+        for partition in partitions:
+            if partition not in self.states and partition not in self._catching_up:
+                task = asyncio.create_task(self._prepare(partition, None))
+                self._catching_up[partition] = task
+                task.add_done_callback(lambda _, p=partition: self._catching_up.pop(p, None))
+
+    async def handle(self, partition: int, messages: list[Incoming]) -> None:
+        """Process one partition's messages (in offset order) and make their effects."""
+        state = await self._prepare(partition, messages[0].offset)
+        async with self._locks[partition]:
+            # Messages the state has already seen (a rebuild read them, or a redelivery).
+            messages = [m for m in messages if m.offset >= state.next_offset]
+            if messages:
+                effects = await asyncio.to_thread(state.process, messages)
+                await self._make(state, effects, messages)
+
+    async def _prepare(self, partition: int, until: int | None) -> PartitionLedger:
+        async with self._locks[partition]:
+            state = self.states.get(partition)
+            if state is None:
+                state = self.states[partition] = await self._rebuild(partition, until)
+            return state
+
+    async def _rebuild(self, partition: int, until: int | None) -> PartitionLedger:
+        """The partition's state from its history before ``until`` (default: its current end).
+
+        Effects still missing on the way (after a crash) are made as in live processing.
+        """
+        started = time.perf_counter()
+        assert self.ledger is not None
+        source = f"{TOUCHPOINTS}:{partition}"
+        recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
+        tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
+        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
+        messages = 0
+        async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, partition, until, REBUILD_CHUNK):
+            effects = await asyncio.to_thread(state.process, chunk)
+            await self._make(state, effects, [])
+            messages += len(chunk)
+        state.next_offset = max(state.next_offset, until or 0)
+        seconds = time.perf_counter() - started
+        self.metrics.rebuild_seconds.observe(seconds)
+        log.info(
+            "partition state rebuilt",
+            extra={"partition": partition, "messages": messages, "ledger_position": recorded,
+                   "resume_offset": until, "seconds": round(seconds, 3)},
+        )
+        return state
+
+    async def _make(self, state: PartitionLedger, effects: Effects, messages: list[Incoming]) -> None:
+        written = await self._store(state, effects)
+        await self._publish(state, effects.outgoing)
+        state.done(effects)
+        for customer_id, view in effects.owners.items():
+            self.owners(customer_id, view)
+        self.metrics.observe(effects, messages, written)
+
+    async def _store(self, state: PartitionLedger, effects: Effects) -> int:
+        ledger = self.ledger
+        assert ledger is not None
+        if state.recorded is not None and effects.last_offset <= state.recorded and not effects.erasures:
+            return 0
+
+        def write() -> int:
+            written = ledger.record(effects.records, state.source, effects.last_offset)
+            ledger.erase(effects.erasures)
+            return written
+
+        return await _retrying("ledger store", lambda: asyncio.to_thread(write))
+
+    async def _publish(self, state: PartitionLedger, outgoing: list[Outgoing]) -> None:
+        """Send and wait for every acknowledgement; after a failure, resend only what did not land."""
+        producer = self.producer
+        assert producer is not None
+        delay = RETRY_FIRST_SECONDS
+        while outgoing:
+            try:
+                pending = [
+                    await producer.send(o.topic, o.value, key=o.key, partition=state.partition, headers=o.headers)
+                    for o in outgoing
+                ]
+                await asyncio.gather(*pending)
+                return
+            except KafkaError as error:
+                log.warning(
+                    "publishing failed; retrying what did not land",
+                    extra={"partition": state.partition, "error": repr(error), "retry_in_seconds": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                tails = await _retrying(
+                    "output tails", lambda: output_tails(self.settings.bootstrap, OUTPUT_TOPICS, state.partition)
+                )
+                outgoing = [o for o in outgoing if tails.get(o.topic) is None or o.mark > tails[o.topic]]
+
+
+async def _retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Await ``attempt()`` until it stops failing for a reason that can pass (an outage)."""
+    delay = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return await attempt()
+        except (OperationalError, InterfaceError, KafkaError, TransientError) as error:
+            log.warning(f"{what} unavailable; retrying", extra={"error": repr(error), "retry_in_seconds": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)

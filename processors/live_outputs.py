@@ -1,0 +1,145 @@
+"""The messages the live worker publishes for one input message.
+
+Every outgoing message carries the input position it came from (``spoc-offset``)
+and its index among that position's messages on its topic (``spoc-index``).  One
+worker writes each output partition (output partition = input partition), so
+the last message of an output partition says exactly how far publishing got;
+after a crash the worker regenerates the lost suffix, nothing more.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import orjson
+
+from ledger.intake import Batch, RejectedInput
+from ledger.relationship import OWNER_EVENTS, describe
+from processors.topics import FACTS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS_DLQ
+from projections.duckdb_store import control_row, handoff_row, ledger_row, repeat_row, touch_row
+from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
+
+OFFSET_HEADER = "spoc-offset"
+INDEX_HEADER = "spoc-index"
+
+Mark = tuple[int, int]
+"""(input offset, index): the order of a partition's output messages on one topic."""
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    mark: Mark
+
+
+def mark_of(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Mark | None:
+    found = dict(headers)
+    if OFFSET_HEADER not in found or INDEX_HEADER not in found:
+        return None
+    return int(found[OFFSET_HEADER]), int(found[INDEX_HEADER])
+
+
+def ledger_event_message(customer_id: str, event: Any) -> LedgerEventV1:
+    payload = describe(event)
+    payload.pop("customer_id", None)
+    relationship_id = str(event.originator_id)
+    return LedgerEventV1(
+        ledger_event_id=f"{relationship_id}:{event.originator_version}",
+        event_type=type(event).__name__,
+        customer_id=customer_id,
+        relationship_id=relationship_id,
+        version=event.originator_version,
+        occurred_at=event.timestamp,
+        **payload,
+    )
+
+
+def owner_changed_message(message: LedgerEventV1) -> OwnerChangedV1:
+    assert message.reason is not None and message.trigger_event_id is not None
+    return OwnerChangedV1(
+        ledger_event_id=message.ledger_event_id,
+        event_type=message.event_type,  # type: ignore[arg-type]
+        customer_id=message.customer_id,
+        previous_owner_id=message.previous_owner_id,
+        owner_id=message.owner_id,
+        reason=message.reason,  # type: ignore[arg-type]
+        affinities=message.affinities or {},
+        trigger_event_id=message.trigger_event_id,
+        occurred_at=message.occurred_at,
+        relationship_id=message.relationship_id,
+        version=message.version,
+    )
+
+
+def dead_letter_headers(rejected: RejectedInput, topic: str, partition: int) -> list[tuple[str, bytes]]:
+    """Why and where from, next to the untouched raw bytes (the message value)."""
+    rejection = rejected.rejection
+    headers = [
+        ("spoc-dlq-reason", rejection.reason.encode()),
+        ("spoc-dlq-detail", rejection.detail.encode()),
+        ("spoc-dlq-source-topic", topic.encode()),
+        ("spoc-dlq-source-partition", str(partition).encode()),
+        ("spoc-dlq-source-offset", str(rejected.position.offset).encode()),
+    ]
+    if rejection.field is not None:
+        headers.append(("spoc-dlq-field", rejection.field.encode()))
+    return headers
+
+
+def facts_value(batch: Batch) -> bytes | None:
+    """The DuckDB sink's rows for one input message (one JSON object), or None when there are none."""
+    facts: dict[str, Any] = {}
+    for touch in batch.touches:
+        facts["at"] = touch.touch.occurred_at
+        facts["touch"] = touch_row(touch)
+        if touch.handoff is not None:
+            facts["handoff"] = handoff_row(touch)
+        if touch.repeat is not None:
+            facts["repeat"] = repeat_row(touch)
+    for control in batch.controls:
+        facts["at"] = control.event.occurred_at
+        facts["control"] = control_row(control)
+    if batch.records:
+        facts["ledger"] = [ledger_row(r) for r in batch.records]
+    for rejected in batch.rejected:
+        rejection, position = rejected.rejection, rejected.position
+        facts["rejected"] = [
+            rejection.reason, rejection.detail, rejection.field, base64.b64encode(rejected.raw).decode(),
+            rejected.raw.decode("utf-8", "replace"), position.source, position.offset, position.seq,
+        ]
+    for erasure in batch.erasures:
+        facts["erasure"] = {"customer_id": erasure.customer_id, "seq": erasure.position.seq}
+    return orjson.dumps(facts) if facts else None
+
+
+def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partition: int) -> list[Outgoing]:
+    """Every message one input message (at ``offset`` of ``topic``/``partition``) leads to."""
+    out: list[Outgoing] = []
+    position = str(offset).encode()
+
+    def emit(target: str, key: bytes | None, value: bytes, index: int, extra: list[tuple[str, bytes]] | None = None) -> None:
+        headers = [(OFFSET_HEADER, position), (INDEX_HEADER, str(index).encode()), *(extra or ())]
+        out.append(Outgoing(target, key, value, headers, (offset, index)))
+
+    owner_changes = 0
+    for index, record in enumerate(batch.records):
+        customer_key = record.customer_id.encode()
+        message = ledger_event_message(record.customer_id, record.event)
+        emit(RELATIONSHIP_EVENTS, customer_key, _encode(message), index)
+        if isinstance(record.event, OWNER_EVENTS):
+            emit(OWNER_CHANGED, customer_key, _encode(owner_changed_message(message)), owner_changes)
+            owner_changes += 1
+    for index, rejected in enumerate(batch.rejected):
+        emit(TOUCHPOINTS_DLQ, key, rejected.raw, index, dead_letter_headers(rejected, topic, partition))
+    facts = facts_value(batch)
+    if facts is not None:
+        emit(FACTS, None, facts, 0)
+    return out

@@ -1,0 +1,120 @@
+"""One input partition's ledger state, and which of its effects still have to happen.
+
+The state is rebuilt from the partition itself (Kafka is the log of record): the
+worker feeds every message from the beginning through the same intake step as
+``spoc replay``.  Effects are filtered by position, so re-processing is a no-op:
+ledger events only past the ledger store's recorded offset, output messages only
+past the last one found on each output partition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.core import Erasure, LedgerRecord, Position
+from ledger.intake import Intake
+from ledger.policy import Policy
+from ledger.relationship import OWNER_EVENTS
+from processors.live_outputs import Mark, Outgoing, outputs_for
+
+# A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
+PARTITION_DEDUP_FILTER_BITS = 1 << 23
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    offset: int
+    key: bytes | None
+    value: bytes
+    broadcast_copy: bool = False
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerView:
+    """What ``GET /owners/{customer_id}`` answers."""
+
+    owner_id: str | None
+    since: datetime
+    reason: str
+    ledger_event_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "owner_id": self.owner_id, "since": self.since.isoformat(),
+            "reason": self.reason, "ledger_event_id": self.ledger_event_id,
+        }
+
+
+@dataclass
+class Effects:
+    """What a stretch of one partition asks of the outside world, up to ``last_offset``."""
+
+    last_offset: int
+    records: list[LedgerRecord] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
+    outgoing: list[Outgoing] = field(default_factory=list)
+    owners: dict[str, OwnerView | None] = field(default_factory=dict)
+    """The latest owner of each customer whose owner changed; None: forget the customer."""
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class PartitionLedger:
+    def __init__(
+        self, topic: str, partition: int, policy: Policy, recorded: int | None, tails: dict[str, Mark | None]
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.source = f"{topic}:{partition}"
+        self.intake = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS)
+        self.next_offset = 0
+        self.recorded = recorded
+        """The ledger store's position for this partition: effects up to it are stored."""
+        self.tails = tails
+        """The mark of the last message on each output topic's partition: published up to it."""
+
+    def process(self, messages: list[Incoming]) -> Effects:
+        """Run messages (in offset order) through the core; collect the effects not yet made."""
+        intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
+        effects = Effects(last_offset=messages[-1].offset)
+        before = intake.counts.accepted, intake.counts.duplicates, Counter(intake.counts.rejected)
+        for message in messages:
+            offset = message.offset
+            intake.take(message.value, Position(source, offset, offset), reporting=not message.broadcast_copy)
+            batch = intake.drain()
+            if recorded is None or offset > recorded:
+                effects.records.extend(batch.records)
+                effects.erasures.extend(batch.erasures)
+            for out in outputs_for(batch, offset, message.key, self.topic, self.partition):
+                tail = tails.get(out.topic)
+                if tail is None or out.mark > tail:
+                    effects.outgoing.append(out)
+            _note_owners(batch.records, batch.erasures, effects.owners)
+        self.next_offset = effects.last_offset + 1
+        counts = intake.counts
+        effects.accepted, effects.duplicates = counts.accepted - before[0], counts.duplicates - before[1]
+        effects.rejected = counts.rejected - before[2]
+        return effects
+
+    def done(self, effects: Effects) -> None:
+        """The effects are durable: move the recorded positions past them."""
+        if self.recorded is None or effects.last_offset > self.recorded:
+            self.recorded = effects.last_offset
+        for out in effects.outgoing:
+            self.tails[out.topic] = out.mark
+
+
+def _note_owners(records: list[LedgerRecord], erasures: list[Erasure], owners: dict[str, OwnerView | None]) -> None:
+    for record in records:
+        event = record.event
+        if isinstance(event, OWNER_EVENTS):
+            owners[record.customer_id] = OwnerView(
+                event.owner_id, event.timestamp, event.reason, f"{event.originator_id}:{event.originator_version}"
+            )
+    for erasure in erasures:
+        owners[erasure.customer_id] = None

@@ -1,0 +1,158 @@
+"""``spoc worker``: the faust-streaming app that keeps the ledger live.
+
+faust owns the consumer group (partition assignment, rebalances, offset
+commits), the owners table with its changelog, and the web server; the ledger
+work itself is :class:`processors.live_ledger.LiveLedger`, the same intake step
+as ``spoc replay``.  Messages arrive in batches (``take_events``); faust
+acknowledges them only after the batch's effects are durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.types import TP
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from processors.kafka_reading import broadcast_copy
+from processors.live_ledger import LiveLedger, LiveSettings
+from processors.live_partition import Incoming, OwnerView
+from processors.topics import TOUCHPOINTS
+from processors.worker_metrics import WorkerMetrics
+
+log = logging.getLogger("spoc.worker")
+
+APP_ID = "spoc-worker"
+OWNERS_TABLE = "owners"
+# aiohttp takes the charset apart from the content type.
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";charset")[0].split("; charset")[0]
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    live: LiveSettings
+    partitions: int
+    group: str = APP_ID
+    """The consumer group (faust app id); the owners table's changelog topic is named after it."""
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    max_batch: int = 1000
+    batch_within_seconds: float = 0.002
+    data_dir: str | None = None
+
+
+def faust_broker(bootstrap: str) -> str:
+    """``host1:9092,host2:9092`` in faust's URL form."""
+    return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
+
+
+def build_app(settings: WorkerSettings) -> faust.App:
+    app = faust.App(
+        settings.group,
+        broker=faust_broker(settings.live.bootstrap),
+        store="memory://",
+        datadir=settings.data_dir or tempfile.mkdtemp(prefix="spoc-worker-"),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        topic_partitions=settings.partitions,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        # A restarted or added worker should not wait a minute for the group to settle.
+        broker_session_timeout=6.0,  # Apache Kafka's minimum by default
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=6.0,
+        web_access_log=None,
+    )
+    metrics = WorkerMetrics()
+    owners = app.Table(
+        OWNERS_TABLE, key_type=str, value_type=None, partitions=settings.partitions,
+        use_partitioner=True, help="customer_id -> current owner, since, reason",
+    )
+
+    def set_owner(customer_id: str, view: OwnerView | None) -> None:
+        if view is None:
+            owners.pop(customer_id, None)
+        else:
+            owners[customer_id] = view.as_json()
+
+    engine = LiveLedger(settings.live, metrics, set_owner)
+    touchpoints = app.topic(
+        TOUCHPOINTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        allow_empty=True, partitions=settings.partitions,
+    )
+
+    @app.agent(touchpoints)
+    async def ledger_agent(stream: faust.StreamT[bytes]) -> None:
+        await engine.start()
+        try:
+            await _consume(stream)
+        finally:
+            await engine.stop()
+
+    async def _consume(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.max_batch, within=settings.batch_within_seconds):
+            by_partition: dict[int, list[Incoming]] = defaultdict(list)
+            for event in events:
+                message = event.message
+                by_partition[message.partition].append(
+                    Incoming(
+                        message.offset, message.key, message.value or b"", broadcast_copy(message.headers),
+                        int(message.timestamp * 1000),
+                    )
+                )
+            for partition, messages in by_partition.items():
+                await engine.handle(partition, messages)
+                metrics.lag.labels(str(partition)).set(
+                    max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
+                )
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        engine.forget({tp.partition for tp in revoked if tp.topic == TOUCHPOINTS})
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
+        await engine.start()
+        engine.catch_up({tp.partition for tp in assigned if tp.topic == TOUCHPOINTS})
+
+    @app.page("/owners/{customer_id}")
+    @app.table_route(table=owners, match_info="customer_id")
+    async def owner_of(web: View, request: Request, customer_id: str) -> Response:
+        view = owners.get(customer_id)
+        if view is None:
+            return web.json(
+                {"customer_id": customer_id, "error": "no owner known for this customer (unknown, unowned or erased)"},
+                status=404,
+            )
+        return web.json({"customer_id": customer_id, **view})
+
+    @app.page("/metrics")
+    async def prometheus(web: View, request: Request) -> Response:
+        return web.bytes(metrics.render(), content_type=METRICS_CONTENT_TYPE)
+
+    app.spoc_engine = engine  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: WorkerSettings, log_level: str = "INFO") -> None:
+    """Run until SIGTERM / Ctrl-C; faust commits the acknowledged offsets on the way out."""
+    from faust.worker import Worker
+
+    from spoc.logs import json_logging_config
+
+    app = build_app(settings)
+    worker = Worker(
+        app, loglevel=log_level, logging_config=json_logging_config(log_level), quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

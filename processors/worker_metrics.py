@@ -1,0 +1,53 @@
+"""The worker's Prometheus metrics (served at ``/metrics``)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ledger.relationship import OWNER_EVENTS
+from processors.live_partition import Effects, Incoming
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class WorkerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("spoc_events_processed", "Input messages processed, by result", ["result"], registry=r)
+        self.dead_letters = Counter(
+            "spoc_events_dead_lettered", "Input messages sent to the dead-letter topic, by reason", ["reason"],
+            registry=r,
+        )
+        self.owner_changes = Counter("spoc_owner_changes", "Owner decisions published, by reason", ["reason"], registry=r)
+        self.ledger_events = Counter("spoc_ledger_events_written", "Ledger events stored", registry=r)
+        self.lag = Gauge("spoc_consumer_lag", "Messages behind the end of each input partition", ["partition"], registry=r)
+        self.latency = Histogram(
+            "spoc_processing_latency_seconds",
+            "From the input message's Kafka timestamp until its effects are stored and published",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.rebuild_seconds = Histogram(
+            "spoc_partition_rebuild_seconds", "Time to rebuild a partition's state from its history",
+            buckets=(0.01, 0.1, 1, 10, 60, 600), registry=r,
+        )
+
+    def observe(self, effects: Effects, messages: list[Incoming], ledger_events_written: int) -> None:
+        self.events.labels("accepted").inc(effects.accepted)
+        self.events.labels("duplicate").inc(effects.duplicates)
+        for reason, count in effects.rejected.items():
+            self.events.labels("rejected").inc(count)
+            self.dead_letters.labels(reason).inc(count)
+        for record in effects.records:
+            if isinstance(record.event, OWNER_EVENTS):
+                self.owner_changes.labels(record.event.reason).inc()
+        self.ledger_events.inc(ledger_events_written)
+        now_ms = time.time() * 1000
+        for message in messages:
+            if message.timestamp_ms is not None:
+                self.latency.observe(max(0.0, now_ms - message.timestamp_ms) / 1000)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
