@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from ledger.core import ControlFact, Erasure, LedgerRecord, TouchFact
+from ledger.core import ControlFact, LedgerRecord, TouchFact
 from ledger.intake import Batch, RejectedInput
 from ledger.policy import Policy
 from ledger.relationship import describe
@@ -147,7 +147,7 @@ class AnalyticsStore:
         self.append("ledger_events", [ledger_row(r) for r in batch.records])
         self.append("rejected_events", [rejected_row(r) for r in batch.rejected])
         for erasure in batch.erasures:
-            self.erase(erasure)
+            self.erase(erasure.customer_id, erasure.position.seq)
 
     def absorb(self, part: Path, alias: str) -> None:
         """Copy every fact row of another analytics file (a replay partition) into this one.
@@ -159,10 +159,7 @@ class AnalyticsStore:
         for table in FACT_TABLES:
             self.con.execute(f"INSERT INTO {table} SELECT * FROM {alias}.{table}")
 
-    def erase(self, erasure: Erasure) -> None:
+    def erase(self, customer_id: str, up_to_seq: int) -> None:
         """Delete every row of the customer up to the erasure (SPEC §3 rule 5)."""
         for table in CUSTOMER_TABLES:
-            self.con.execute(
-                f"DELETE FROM {table} WHERE customer_id = ? AND seq <= ?",
-                [erasure.customer_id, erasure.position.seq],
-            )
+            self.con.execute(f"DELETE FROM {table} WHERE customer_id = ? AND seq <= ?", [customer_id, up_to_seq])

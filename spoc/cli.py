@@ -6,7 +6,8 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from ledger.errors import SpocError
 from ledger.store import LEDGER_URL_ENV, default_ledger_url
@@ -116,6 +117,41 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from processors.sink import SinkSettings, run_sink
+    from processors.topics import bootstrap_servers
+
+    settings = SinkSettings(
+        bootstrap_servers(args.bootstrap), Path(args.db), snapshot_every_seconds=args.snapshot_every,
+        stop_when_caught_up=args.until_caught_up,
+    )
+
+    async def run() -> int:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        return await run_sink(settings, stopping)
+
+    with _json_logs():
+        messages = asyncio.run(run())
+    print(f"wrote the facts of {messages:,} messages; analysts read {args.db}")
+    return 0
+
+
+@contextmanager
+def _json_logs(level: str = "INFO") -> Iterator[None]:
+    import logging.config
+
+    from spoc.logs import json_logging_config
+
+    logging.config.dictConfig(json_logging_config(level))
+    yield
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -185,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     worker.set_defaults(run=_worker)
+
+    project = commands.add_parser(
+        "project", help="the live DuckDB sink: follow the worker's output into a DuckDB file",
+        description="Consumes spoc.facts and appends to PATH.sink, storing its offsets in the same transaction "
+        "(a restart resumes exactly). Publishes a consistent copy to PATH every few seconds for analysts. "
+        "Stops cleanly on SIGTERM or Ctrl-C.",
+    )
+    project.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file analysts read")
+    project.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    project.add_argument(
+        "--snapshot-every", type=float, default=2.0, metavar="SECONDS",
+        help="publish a fresh copy to PATH at most this often (default: 2)",
+    )
+    project.add_argument(
+        "--until-caught-up", action="store_true", help="exit once the topic is read to the end it had at start",
+    )
+    project.set_defaults(run=_project)
     return parser
 
 

@@ -1,0 +1,203 @@
+"""``spoc project``: the live DuckDB sink.
+
+Consumes ``spoc.facts`` (the rows the worker derived for each input message, one
+ordered stream per partition) and appends them to a working DuckDB file.  The
+next offset of every partition is stored in the same transaction as the rows,
+so a restarted sink resumes exactly where its last commit ended: nothing twice,
+nothing lost.  Analysts read ``--db PATH``, a snapshot the sink republishes
+atomically (copy, then rename) every few seconds while there is news: readers
+never block the sink and never see half a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from ledger.policy import DEFAULT_POLICY, Policy
+from processors.kafka_reading import reader
+from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
+from projections.duckdb_store import AnalyticsStore
+
+log = logging.getLogger("spoc.sink")
+
+OFFSETS_DDL = """
+CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT,
+                                         PRIMARY KEY (topic, partition))
+"""
+FETCH_RECORDS = 50_000
+ROW_TABLES = ("touch", "handoff", "repeat", "control")
+TABLE_OF = {"touch": "touchpoints", "handoff": "handoff_facts", "repeat": "repeat_facts", "control": "control_events"}
+
+
+@dataclass
+class SinkSettings:
+    bootstrap: str
+    db: Path
+    policy: Policy = DEFAULT_POLICY
+    snapshot_every_seconds: float = 2.0
+    stop_when_caught_up: bool = False
+    """Exit once every partition is read to the end it had when the sink started (for batch use)."""
+
+
+def _empty_tables() -> dict[str, list[Any]]:
+    return {table: [] for table in (*TABLE_OF.values(), "ledger_events", "rejected_events")}
+
+
+@dataclass
+class _Rows:
+    """The rows of one fetch, by table, with the erasures to apply after them."""
+
+    tables: dict[str, list[Any]] = field(default_factory=_empty_tables)
+    erasures: list[dict[str, Any]] = field(default_factory=list)
+    latest: str | None = None
+    messages: int = 0
+
+    def add(self, value: bytes) -> None:
+        facts = orjson.loads(value)
+        self.messages += 1
+        for kind in ROW_TABLES:
+            if kind in facts:
+                self.tables[TABLE_OF[kind]].append(facts[kind])
+        self.tables["ledger_events"].extend(facts.get("ledger", ()))
+        rejected = facts.get("rejected")
+        if rejected is not None:
+            rejected[3] = base64.b64decode(rejected[3])
+            self.tables["rejected_events"].append(rejected)
+        if "erasure" in facts:
+            self.erasures.append(facts["erasure"])
+        at = facts.get("at")
+        if at is not None and (self.latest is None or at > self.latest):
+            self.latest = at
+
+
+class Sink:
+    def __init__(self, settings: SinkSettings) -> None:
+        self.settings = settings
+        self.working = settings.db.with_name(settings.db.name + ".sink")
+        self.store = AnalyticsStore(self.working)
+        self.store.create_schema(replace=False)
+        self.store.con.execute(OFFSETS_DDL)
+        self.latest: str | None = self._setting("latest_event_at")
+        self.messages = 0
+        self._dirty = True
+        self._published_at = 0.0
+        self._copy_seconds = 0.0
+
+    def _setting(self, key: str) -> str | None:
+        row = self.store.con.execute("SELECT value FROM spoc_settings WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def offsets(self) -> dict[int, int]:
+        rows = self.store.con.execute("SELECT partition, next_offset FROM sink_offsets WHERE topic = ?", [FACTS])
+        return dict(rows.fetchall())
+
+    def write(self, fetched: dict[TopicPartition, list[Any]]) -> int:
+        """Append one fetch's rows and the partitions' next offsets in one transaction."""
+        rows = _Rows()
+        for records in fetched.values():
+            for record in records:
+                rows.add(record.value)
+        con = self.store.con
+        con.begin()
+        try:
+            for table, table_rows in rows.tables.items():
+                self.store.append(table, table_rows)
+            for erasure in rows.erasures:
+                self.store.erase(erasure["customer_id"], erasure["seq"])
+            if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
+                self.latest = rows.latest
+            self.store.write_settings(self.settings.policy, latest_event_at=self.latest)
+            for tp, records in fetched.items():
+                if records:
+                    con.execute(
+                        "INSERT INTO sink_offsets VALUES (?, ?, ?) "
+                        "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                        [tp.topic, tp.partition, records[-1].offset + 1],
+                    )
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        self.messages += rows.messages
+        self._dirty = self._dirty or rows.messages > 0
+        return rows.messages
+
+    def publish(self, force: bool = False) -> bool:
+        """Copy the working file to ``--db`` atomically, at most every few seconds."""
+        now = time.monotonic()
+        interval = max(self.settings.snapshot_every_seconds, 10 * self._copy_seconds)
+        if not self._dirty or (not force and now - self._published_at < interval):
+            return False
+        started = time.perf_counter()
+        self.store.con.execute("CHECKPOINT")
+        target = self.settings.db
+        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.working, staging)
+        os.replace(staging, target)
+        self._copy_seconds = time.perf_counter() - started
+        self._published_at = now
+        self._dirty = False
+        return True
+
+    def close(self) -> None:
+        self.store.close()
+
+
+async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None) -> int:
+    """Follow ``spoc.facts`` into the DuckDB file until ``stopping`` is set; returns messages written."""
+    sink = Sink(settings)
+    consumer = reader(settings.bootstrap)
+    try:
+        await consumer.start()
+    except KafkaConnectionError as error:
+        sink.close()
+        raise unreachable(settings.bootstrap, error) from None
+    try:
+        partitions = list(range((await partition_counts(settings.bootstrap, (FACTS,))).get(FACTS, 0)))
+        if not partitions:
+            raise TopicLayoutError(f"topic {FACTS} does not exist yet; start `spoc worker` first, it creates it")
+        tps = [TopicPartition(FACTS, p) for p in partitions]
+        consumer.assign(tps)
+        stored = sink.offsets()
+        for tp in tps:
+            if tp.partition in stored:
+                consumer.seek(tp, stored[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+        ends = await consumer.end_offsets(tps) if settings.stop_when_caught_up else {}
+        log.info("sink started", extra={"db": str(settings.db), "partitions": partitions, "resume": stored})
+        while not stopping.is_set():
+            fetched = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
+            if fetched:
+                await asyncio.to_thread(sink.write, fetched)
+                if progress is not None:
+                    progress(sink.messages)
+            await asyncio.to_thread(sink.publish)
+            if ends and await _caught_up(consumer, ends):
+                break
+        await asyncio.to_thread(sink.publish, True)
+        log.info("sink stopped", extra={"messages": sink.messages, "db": str(settings.db)})
+        return sink.messages
+    finally:
+        await consumer.stop()
+        sink.close()
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
