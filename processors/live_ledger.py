@@ -116,7 +116,7 @@ class LiveLedger:
             messages = [m for m in messages if m.offset >= state.next_offset]
             if messages:
                 effects = await asyncio.to_thread(state.process, messages)
-                await self._make(state, effects, messages)
+                await self._make(state, effects)
 
     async def _prepare(self, partition: int, until: int | None) -> PartitionLedger:
         async with self._locks[partition]:
@@ -139,7 +139,7 @@ class LiveLedger:
         messages = 0
         async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, partition, until, REBUILD_CHUNK):
             effects = await asyncio.to_thread(state.process, chunk)
-            await self._make(state, effects, [])
+            await self._make(state, effects)
             messages += len(chunk)
         state.next_offset = max(state.next_offset, until or 0)
         seconds = time.perf_counter() - started
@@ -151,13 +151,13 @@ class LiveLedger:
         )
         return state
 
-    async def _make(self, state: PartitionLedger, effects: Effects, messages: list[Incoming]) -> None:
+    async def _make(self, state: PartitionLedger, effects: Effects) -> None:
         written = await self._store(state, effects)
         await self._publish(state, effects.outgoing)
         state.done(effects)
         for customer_id, view in effects.owners.items():
             self.owners(customer_id, view)
-        self.metrics.observe(effects, messages, written)
+        self.metrics.observe(state.partition, effects, written)
 
     async def _store(self, state: PartitionLedger, effects: Effects) -> int:
         ledger = self.ledger

@@ -62,6 +62,8 @@ class Effects:
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    fresh_timestamps_ms: list[int] = field(default_factory=list)
+    """Kafka timestamps of the messages processed for the first time (for the latency histogram)."""
 
 
 class PartitionLedger:
@@ -79,10 +81,28 @@ class PartitionLedger:
         """The mark of the last message on each output topic's partition: published up to it."""
 
     def process(self, messages: list[Incoming]) -> Effects:
-        """Run messages (in offset order) through the core; collect the effects not yet made."""
-        intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
+        """Run messages (in offset order) through the core; collect the effects not yet made.
+
+        Counts and timestamps cover only the messages past the ledger store's
+        position: the ones processed for the first time.
+        """
         effects = Effects(last_offset=messages[-1].offset)
-        before = intake.counts.accepted, intake.counts.duplicates, Counter(intake.counts.rejected)
+        recorded = self.recorded
+        first_fresh = next(
+            (i for i, m in enumerate(messages) if recorded is None or m.offset > recorded), len(messages)
+        )
+        self._run(messages[:first_fresh], effects)
+        counts = self.intake.counts
+        before = counts.accepted, counts.duplicates, Counter(counts.rejected)
+        self._run(messages[first_fresh:], effects)
+        effects.accepted, effects.duplicates = counts.accepted - before[0], counts.duplicates - before[1]
+        effects.rejected = counts.rejected - before[2]
+        effects.fresh_timestamps_ms = [m.timestamp_ms for m in messages[first_fresh:] if m.timestamp_ms is not None]
+        self.next_offset = effects.last_offset + 1
+        return effects
+
+    def _run(self, messages: list[Incoming], effects: Effects) -> None:
+        intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
         for message in messages:
             offset = message.offset
             intake.take(message.value, Position(source, offset, offset), reporting=not message.broadcast_copy)
@@ -95,11 +115,6 @@ class PartitionLedger:
                 if tail is None or out.mark > tail:
                     effects.outgoing.append(out)
             _note_owners(batch.records, batch.erasures, effects.owners)
-        self.next_offset = effects.last_offset + 1
-        counts = intake.counts
-        effects.accepted, effects.duplicates = counts.accepted - before[0], counts.duplicates - before[1]
-        effects.rejected = counts.rejected - before[2]
-        return effects
 
     def done(self, effects: Effects) -> None:
         """The effects are durable: move the recorded positions past them."""

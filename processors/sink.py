@@ -177,7 +177,6 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
                 consumer.seek(tp, stored[tp.partition])
             else:
                 await consumer.seek_to_beginning(tp)
-        ends = await consumer.end_offsets(tps) if settings.stop_when_caught_up else {}
         log.info("sink started", extra={"db": str(settings.db), "partitions": partitions, "resume": stored})
         while not stopping.is_set():
             fetched = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
@@ -186,7 +185,8 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
                 if progress is not None:
                     progress(sink.messages)
             await asyncio.to_thread(sink.publish)
-            if ends and await _caught_up(consumer, ends):
+            # Caught up: an empty fetch at the ends (asked afresh: some brokers report them late).
+            if settings.stop_when_caught_up and not fetched and await _caught_up(consumer, tps):
                 break
         await asyncio.to_thread(sink.publish, True)
         log.info("sink stopped", extra={"messages": sink.messages, "db": str(settings.db)})
@@ -196,8 +196,8 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
         sink.close()
 
 
-async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    for tp, end in ends.items():
+async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+    for tp, end in (await consumer.end_offsets(tps)).items():
         if await consumer.position(tp) < end:
             return False
     return True

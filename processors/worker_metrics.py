@@ -7,7 +7,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ledger.relationship import OWNER_EVENTS
-from processors.live_partition import Effects, Incoming
+from processors.live_partition import Effects
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -23,6 +23,10 @@ class WorkerMetrics:
         )
         self.owner_changes = Counter("spoc_owner_changes", "Owner decisions published, by reason", ["reason"], registry=r)
         self.ledger_events = Counter("spoc_ledger_events_written", "Ledger events stored", registry=r)
+        self.position = Gauge(
+            "spoc_partition_position", "Next input offset of each partition whose effects are all made",
+            ["partition"], registry=r,
+        )
         self.lag = Gauge("spoc_consumer_lag", "Messages behind the end of each input partition", ["partition"], registry=r)
         self.latency = Histogram(
             "spoc_processing_latency_seconds",
@@ -34,20 +38,20 @@ class WorkerMetrics:
             buckets=(0.01, 0.1, 1, 10, 60, 600), registry=r,
         )
 
-    def observe(self, effects: Effects, messages: list[Incoming], ledger_events_written: int) -> None:
+    def observe(self, partition: int, effects: Effects, ledger_events_written: int) -> None:
+        self.position.labels(str(partition)).set(effects.last_offset + 1)
+        self.ledger_events.inc(ledger_events_written)
+        for record in effects.records:
+            if isinstance(record.event, OWNER_EVENTS):
+                self.owner_changes.labels(record.event.reason).inc()
         self.events.labels("accepted").inc(effects.accepted)
         self.events.labels("duplicate").inc(effects.duplicates)
         for reason, count in effects.rejected.items():
             self.events.labels("rejected").inc(count)
             self.dead_letters.labels(reason).inc(count)
-        for record in effects.records:
-            if isinstance(record.event, OWNER_EVENTS):
-                self.owner_changes.labels(record.event.reason).inc()
-        self.ledger_events.inc(ledger_events_written)
         now_ms = time.time() * 1000
-        for message in messages:
-            if message.timestamp_ms is not None:
-                self.latency.observe(max(0.0, now_ms - message.timestamp_ms) / 1000)
+        for timestamp_ms in effects.fresh_timestamps_ms:
+            self.latency.observe(max(0.0, now_ms - timestamp_ms) / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -110,8 +110,8 @@ def _worker(args: argparse.Namespace) -> int:
     partitions = asyncio.run(prepare())
     ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
     settings = WorkerSettings(
-        LiveSettings(bootstrap, ledger_url), partitions, web_host=args.web_host, web_port=args.web_port,
-        max_batch=args.max_batch,
+        LiveSettings(bootstrap, ledger_url), partitions, group=args.group, web_host=args.web_host,
+        web_port=args.web_port, max_batch=args.max_batch,
     )
     run_worker(settings, args.log_level)
     return 0
@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"ledger store (default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')})",
     )
     worker.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
+    worker.add_argument(
+        "--group", default="spoc-worker", help="consumer group; workers in one group split the partitions",
+    )
     worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")

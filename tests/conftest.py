@@ -61,3 +61,21 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with EmbeddedBroker(free_port()) as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def pipeline_bootstrap() -> Iterator[str]:
+    """A broker with none of the pipeline's topics yet: a fresh embedded one, or the external one cleared."""
+    external = os.environ.get("SPOC_TEST_BOOTSTRAP")
+    if external:
+        import asyncio
+
+        from tests.live import delete_pipeline_topics
+
+        asyncio.run(delete_pipeline_topics(external))
+        yield external
+        return
+    from processors.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker(free_port()) as broker:
+        yield broker.bootstrap
