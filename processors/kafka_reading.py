@@ -1,7 +1,14 @@
-"""Reading partitions directly (no consumer group): the output tails, and a partition's history."""
+"""Reading partitions directly (no consumer group): the output tails, and a partition's history.
+
+Partition ends come from fetch responses (the high watermark), not from
+ListOffsets alone: the embedded broker (Tansu) answers ListOffsets(latest) with
+the last record batch's base offset + 1, short of the end whenever that batch
+holds more than one record.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -13,6 +20,7 @@ from processors.topics import BROADCAST_COPY_HEADER
 # How far back from the end to look for the last marked message (past transaction markers).
 TAIL_WINDOW = 16
 FETCH_MAX_BYTES = 16 * 1024 * 1024
+HIGH_WATERMARK_TIMEOUT_SECONDS = 10.0
 
 
 def broadcast_copy(headers: Iterable[tuple[str, bytes]] | None) -> bool:
@@ -34,6 +42,23 @@ def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
     )
 
 
+async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The end of each assigned partition, as a fetch reports it; moves the consumer's positions."""
+    ends = await consumer.end_offsets(tps)
+    asking = [tp for tp in tps if ends[tp] > 0]
+    for tp in asking:
+        consumer.seek(tp, ends[tp] - 1)
+    deadline = asyncio.get_running_loop().time() + HIGH_WATERMARK_TIMEOUT_SECONDS
+    while asking and asyncio.get_running_loop().time() < deadline:
+        await consumer.getmany(*asking, timeout_ms=200)
+        for tp in list(asking):
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                ends[tp] = max(ends[tp], highwater)
+                asking.remove(tp)
+    return ends
+
+
 async def output_tails(bootstrap: str, topics: tuple[str, ...], partition: int) -> dict[str, Mark | None]:
     """The mark of the last message the worker published on ``partition`` of each topic."""
     consumer = reader(bootstrap)
@@ -42,7 +67,7 @@ async def output_tails(bootstrap: str, topics: tuple[str, ...], partition: int) 
         tps = [TopicPartition(topic, partition) for topic in topics]
         consumer.assign(tps)
         starts = await consumer.beginning_offsets(tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await high_watermarks(consumer, tps)
         tails: dict[str, Mark | None] = {}
         for tp in tps:
             tails[tp.topic] = None
@@ -61,17 +86,21 @@ async def output_tails(bootstrap: str, topics: tuple[str, ...], partition: int) 
 
 
 async def history(
-    bootstrap: str, topic: str, partition: int, until: int | None, chunk: int
+    bootstrap: str, topic: str, partition: int, chunk: int, start: int | None = None, until: int | None = None
 ) -> AsyncIterator[list[Incoming]]:
-    """One partition's messages from its beginning up to ``until`` (exclusive; default: its end now), in chunks."""
+    """One partition's messages from ``start`` (default: its beginning) up to ``until``
+    (exclusive; default: its end now), in chunks."""
     consumer = reader(bootstrap)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         if until is None:
-            until = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
+            until = (await high_watermarks(consumer, [tp]))[tp]
+        if start is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, start)
         pending: list[Incoming] = []
         while await consumer.position(tp) < until:
             fetched = await consumer.getmany(tp, timeout_ms=1000)

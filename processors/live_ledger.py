@@ -112,6 +112,10 @@ class LiveLedger:
         """Process one partition's messages (in offset order) and make their effects."""
         state = await self._prepare(partition, messages[0].offset)
         async with self._locks[partition]:
+            if messages[0].offset > state.next_offset:
+                # Delivery resumed past what the state has seen (a committed offset
+                # beyond the rebuild's end): read the gap from the topic first.
+                await self._replay(state, start=state.next_offset, until=messages[0].offset)
             # Messages the state has already seen (a rebuild read them, or a redelivery).
             messages = [m for m in messages if m.offset >= state.next_offset]
             if messages:
@@ -136,12 +140,7 @@ class LiveLedger:
         recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
         state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
-        messages = 0
-        async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, partition, until, REBUILD_CHUNK):
-            effects = await asyncio.to_thread(state.process, chunk)
-            await self._make(state, effects)
-            messages += len(chunk)
-        state.next_offset = max(state.next_offset, until or 0)
+        messages = await self._replay(state, start=None, until=until)
         seconds = time.perf_counter() - started
         self.metrics.rebuild_seconds.observe(seconds)
         log.info(
@@ -150,6 +149,17 @@ class LiveLedger:
                    "resume_offset": until, "seconds": round(seconds, 3)},
         )
         return state
+
+    async def _replay(self, state: PartitionLedger, start: int | None, until: int | None) -> int:
+        """Process the partition's history from ``start`` to ``until`` (defaults: beginning, end now)."""
+        messages = 0
+        async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, state.partition, REBUILD_CHUNK, start, until):
+            effects = await asyncio.to_thread(state.process, chunk)
+            await self._make(state, effects)
+            messages += len(chunk)
+        if until is not None:
+            state.next_offset = max(state.next_offset, until)
+        return messages
 
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
         written = await self._store(state, effects)

@@ -75,15 +75,18 @@ def build_app(settings: WorkerSettings) -> faust.App:
     )
     metrics = WorkerMetrics()
     owners = app.Table(
-        OWNERS_TABLE, key_type=str, value_type=None, partitions=settings.partitions,
+        # Raw (bytes) keys hash like the touchpoints' keys: a customer's owner lives in
+        # the changelog partition of its touchpoints, so /owners routes to their worker.
+        OWNERS_TABLE, key_type=bytes, value_type=None, partitions=settings.partitions,
         use_partitioner=True, help="customer_id -> current owner, since, reason",
     )
 
     def set_owner(customer_id: str, view: OwnerView | None) -> None:
+        key = customer_id.encode()
         if view is None:
-            owners.pop(customer_id, None)
+            owners.pop(key, None)
         else:
-            owners[customer_id] = view.as_json()
+            owners[key] = view.as_json()
 
     engine = LiveLedger(settings.live, metrics, set_owner)
     touchpoints = app.topic(
@@ -128,7 +131,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
     @app.page("/owners/{customer_id}")
     @app.table_route(table=owners, match_info="customer_id")
     async def owner_of(web: View, request: Request, customer_id: str) -> Response:
-        view = owners.get(customer_id)
+        view = owners.get(customer_id.encode())
         if view is None:
             return web.json(
                 {"customer_id": customer_id, "error": "no owner known for this customer (unknown, unowned or erased)"},

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from processors.kafka_reading import high_watermarks, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
 from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
@@ -66,45 +67,38 @@ class Worker:
         return self.process.wait(timeout)
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+def input_ends(bootstrap: str) -> dict[int, int]:
+    """The end of each input partition (from a fetch: see ``high_watermarks``)."""
     async def ends() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        consumer = reader(bootstrap)
         await consumer.start()
         try:
             await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+            tps = [TopicPartition(TOUCHPOINTS, p) for p in consumer.partitions_for_topic(TOUCHPOINTS) or ()]
+            consumer.assign(tps)
+            return {tp.partition: end for tp, end in (await high_watermarks(consumer, tps)).items()}
         finally:
             await consumer.stop()
 
     return asyncio.run(ends())
 
 
-def input_ends(bootstrap: str) -> dict[int, int]:
-    return end_offsets(bootstrap, TOUCHPOINTS)
-
-
-
 def wait_until_processed(bootstrap: str, workers: list[Worker], timeout: float = 180) -> None:
-    """Until every input partition's effects are made up to its end (any worker may hold it).
-
-    The ends are asked again on every poll: the embedded broker reports them late at times.
-    """
+    """Until every input partition's effects are made up to its end (any worker may hold it)."""
     deadline = time.monotonic() + timeout
-    done_polls = 0
+    ends = {p: end for p, end in input_ends(bootstrap).items() if end > 0}
     seen: dict[int, int] = {}
-    ends: dict[int, int] = {}
     while time.monotonic() < deadline:
-        ends = {p: end for p, end in input_ends(bootstrap).items() if end > 0}
+        if all(worker.process.poll() is not None for worker in workers):
+            raise AssertionError("every worker exited; see the worker logs")
         seen = {}
         for worker in workers:
             if worker.process.poll() is None:
                 for partition, position in worker.positions().items():
                     seen[partition] = max(seen.get(partition, 0), position)
-        done_polls = done_polls + 1 if all(seen.get(p, 0) >= end for p, end in ends.items()) else 0
-        if done_polls >= 2:
+        if all(seen.get(p, 0) >= end for p, end in ends.items()):
             return
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise AssertionError(f"workers did not finish in {timeout} s: positions {seen}, ends {ends}")
 
 
@@ -121,19 +115,21 @@ def project(bootstrap: str, db: Path) -> int:
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:
-    """Every message value of a topic: read until nothing new arrives for two seconds.
-
-    (Not up to the end offsets: the embedded broker reports those late at times.)
-    """
+    """Every message value of a topic, up to its current end."""
     async def run() -> list[bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = reader(bootstrap)
         await consumer.start()
         try:
             await consumer.topics()
-            consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()])
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            ends = await high_watermarks(consumer, tps)
+            await consumer.seek_to_beginning(*tps)
             values: list[bytes] = []
-            while fetched := await consumer.getmany(timeout_ms=2000):
-                values.extend(r.value for records in fetched.values() for r in records)
+            for tp in tps:
+                while await consumer.position(tp) < ends[tp]:
+                    fetched = await consumer.getmany(tp, timeout_ms=1000)
+                    values.extend(r.value for r in fetched.get(tp, ()) if r.offset < ends[tp])
             return values
         finally:
             await consumer.stop()
