@@ -42,14 +42,6 @@ def postgres_url(postgres_server: str) -> str:
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """A Kafka-protocol broker: $SPOC_TEST_BOOTSTRAP, or the embedded one on a free loopback port."""
@@ -58,6 +50,7 @@ def kafka_bootstrap() -> Iterator[str]:
         yield external
         return
     from processors.embedded_broker import EmbeddedBroker
+    from spoc.worker_process import free_port
 
     with EmbeddedBroker(free_port()) as broker:
         yield broker.bootstrap
@@ -76,6 +69,7 @@ def pipeline_bootstrap() -> Iterator[str]:
         yield external
         return
     from processors.embedded_broker import EmbeddedBroker
+    from spoc.worker_process import free_port
 
     with EmbeddedBroker(free_port()) as broker:
         yield broker.bootstrap

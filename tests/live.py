@@ -3,109 +3,56 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from processors.kafka_reading import high_watermarks, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
 from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
-from tests.conftest import free_port
-
-POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
-
-
-class Worker:
-    """A ``spoc worker`` process, with its HTTP port."""
-
-    def __init__(self, bootstrap: str, ledger_url: str, log: Path, group: str = "spoc-worker") -> None:
-        self.port = free_port()
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap, "--ledger", ledger_url,
-             "--web-port", str(self.port), "--max-batch", "500", "--group", group],
-            stdout=self.log, stderr=self.log, start_new_session=True,
-        )
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def positions(self) -> dict[int, int]:
-        try:
-            _, body = self.get("/metrics")
-        except OSError:
-            return {}
-        return {int(p): int(float(v)) for p, v in POSITION.findall(body.decode())}
-
-    def metric(self, name: str) -> float:
-        _, body = self.get("/metrics")
-        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", body.decode(), re.M))
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def terminate(self, timeout: float = 30) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+from spoc.worker_process import WorkerProcess, partition_ends, wait_until_processed
 
 
 def input_ends(bootstrap: str) -> dict[int, int]:
-    """The end of each input partition (from a fetch: see ``high_watermarks``)."""
-    async def ends() -> dict[int, int]:
-        consumer = reader(bootstrap)
-        await consumer.start()
-        try:
-            await consumer.topics()
-            tps = [TopicPartition(TOUCHPOINTS, p) for p in consumer.partitions_for_topic(TOUCHPOINTS) or ()]
-            consumer.assign(tps)
-            return {tp.partition: end for tp, end in (await high_watermarks(consumer, tps)).items()}
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(ends())
+    return partition_ends(bootstrap, TOUCHPOINTS)
 
 
-def wait_until_processed(bootstrap: str, workers: list[Worker], timeout: float = 180) -> None:
-    """Until every input partition's effects are made up to its end (any worker may hold it)."""
-    deadline = time.monotonic() + timeout
-    ends = {p: end for p, end in input_ends(bootstrap).items() if end > 0}
-    seen: dict[int, int] = {}
-    while time.monotonic() < deadline:
-        if all(worker.process.poll() is not None for worker in workers):
-            raise AssertionError("every worker exited; see the worker logs")
-        seen = {}
-        for worker in workers:
-            if worker.process.poll() is None:
-                for partition, position in worker.positions().items():
-                    seen[partition] = max(seen.get(partition, 0), position)
-        if all(seen.get(p, 0) >= end for p, end in ends.items()):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"workers did not finish in {timeout} s: positions {seen}, ends {ends}")
+def worker(bootstrap: str, ledger_url: str, log: Path, group: str) -> WorkerProcess:
+    return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500")
+
+
+def wait_for_workers(bootstrap: str, workers: list[WorkerProcess]) -> None:
+    wait_until_processed(input_ends(bootstrap), workers)
 
 
 def publish_file(bootstrap: str, path: Path, partitions: int = 3) -> None:
     async def run() -> None:
         await ensure_topics(bootstrap, ALL_TOPICS, partitions)
         await publish([str(path)], bootstrap, TOUCHPOINTS)
+
+    asyncio.run(run())
+
+
+def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3) -> None:
+    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // chunks)
+    slices = []
+    for i in range(0, len(lines), size):
+        part = path.with_name(f"{path.stem}.part{i // size:03d}.jsonl")
+        part.write_bytes(b"".join(lines[i:i + size]))
+        slices.append(part)
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, ALL_TOPICS, partitions)
+        for part in slices:
+            await publish([str(part)], bootstrap, TOUCHPOINTS)
+            await asyncio.sleep(pause)
 
     asyncio.run(run())
 
@@ -142,13 +89,12 @@ def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def running(workers: list[Worker]) -> Iterator[list[Worker]]:
+def running(workers: list[WorkerProcess]) -> Iterator[list[WorkerProcess]]:
     try:
         yield workers
     finally:
         for worker in workers:
-            worker.kill()
-            worker.log.close()
+            worker.close()
 
 
 async def delete_pipeline_topics(bootstrap: str) -> None:

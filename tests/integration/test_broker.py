@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from processors.embedded_broker import BrokerError, EmbeddedBroker, port_accepts
-from tests.conftest import free_port
+from spoc.worker_process import free_port
 
 
 async def _round_trip(bootstrap: str) -> list[tuple[bytes | None, bytes | None]]:

@@ -8,6 +8,7 @@ with a batch replay of the same file.
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -18,7 +19,7 @@ import orjson
 
 from benchmarks.workload import generate
 from processors.topics import OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS_DLQ
-from tests.live import Worker, input_ends, project, publish_file, read_topic, read_values, running, wait_until_processed
+from tests.live import project, publish_file, publish_paced, read_topic, read_values, running, wait_for_workers, worker
 from tests.replaying import run_replay
 
 # Columns that name where a row came from (file line vs topic offset) differ by design.
@@ -71,44 +72,49 @@ def test_worker_and_sink_give_the_tables_of_replay(tmp_path: Path, pipeline_boot
     source = _workload(tmp_path, 6_000, seed=11)
     publish_file(pipeline_bootstrap, source)
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-    with running([Worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [worker]:
-        wait_until_processed(pipeline_bootstrap, [worker])
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [only]:
+        wait_for_workers(pipeline_bootstrap, [only])
         lines = source.read_bytes().count(b"\n")
-        assert worker.metric("spoc_events_processed_total") == lines
-        assert worker.metric("spoc_events_dead_lettered_total") > 0
+        assert only.metric("spoc_events_processed_total") == lines
+        assert only.metric("spoc_events_dead_lettered_total") > 0
 
         # The owners view answers for a customer with an owner, and 404 for a stranger.
         owner = duckdb.connect(str(run_replay(tmp_path, [source], name="lookup")[0]), read_only=True).execute(
             "SELECT customer_id, owner_id, reason FROM customer_owner ORDER BY customer_id LIMIT 1"
         ).fetchone()
         assert owner is not None
-        status, body = worker.get(f"/owners/{owner[0]}")
+        status, body = only.get(f"/owners/{owner[0]}")
         assert status == 200 and orjson.loads(body)["owner_id"] == owner[1]
-        assert worker.get("/owners/nobody-at-all")[0] == 404
+        assert only.get("/owners/nobody-at-all")[0] == 404
 
         # SIGTERM: a clean stop.
-        assert worker.terminate() == 0
+        assert only.terminate() == 0
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
 def test_a_worker_killed_mid_stream_and_restarted_neither_loses_nor_doubles(tmp_path: Path, pipeline_bootstrap: str) -> None:
     source = _workload(tmp_path, 30_000, seed=23)
-    publish_file(pipeline_bootstrap, source)
     ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     lines = source.read_bytes().count(b"\n")
-    rng = random.Random(5)  # a seeded kill point
-    with running([Worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [first]:
-        target = rng.randrange(lines // 5, lines // 2)
-        deadline = time.monotonic() + 120
-        while sum(first.positions().values()) < target and time.monotonic() < deadline:
-            time.sleep(0.05)
-        at_kill = sum(first.positions().values())
-        first.kill()
-        assert target <= at_kill < sum(input_ends(pipeline_bootstrap).values()), "not killed mid-stream"
-    with running([Worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [second]:
-        wait_until_processed(pipeline_bootstrap, [second])
-        second.terminate()
+    target = random.Random(5).randrange(lines // 5, lines // 2)  # a seeded kill point
+    # The stream keeps flowing (about 10 s) while the worker dies and comes back.
+    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 40, 0.25))
+    publisher.start()
+    try:
+        with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [first]:
+            deadline = time.monotonic() + 120
+            while sum(first.positions().values()) < target and time.monotonic() < deadline:
+                time.sleep(0.02)
+            at_kill = sum(first.positions().values())
+            first.kill()
+        assert target <= at_kill < lines, f"not killed mid-stream: at {at_kill} of {lines}"
+        with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [second]:
+            publisher.join()
+            wait_for_workers(pipeline_bootstrap, [second])
+            second.terminate()
+    finally:
+        publisher.join()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
@@ -117,9 +123,9 @@ def test_two_workers_split_the_partitions(tmp_path: Path, pipeline_bootstrap: st
     publish_file(pipeline_bootstrap, source, partitions=4)
     ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-    workers = [Worker(pipeline_bootstrap, ledger, tmp_path / f"worker{i}.log", group) for i in range(2)]
+    workers = [worker(pipeline_bootstrap, ledger, tmp_path / f"worker{i}.log", group) for i in range(2)]
     with running(workers):
-        wait_until_processed(pipeline_bootstrap, workers)
+        wait_for_workers(pipeline_bootstrap, workers)
         held = [set(w.positions()) for w in workers]
         assert all(held), f"a worker got no partition: {held}"
         # Either worker answers for any customer: faust routes to the partition's holder.
@@ -128,7 +134,7 @@ def test_two_workers_split_the_partitions(tmp_path: Path, pipeline_bootstrap: st
         for customer_id, owner_id in owners:
             status, body = workers[0].get(f"/owners/{customer_id}")
             assert status == 200 and orjson.loads(body)["owner_id"] == owner_id
-        for worker in workers:
-            worker.terminate()
+        for each in workers:
+            each.terminate()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 

@@ -1,0 +1,116 @@
+"""A ``spoc worker`` child process: started, watched through its HTTP port, stopped.
+
+Used by the demo, the benchmarks and the integration tests, which all run the
+worker as users do: a separate process speaking Kafka and HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from aiokafka import TopicPartition
+
+from processors.kafka_reading import high_watermarks, reader
+
+POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class WorkerProcess:
+    """``spoc worker`` on a free HTTP port, its output appended to ``log``."""
+
+    def __init__(self, bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> None:
+        self.port = free_port()
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap, "--ledger", ledger_url,
+             "--web-port", str(self.port), "--group", group, *options],
+            stdout=self.log, stderr=self.log, start_new_session=True,
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def positions(self) -> dict[int, int]:
+        """Each held partition's next input offset whose effects are all made (empty while starting)."""
+        try:
+            _, body = self.get("/metrics")
+        except OSError:
+            return {}
+        return {int(p): int(float(v)) for p, v in POSITION.findall(body.decode())}
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples over its labels."""
+        _, body = self.get("/metrics")
+        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", body.decode(), re.M))
+
+    def kill(self) -> None:
+        if self.running:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def terminate(self, timeout: float = 30) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        self.kill()
+        self.log.close()
+
+
+def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
+    """The end of each partition of ``topic`` now (from a fetch: see ``high_watermarks``)."""
+    async def ends() -> dict[int, int]:
+        consumer = reader(bootstrap)
+        await consumer.start()
+        try:
+            await consumer.topics()
+            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(tps)
+            return {tp.partition: end for tp, end in (await high_watermarks(consumer, tps)).items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(ends())
+
+
+def wait_until_processed(ends: dict[int, int], workers: list[WorkerProcess], timeout: float = 180) -> None:
+    """Until every partition's effects are made up to ``ends`` (any of the workers may hold it)."""
+    deadline = time.monotonic() + timeout
+    ends = {p: end for p, end in ends.items() if end > 0}
+    seen: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        if not any(worker.running for worker in workers):
+            raise RuntimeError("every worker exited; see the worker log")
+        seen = {}
+        for worker in workers:
+            if worker.running:
+                for partition, position in worker.positions().items():
+                    seen[partition] = max(seen.get(partition, 0), position)
+        if all(seen.get(p, 0) >= end for p, end in ends.items()):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"workers did not finish in {timeout} s: positions {seen}, ends {ends}")
