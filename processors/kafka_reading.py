@@ -20,6 +20,9 @@ from processors.topics import BROADCAST_COPY_HEADER
 # How far back from the end to look for the last marked message (past transaction markers).
 TAIL_WINDOW = 16
 FETCH_MAX_BYTES = 16 * 1024 * 1024
+# The embedded broker (Tansu) holds a fetch for its whole max wait even when data
+# arrives meanwhile (Apache Kafka answers at once), so the wait is the latency floor.
+FETCH_MAX_WAIT_MS = 10
 HIGH_WATERMARK_TIMEOUT_SECONDS = 10.0
 
 
@@ -38,7 +41,8 @@ def incoming(record: ConsumerRecord) -> Incoming:
 def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
-        fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=FETCH_MAX_BYTES, **settings,
+        fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=FETCH_MAX_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        **settings,
     )
 
 

@@ -1,13 +1,19 @@
 """The live worker's engine: partition states, and their effects made durable in order.
 
-For each batch of one input partition: run it through the partition's state
-(the shared intake step), store the new ledger events with the batch's last
-offset in one transaction, publish the output messages and wait for the
-broker's acknowledgement, then update the owners view.  Only then does faust
-acknowledge the input messages, so its committed offsets never run ahead of
-the effects; the ledger store's position and the output tails make a second
-pass over the same messages a no-op.  Framework-free: faust drives it in
-``processors/worker.py``, tests and benchmarks can drive it directly.
+faust hands each batch to :meth:`LiveLedger.submit`, which queues it for the
+partition's processor task and returns, so faust keeps reading while earlier
+batches are made durable; batches that queue up meanwhile are processed as one
+(bigger batches under load, no waiting when idle).  For each batch: run it
+through the partition's state (the shared intake step), store the new ledger
+events with the batch's last offset in one transaction, publish the output
+messages and wait for the broker's acknowledgement, then update the owners view.
+
+Kafka's committed offsets are a hint, not the truth: they may run ahead of the
+effects by the queued batches.  The truth is the ledger store's position and the
+output topics' tails; a partition's state is rebuilt from its history when
+assigned, making on the way every effect still missing, so a crash loses
+nothing, and a second pass over the same messages is a no-op.
+Framework-free: faust drives it in ``processors/worker.py``.
 """
 
 from __future__ import annotations
@@ -30,12 +36,16 @@ from ledger.store import LedgerStore
 from processors.kafka_reading import history, output_tails
 from processors.live_outputs import Outgoing
 from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger
-from processors.topics import OUTPUT_TOPICS, TOUCHPOINTS, unreachable
+from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
 from processors.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("spoc.worker")
 
 REBUILD_CHUNK = 20_000
+QUEUED_BATCHES = 16
+"""Batches waiting per partition at most; beyond, faust waits (back-pressure)."""
+LARGEST_BATCH = 5_000
+RELEASE_TIMEOUT_SECONDS = 30.0
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 
@@ -59,6 +69,9 @@ class LiveLedger:
         self.states: dict[int, PartitionLedger] = {}
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._catching_up: dict[int, asyncio.Task[PartitionLedger]] = {}
+        self._queues: dict[int, asyncio.Queue[list[Incoming] | None]] = {}
+        self._processors: dict[int, asyncio.Task[None]] = {}
+        self._failure: BaseException | None = None
         self._starting = asyncio.Lock()
         self.ledger: LedgerStore | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -70,7 +83,7 @@ class LiveLedger:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
             producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=4 * 1024 * 1024,
+                bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
             )
             try:
                 await producer.start()
@@ -79,6 +92,8 @@ class LiveLedger:
             self.producer = producer
 
     async def stop(self) -> None:
+        """Finish the queued batches, then close the producer and the store."""
+        await self.release(set(self._processors))
         for task in list(self._catching_up.values()):
             task.cancel()
         if self.producer is not None:
@@ -88,13 +103,24 @@ class LiveLedger:
             self.ledger.close()
             self.ledger = None
 
-    def forget(self, partitions: set[int]) -> None:
-        """Partitions went to another worker: their state here is stale from now on."""
+    async def release(self, partitions: set[int]) -> None:
+        """Partitions go to another worker (or the worker stops): finish what is queued, then forget them."""
         for partition in partitions:
-            self.states.pop(partition, None)
             task = self._catching_up.pop(partition, None)
             if task is not None:
                 task.cancel()
+        waiting = []
+        for partition in partitions:
+            queue, task = self._queues.pop(partition, None), self._processors.pop(partition, None)
+            if queue is not None and task is not None:
+                queue.put_nowait(None)
+                waiting.append(task)
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=RELEASE_TIMEOUT_SECONDS)
+            for task in late:
+                task.cancel()
+        for partition in partitions:
+            self.states.pop(partition, None)
 
     def catch_up(self, partitions: set[int]) -> None:
         """Newly assigned partitions: rebuild their state now, making any effects still missing.
@@ -107,6 +133,33 @@ class LiveLedger:
                 task = asyncio.create_task(self._prepare(partition, None))
                 self._catching_up[partition] = task
                 task.add_done_callback(lambda _, p=partition: self._catching_up.pop(p, None))
+
+    async def submit(self, partition: int, messages: list[Incoming]) -> None:
+        """Queue one partition's messages (in offset order); waits only while the queue is full."""
+        if self._failure is not None:
+            raise self._failure
+        queue = self._queues.get(partition)
+        if queue is None:
+            queue = self._queues[partition] = asyncio.Queue(QUEUED_BATCHES)
+            task = self._processors[partition] = asyncio.create_task(self._process_queue(partition, queue))
+            task.add_done_callback(self._note_failure)
+        await queue.put(messages)
+
+    async def _process_queue(self, partition: int, queue: asyncio.Queue[list[Incoming] | None]) -> None:
+        while (messages := await queue.get()) is not None:
+            # Whatever queued up meanwhile goes along: one store transaction, one round of acks.
+            while not queue.empty() and len(messages) < LARGEST_BATCH:
+                more = queue.get_nowait()
+                if more is None:
+                    await self.handle(partition, messages)
+                    return
+                messages = messages + more
+            await self.handle(partition, messages)
+
+    def _note_failure(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._failure = task.exception()
+            log.error("partition processing failed", exc_info=self._failure)
 
     async def handle(self, partition: int, messages: list[Incoming]) -> None:
         """Process one partition's messages (in offset order) and make their effects."""

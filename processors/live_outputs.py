@@ -1,10 +1,12 @@
-"""The messages the live worker publishes for one input message.
+"""The messages the live worker publishes for its input messages.
 
 Every outgoing message carries the input position it came from (``spoc-offset``)
 and its index among that position's messages on its topic (``spoc-index``).  One
 worker writes each output partition (output partition = input partition), so
 the last message of an output partition says exactly how far publishing got;
-after a crash the worker regenerates the lost suffix, nothing more.
+after a crash the worker regenerates the lost suffix, nothing more.  The sink's
+facts travel in chunks (one message per run of input messages, marked with the
+last one): per-message sends would cost more than the rest of the work.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ Mark = tuple[int, int]
 """(input offset, index): the order of a partition's output messages on one topic."""
 
 _encode = msgspec.json.Encoder().encode
+FACTS_CHUNK_BYTES = 512 * 1024
+"""A facts message closes past this size (a single input message's facts may exceed it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +115,34 @@ def facts_value(batch: Batch) -> bytes | None:
         facts["ledger"] = [ledger_row(r) for r in batch.records]
     for rejected in batch.rejected:
         rejection, position = rejected.rejection, rejected.position
+        # The raw bytes once (base64); the sink derives the text column from them.
         facts["rejected"] = [
             rejection.reason, rejection.detail, rejection.field, base64.b64encode(rejected.raw).decode(),
-            rejected.raw.decode("utf-8", "replace"), position.source, position.offset, position.seq,
+            position.source, position.offset, position.seq,
         ]
     for erasure in batch.erasures:
         facts["erasure"] = {"customer_id": erasure.customer_id, "seq": erasure.position.seq}
     return orjson.dumps(facts) if facts else None
 
 
+def facts_messages(facts: list[tuple[int, bytes]]) -> list[Outgoing]:
+    """Input messages' facts (offset, JSON object), in offset order, as JSON-array messages on ``FACTS``."""
+    out: list[Outgoing] = []
+    chunk: list[bytes] = []
+    size = 0
+    for i, (offset, value) in enumerate(facts):
+        chunk.append(value)
+        size += len(value)
+        if size >= FACTS_CHUNK_BYTES or i == len(facts) - 1:
+            position = str(offset).encode()
+            headers = [(OFFSET_HEADER, position), (INDEX_HEADER, b"0")]
+            out.append(Outgoing(FACTS, None, b"[" + b",".join(chunk) + b"]", headers, (offset, 0)))
+            chunk, size = [], 0
+    return out
+
+
 def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partition: int) -> list[Outgoing]:
-    """Every message one input message (at ``offset`` of ``topic``/``partition``) leads to."""
+    """The ledger events, owner changes and dead letters one input message (at ``offset``) leads to."""
     out: list[Outgoing] = []
     position = str(offset).encode()
 
@@ -139,7 +160,4 @@ def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partit
             owner_changes += 1
     for index, rejected in enumerate(batch.rejected):
         emit(TOUCHPOINTS_DLQ, key, rejected.raw, index, dead_letter_headers(rejected, topic, partition))
-    facts = facts_value(batch)
-    if facts is not None:
-        emit(FACTS, None, facts, 0)
     return out

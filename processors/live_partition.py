@@ -18,7 +18,8 @@ from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
-from processors.live_outputs import Mark, Outgoing, outputs_for
+from processors.live_outputs import Mark, Outgoing, facts_messages, facts_value, outputs_for
+from processors.topics import FACTS
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
@@ -103,6 +104,8 @@ class PartitionLedger:
 
     def _run(self, messages: list[Incoming], effects: Effects) -> None:
         intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
+        facts_tail = tails.get(FACTS)
+        facts: list[tuple[int, bytes]] = []
         for message in messages:
             offset = message.offset
             intake.take(message.value, Position(source, offset, offset), reporting=not message.broadcast_copy)
@@ -114,7 +117,11 @@ class PartitionLedger:
                 tail = tails.get(out.topic)
                 if tail is None or out.mark > tail:
                     effects.outgoing.append(out)
+            value = facts_value(batch)
+            if value is not None and (facts_tail is None or (offset, 0) > facts_tail):
+                facts.append((offset, value))
             _note_owners(batch.records, batch.erasures, effects.owners)
+        effects.outgoing.extend(facts_messages(facts))
 
     def done(self, effects: Effects) -> None:
         """The effects are durable: move the recorded positions past them."""

@@ -1,7 +1,7 @@
 """``spoc project``: the live DuckDB sink.
 
-Consumes ``spoc.facts`` (the rows the worker derived for each input message, one
-ordered stream per partition) and appends them to a working DuckDB file.  The
+Consumes ``spoc.facts`` (the rows the worker derived for each input message, in
+chunks, one ordered stream per partition) and appends them to a working DuckDB file.  The
 next offset of every partition is stored in the same transaction as the rows,
 so a restarted sink resumes exactly where its last commit ended: nothing twice,
 nothing lost.  Analysts read ``--db PATH``, a snapshot the sink republishes
@@ -66,21 +66,22 @@ class _Rows:
     messages: int = 0
 
     def add(self, value: bytes) -> None:
-        facts = orjson.loads(value)
-        self.messages += 1
-        for kind in ROW_TABLES:
-            if kind in facts:
-                self.tables[TABLE_OF[kind]].append(facts[kind])
-        self.tables["ledger_events"].extend(facts.get("ledger", ()))
-        rejected = facts.get("rejected")
-        if rejected is not None:
-            rejected[3] = base64.b64decode(rejected[3])
-            self.tables["rejected_events"].append(rejected)
-        if "erasure" in facts:
-            self.erasures.append(facts["erasure"])
-        at = facts.get("at")
-        if at is not None and (self.latest is None or at > self.latest):
-            self.latest = at
+        """One facts message: the facts of a run of input messages."""
+        for facts in orjson.loads(value):
+            self.messages += 1
+            for kind in ROW_TABLES:
+                if kind in facts:
+                    self.tables[TABLE_OF[kind]].append(facts[kind])
+            self.tables["ledger_events"].extend(facts.get("ledger", ()))
+            rejected = facts.get("rejected")
+            if rejected is not None:
+                raw = base64.b64decode(rejected[3])
+                self.tables["rejected_events"].append([*rejected[:3], raw, raw.decode("utf-8", "replace"), *rejected[4:]])
+            if "erasure" in facts:
+                self.erasures.append(facts["erasure"])
+            at = facts.get("at")
+            if at is not None and (self.latest is None or at > self.latest):
+                self.latest = at
 
 
 class Sink:

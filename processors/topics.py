@@ -15,9 +15,17 @@ TOUCHPOINTS_DLQ = "spoc.touchpoints.dlq"
 RELATIONSHIP_EVENTS = "spoc.relationship-events"
 OWNER_CHANGED = "spoc.owner-changed"
 FACTS = "spoc.facts"
-"""Internal: per input message, the rows the DuckDB sink writes (``spoc project``)."""
+"""Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
+
+LARGE_MESSAGE_BYTES = 16 * 1024 * 1024
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    # A dead letter is the raw input (up to 1 MiB) plus headers; a facts chunk can hold a
+    # rejected 1 MiB message in base64: both exceed Apache Kafka's 1 MiB default.
+    TOUCHPOINTS_DLQ: {"max.message.bytes": str(LARGE_MESSAGE_BYTES)},
+    FACTS: {"max.message.bytes": str(LARGE_MESSAGE_BYTES)},
+}
 
 BROADCAST_COPY_HEADER = "spoc-broadcast-copy"
 """On the copies of a broadcast (a departure) sent to every partition but the first:
@@ -62,7 +70,9 @@ async def ensure_topics(
         missing = [t for t in topics if t not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(t, partitions, replication_factor) for t in missing])
+                await admin.create_topics(
+                    [NewTopic(t, partitions, replication_factor, topic_configs=TOPIC_CONFIGS.get(t)) for t in missing]
+                )
             except TopicAlreadyExistsError:
                 pass  # another process created them first
         return missing

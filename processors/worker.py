@@ -3,8 +3,9 @@
 faust owns the consumer group (partition assignment, rebalances, offset
 commits), the owners table with its changelog, and the web server; the ledger
 work itself is :class:`processors.live_ledger.LiveLedger`, the same intake step
-as ``spoc replay``.  Messages arrive in batches (``take_events``); faust
-acknowledges them only after the batch's effects are durable.
+as ``spoc replay``.  Messages arrive in batches (``take_events``) and are queued
+per partition; the ledger store's positions, not the committed offsets, say what
+is done (see ``live_ledger``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import TP
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, TransportT
 from faust.web import Request, Response, View
+from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from processors.kafka_reading import broadcast_copy
+from processors.kafka_reading import FETCH_MAX_WAIT_MS, broadcast_copy
 from processors.live_ledger import LiveLedger, LiveSettings
 from processors.live_partition import Incoming, OwnerView
 from processors.topics import TOUCHPOINTS
@@ -47,13 +50,54 @@ class WorkerSettings:
     data_dir: str | None = None
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust fixes the fetch wait at 1500 ms, the latency floor on the embedded broker.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    async def wait_first(self, *coros: Any, timeout: float | None = None) -> WaitResults:
+        """Deliver fetched messages directly while the flow runs.
+
+        faust's drain loop awaits ``wait_first(callback(message), suspend_flow.wait())``
+        for every message: four tasks per message, a fifth of the worker's CPU.  While
+        the flow is not suspended the delivery is awaited as it is; otherwise (a
+        rebalance under way), and for every other call, faust's own way applies.
+        """
+        if len(coros) == 2 and timeout is None and not self.suspend_flow.is_set() and self._is_flow_wait(coros[1]):
+            coros[1].close()
+            return WaitResults([coros[0]], [await coros[0]], False)
+        return await super().wait_first(*coros, timeout=timeout)
+
+    def _is_flow_wait(self, awaitable: Any) -> bool:
+        frame = getattr(awaitable, "cr_frame", None)
+        return frame is not None and frame.f_locals.get("self") is self.suspend_flow
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class SpocApp(faust.App):
+    """A faust app whose input consumer waits at most ``FETCH_MAX_WAIT_MS`` per fetch."""
+
+    def _new_transport(self) -> TransportT:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def faust_broker(bootstrap: str) -> str:
     """``host1:9092,host2:9092`` in faust's URL form."""
     return ";".join(f"kafka://{server.strip()}" for server in bootstrap.split(",") if server.strip())
 
 
 def build_app(settings: WorkerSettings) -> faust.App:
-    app = faust.App(
+    app = SpocApp(
         settings.group,
         broker=faust_broker(settings.live.bootstrap),
         store="memory://",
@@ -114,14 +158,14 @@ def build_app(settings: WorkerSettings) -> faust.App:
                     )
                 )
             for partition, messages in by_partition.items():
-                await engine.handle(partition, messages)
+                await engine.submit(partition, messages)
                 metrics.lag.labels(str(partition)).set(
                     max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
                 )
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
-        engine.forget({tp.partition for tp in revoked if tp.topic == TOUCHPOINTS})
+        await engine.release({tp.partition for tp in revoked if tp.topic == TOUCHPOINTS})
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
@@ -148,7 +192,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "INFO") -> None:
-    """Run until SIGTERM / Ctrl-C; faust commits the acknowledged offsets on the way out."""
+    """Run until SIGTERM / Ctrl-C; queued batches are finished and offsets committed on the way out."""
     from faust.worker import Worker
 
     from spoc.logs import json_logging_config
