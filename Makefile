@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit demo bench clean
+.PHONY: setup test test-unit demo bench bench-live clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/replay.py
+
+bench-live: setup
+	$(BIN)/python benchmarks/live.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
