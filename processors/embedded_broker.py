@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import IO
 
 from ledger.errors import TerminalError, TransientError
+from processors.child_process import die_with_parent
 
 READY_TIMEOUT_SECONDS = 15.0
 
@@ -67,6 +68,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             # Its own session: a terminal's Ctrl-C reaches us, and we stop the broker in order.
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not port_accepts(self.host, self.port):

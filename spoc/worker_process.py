@@ -20,6 +20,7 @@ from pathlib import Path
 
 from aiokafka import TopicPartition
 
+from processors.child_process import die_with_parent
 from processors.kafka_reading import high_watermarks, reader
 
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
@@ -40,7 +41,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap, "--ledger", ledger_url,
              "--web-port", str(self.port), "--group", group, *options],
-            stdout=self.log, stderr=self.log, start_new_session=True,
+            stdout=self.log, stderr=self.log, start_new_session=True, preexec_fn=die_with_parent,
         )
 
     @property
