@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from benchmarks.workload import generate  # noqa: E402
 from processors.embedded_broker import EmbeddedBroker  # noqa: E402
-from processors.kafka_reading import high_watermarks, reader  # noqa: E402
+from processors.kafka_reading import assign_topic, reader  # noqa: E402
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, TOUCHPOINTS, ensure_topics  # noqa: E402
 from spoc.worker_process import WorkerProcess, free_port, partition_ends, wait_until_processed  # noqa: E402
 
@@ -76,10 +76,7 @@ async def _follow(consumer: AIOKafkaConsumer, field: str, arrived: dict[str, flo
 async def _at_end(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     consumer = reader(bootstrap)
     await consumer.start()
-    await consumer.topics()
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-    consumer.assign(tps)
-    for tp, end in (await high_watermarks(consumer, tps)).items():
+    for tp, end in (await assign_topic(consumer, topic)).items():
         consumer.seek(tp, end)
     return consumer
 
@@ -156,13 +153,10 @@ async def ceiling(bootstrap: str) -> float:
     consumer = reader(bootstrap)
     await consumer.start()
     try:
-        await consumer.topics()
-        tps = [TopicPartition(TOUCHPOINTS, p) for p in consumer.partitions_for_topic(TOUCHPOINTS) or ()]
-        consumer.assign(tps)
-        ends = await high_watermarks(consumer, tps)
-        await consumer.seek_to_beginning(*tps)
+        ends = await assign_topic(consumer, TOUCHPOINTS)
+        await consumer.seek_to_beginning(*ends)
         started, count = time.perf_counter(), 0
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+        while [tp for tp in ends if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
                 for record in records:
                     try:

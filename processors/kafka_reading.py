@@ -63,6 +63,14 @@ async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition])
     return ends
 
 
+async def assign_topic(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
+    """Assign every partition of ``topic`` to a started consumer; return each one's end."""
+    await consumer.topics()
+    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(tps)
+    return await high_watermarks(consumer, tps)
+
+
 async def output_tails(bootstrap: str, topics: tuple[str, ...], partition: int) -> dict[str, Mark | None]:
     """The mark of the last message the worker published on ``partition`` of each topic."""
     consumer = reader(bootstrap)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -55,17 +57,25 @@ def unreachable(bootstrap: str, error: Exception) -> KafkaUnreachable:
     )
 
 
-async def ensure_topics(
-    bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS, partitions: int = DEFAULT_PARTITIONS,
-    replication_factor: int = 1,
-) -> list[str]:
-    """Create the topics that do not exist yet; return the ones created."""
+@asynccontextmanager
+async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         await admin.start()
     except KafkaConnectionError as error:
         raise unreachable(bootstrap, error) from None
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(
+    bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS, partitions: int = DEFAULT_PARTITIONS,
+    replication_factor: int = 1,
+) -> list[str]:
+    """Create the topics that do not exist yet; return the ones created."""
+    async with _admin(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
@@ -76,22 +86,13 @@ async def ensure_topics(
             except TopicAlreadyExistsError:
                 pass  # another process created them first
         return missing
-    finally:
-        await admin.close()
 
 
 async def partition_counts(bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS) -> dict[str, int]:
     """How many partitions each existing topic has."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
-    except KafkaConnectionError as error:
-        raise unreachable(bootstrap, error) from None
-    try:
+    async with _admin(bootstrap) as admin:
         described = await admin.describe_topics(list(topics))
         return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
-    finally:
-        await admin.close()
 
 
 def check_output_partitions(counts: dict[str, int]) -> int:

@@ -18,10 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from aiokafka import TopicPartition
-
 from processors.child_process import die_with_parent
-from processors.kafka_reading import high_watermarks, reader
+from processors.kafka_reading import assign_topic, reader
 
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 
@@ -88,10 +86,7 @@ def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
         consumer = reader(bootstrap)
         await consumer.start()
         try:
-            await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            consumer.assign(tps)
-            return {tp.partition: end for tp, end in (await high_watermarks(consumer, tps)).items()}
+            return {tp.partition: end for tp, end in (await assign_topic(consumer, topic)).items()}
         finally:
             await consumer.stop()
 

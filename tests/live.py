@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
-from processors.kafka_reading import high_watermarks, reader
+from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
 from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
@@ -67,13 +66,10 @@ def read_values(bootstrap: str, topic: str) -> list[bytes]:
         consumer = reader(bootstrap)
         await consumer.start()
         try:
-            await consumer.topics()
-            tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            consumer.assign(tps)
-            ends = await high_watermarks(consumer, tps)
-            await consumer.seek_to_beginning(*tps)
+            ends = await assign_topic(consumer, topic)
+            await consumer.seek_to_beginning(*ends)
             values: list[bytes] = []
-            for tp in tps:
+            for tp in ends:
                 while await consumer.position(tp) < ends[tp]:
                     fetched = await consumer.getmany(tp, timeout_ms=1000)
                     values.extend(r.value for r in fetched.get(tp, ()) if r.offset < ends[tp])
