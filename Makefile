@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit demo bench bench-live clean
+.PHONY: setup test test-unit test-apache demo bench bench-live clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ test: setup
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit
+
+# The integration tests again, against Apache Kafka from Maven Central jars (Java 17+ and Maven).
+test-apache: setup
+	SPOC_TEST_BROKER=apache $(BIN)/python -m pytest tests/integration
 
 demo: setup
 	$(BIN)/python -m spoc.demo

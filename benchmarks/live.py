@@ -76,7 +76,7 @@ async def _follow(consumer: AIOKafkaConsumer, field: str, arrived: dict[str, flo
 async def _at_end(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     consumer = reader(bootstrap)
     await consumer.start()
-    for tp, end in (await assign_topic(consumer, topic)).items():
+    for tp, end in (await assign_topic(consumer, bootstrap, topic)).items():
         consumer.seek(tp, end)
     return consumer
 
@@ -153,7 +153,7 @@ async def ceiling(bootstrap: str) -> float:
     consumer = reader(bootstrap)
     await consumer.start()
     try:
-        ends = await assign_topic(consumer, TOUCHPOINTS)
+        ends = await assign_topic(consumer, bootstrap, TOUCHPOINTS)
         await consumer.seek_to_beginning(*ends)
         started, count = time.perf_counter(), 0
         while [tp for tp in ends if await consumer.position(tp) < ends[tp]]:

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from processors.live_outputs import Mark, mark_of
 from processors.live_partition import Incoming
-from processors.topics import BROADCAST_COPY_HEADER
+from processors.topics import BROADCAST_COPY_HEADER, partition_counts
 
 # How far back from the end to look for the last marked message (past transaction markers).
 TAIL_WINDOW = 16
@@ -63,10 +63,14 @@ async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition])
     return ends
 
 
-async def assign_topic(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
-    """Assign every partition of ``topic`` to a started consumer; return each one's end."""
-    await consumer.topics()
-    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+async def assign_topic(consumer: AIOKafkaConsumer, bootstrap: str, topic: str) -> dict[TopicPartition, int]:
+    """Assign every partition of ``topic`` to a started consumer; return each one's end.
+
+    (The partitions come from the admin API: a consumer knows only the topics it
+    was asked about, and ``consumer.topics()`` does not tell it.)
+    """
+    count = (await partition_counts(bootstrap, (topic,))).get(topic, 0)
+    tps = [TopicPartition(topic, p) for p in range(count)]
     consumer.assign(tps)
     return await high_watermarks(consumer, tps)
 

@@ -86,7 +86,7 @@ def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
         consumer = reader(bootstrap)
         await consumer.start()
         try:
-            return {tp.partition: end for tp, end in (await assign_topic(consumer, topic)).items()}
+            return {tp.partition: end for tp, end in (await assign_topic(consumer, bootstrap, topic)).items()}
         finally:
             await consumer.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -43,11 +44,29 @@ def postgres_url(postgres_server: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    """A Kafka-protocol broker: $SPOC_TEST_BOOTSTRAP, or the embedded one on a free loopback port."""
-    external = os.environ.get("SPOC_TEST_BOOTSTRAP")
-    if external:
-        yield external
+def external_bootstrap() -> Iterator[str | None]:
+    """$SPOC_TEST_BOOTSTRAP; or, with SPOC_TEST_BROKER=apache, an Apache Kafka from scripts/kafka-broker; else None."""
+    given = os.environ.get("SPOC_TEST_BOOTSTRAP")
+    if given or os.environ.get("SPOC_TEST_BROKER", "embedded") != "apache":
+        yield given
+        return
+    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"SPOC_TEST_BROKER=apache needs {' and '.join(missing)} (apt-get install openjdk-17-jre-headless maven)")
+    script = ROOT / "scripts" / "kafka-broker"
+    exports = subprocess.run([str(script), "start"], capture_output=True, text=True, check=True).stdout
+    env = dict(item.split("=", 1) for item in exports.strip().removeprefix("export ").split())
+    try:
+        yield env["SPOC_TEST_BOOTSTRAP"]
+    finally:
+        subprocess.run([str(script), "stop"], env={**os.environ, **env}, check=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(external_bootstrap: str | None) -> Iterator[str]:
+    """A Kafka-protocol broker: the external one (see above), or the embedded one on a free loopback port."""
+    if external_bootstrap:
+        yield external_bootstrap
         return
     from processors.embedded_broker import EmbeddedBroker
     from spoc.worker_process import free_port
@@ -57,16 +76,15 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def pipeline_bootstrap() -> Iterator[str]:
+def pipeline_bootstrap(external_bootstrap: str | None) -> Iterator[str]:
     """A broker with none of the pipeline's topics yet: a fresh embedded one, or the external one cleared."""
-    external = os.environ.get("SPOC_TEST_BOOTSTRAP")
-    if external:
+    if external_bootstrap:
         import asyncio
 
         from tests.live import delete_pipeline_topics
 
-        asyncio.run(delete_pipeline_topics(external))
-        yield external
+        asyncio.run(delete_pipeline_topics(external_bootstrap))
+        yield external_bootstrap
         return
     from processors.embedded_broker import EmbeddedBroker
     from spoc.worker_process import free_port

@@ -66,7 +66,7 @@ def read_values(bootstrap: str, topic: str) -> list[bytes]:
         consumer = reader(bootstrap)
         await consumer.start()
         try:
-            ends = await assign_topic(consumer, topic)
+            ends = await assign_topic(consumer, bootstrap, topic)
             await consumer.seek_to_beginning(*ends)
             values: list[bytes] = []
             for tp in ends:
@@ -103,6 +103,11 @@ async def delete_pipeline_topics(bootstrap: str) -> None:
         existing = [t for t in await admin.list_topics() if t in ALL_TOPICS or t.endswith("-owners-changelog")]
         if existing:
             await admin.delete_topics(existing)
-            await asyncio.sleep(2)
+        # Deletion completes in the background: wait until the names are free again.
+        for _ in range(120):
+            if not set(existing) & set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1)
     finally:
         await admin.close()
