@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
 from ledger.errors import TerminalError, TransientError
 
@@ -22,12 +22,17 @@ OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
 
 LARGE_MESSAGE_BYTES = 16 * 1024 * 1024
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    # The worker rebuilds a partition's state from the input's whole history, and the
+    # sink resumes from its own offsets however long it was away: neither may expire.
+    TOUCHPOINTS: KEEP_FOREVER,
     # A dead letter is the raw input (up to 1 MiB) plus headers; a facts chunk can hold a
     # rejected 1 MiB message in base64: both exceed Apache Kafka's 1 MiB default.
-    TOUCHPOINTS_DLQ: {"max.message.bytes": str(LARGE_MESSAGE_BYTES)},
-    FACTS: {"max.message.bytes": str(LARGE_MESSAGE_BYTES)},
+    TOUCHPOINTS_DLQ: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
+    FACTS: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
 }
+"""Configs of the topics the project creates (the others get the broker's defaults)."""
 
 BROADCAST_COPY_HEADER = "spoc-broadcast-copy"
 """On the copies of a broadcast (a departure) sent to every partition but the first:
@@ -74,24 +79,37 @@ async def ensure_topics(
     bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS, partitions: int = DEFAULT_PARTITIONS,
     replication_factor: int = 1,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the ones created."""
+    """Create the topics that do not exist yet; return the ones this call created."""
     async with _admin(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(t, partitions, replication_factor, topic_configs=TOPIC_CONFIGS.get(t)) for t in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
-        return missing
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(t, partitions, replication_factor, topic_configs=TOPIC_CONFIGS.get(t)) for t in missing]
+        )
+        created = []
+        for topic, code, *detail in response.topic_errors:
+            if code == 0:
+                created.append(topic)
+            elif code != TopicAlreadyExistsError.errno:  # another process created it first: fine
+                message = next((d for d in detail if isinstance(d, str) and d), "")
+                raise TopicLayoutError(f"cannot create topic {topic}: {for_code(code).__name__} {message}".strip())
+        return created
 
 
 async def partition_counts(bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS) -> dict[str, int]:
-    """How many partitions each existing topic has."""
+    """How many partitions each existing topic has.
+
+    Only topics that exist are described: asking a broker with automatic topic
+    creation about a missing topic creates it, with the broker's default configs.
+    """
     async with _admin(bootstrap) as admin:
-        described = await admin.describe_topics(list(topics))
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        if not wanted:
+            return {}
+        described = await admin.describe_topics(wanted)
         return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
 
 

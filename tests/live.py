@@ -111,3 +111,19 @@ async def delete_pipeline_topics(bootstrap: str) -> None:
         await asyncio.sleep(1)
     finally:
         await admin.close()
+
+
+async def topic_configs(bootstrap: str, topic: str) -> dict[str, str]:
+    """The configs the broker reports for a topic."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        [(error_code, _, _, _, entries)] = response.resources
+        assert error_code == 0, f"describe_configs({topic}) failed with error code {error_code}"
+        return {entry[0]: entry[1] for entry in entries}
+    finally:
+        await admin.close()

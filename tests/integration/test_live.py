@@ -7,6 +7,8 @@ with a batch replay of the same file.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import threading
 import time
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pytest
 
 from benchmarks.workload import generate
-from processors.topics import OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS_DLQ
-from tests.live import project, publish_file, publish_paced, read_topic, read_values, running, wait_for_workers, worker
+from processors.topics import OWNER_CHANGED, RELATIONSHIP_EVENTS, TOPIC_CONFIGS, TOUCHPOINTS_DLQ, partition_counts
+from tests.live import project, publish_file, publish_paced, read_topic, read_values, running, topic_configs, wait_for_workers, worker
 from tests.replaying import run_replay
 
 # Columns that name where a row came from (file line vs topic offset) differ by design.
@@ -126,7 +129,10 @@ def test_two_workers_split_the_partitions(tmp_path: Path, pipeline_bootstrap: st
     workers = [worker(pipeline_bootstrap, ledger, tmp_path / f"worker{i}.log", group) for i in range(2)]
     with running(workers):
         wait_for_workers(pipeline_bootstrap, workers)
-        held = [set(w.positions()) for w in workers]
+        # The first worker may have done it all before the second joined: wait for the rebalance.
+        deadline = time.monotonic() + 90
+        while not all(held := [set(w.positions()) for w in workers]) and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert all(held), f"a worker got no partition: {held}"
         # Either worker answers for any customer: faust routes to the partition's holder.
         with duckdb.connect(str(run_replay(tmp_path, [source], name="lookup")[0]), read_only=True) as con:
@@ -138,3 +144,20 @@ def test_two_workers_split_the_partitions(tmp_path: Path, pipeline_bootstrap: st
             each.terminate()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
+
+
+def test_topics_carry_the_configs_the_project_sets(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    """Retention, message size and the owners changelog's compaction, as the broker reports them."""
+    if not (os.environ.get("SPOC_TEST_BOOTSTRAP") or os.environ.get("SPOC_TEST_BROKER") == "apache"):
+        pytest.skip("the embedded broker does not report topic configs; `make test-apache` runs this on Apache Kafka")
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]):
+        changelog = f"{group}-owners-changelog"
+        deadline = time.monotonic() + 60
+        while changelog not in asyncio.run(partition_counts(pipeline_bootstrap, (changelog,))):
+            assert time.monotonic() < deadline, "faust did not create the owners changelog"
+            time.sleep(0.5)
+        assert asyncio.run(topic_configs(pipeline_bootstrap, changelog))["cleanup.policy"] == "compact"
+    for topic, expected in TOPIC_CONFIGS.items():
+        reported = asyncio.run(topic_configs(pipeline_bootstrap, topic))
+        assert {name: reported[name] for name in expected} == expected, topic
