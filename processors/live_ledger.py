@@ -34,8 +34,8 @@ from ledger.errors import TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.kafka_reading import history, output_tails
-from processors.live_outputs import Outgoing
-from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger
+from processors.live_outputs import Outgoing, beyond
+from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
 from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
 from processors.worker_metrics import WorkerMetrics
 
@@ -189,8 +189,7 @@ class LiveLedger:
         """
         started = time.perf_counter()
         assert self.ledger is not None
-        source = f"{TOUCHPOINTS}:{partition}"
-        recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
+        recorded = await asyncio.to_thread(self.ledger.recorded_position, partition_source(TOUCHPOINTS, partition))
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
         state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
         messages = await self._replay(state, start=None, until=until)
@@ -258,7 +257,7 @@ class LiveLedger:
                 tails = await _retrying(
                     "output tails", lambda: output_tails(self.settings.bootstrap, OUTPUT_TOPICS, state.partition)
                 )
-                outgoing = [o for o in outgoing if tails.get(o.topic) is None or o.mark > tails[o.topic]]
+                outgoing = [o for o in outgoing if beyond(o.mark, tails.get(o.topic))]
 
 
 async def _retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:

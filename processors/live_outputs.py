@@ -44,6 +44,11 @@ class Outgoing:
     mark: Mark
 
 
+def beyond(mark: Mark, tail: Mark | None) -> bool:
+    """Whether a message marked ``mark`` is past an output partition's ``tail`` (not yet published)."""
+    return tail is None or mark > tail
+
+
 def mark_of(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Mark | None:
     found = dict(headers)
     if OFFSET_HEADER not in found or INDEX_HEADER not in found:

@@ -18,11 +18,16 @@ from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
-from processors.live_outputs import Mark, Outgoing, facts_messages, facts_value, outputs_for
+from processors.live_outputs import Mark, Outgoing, beyond, facts_messages, facts_value, outputs_for
 from processors.topics import FACTS
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
+
+
+def partition_source(topic: str, partition: int) -> str:
+    """The ledger store's name for an input partition's recorded position."""
+    return f"{topic}:{partition}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ class PartitionLedger:
     ) -> None:
         self.topic = topic
         self.partition = partition
-        self.source = f"{topic}:{partition}"
+        self.source = partition_source(topic, partition)
         self.intake = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS)
         self.next_offset = 0
         self.recorded = recorded
@@ -114,11 +119,10 @@ class PartitionLedger:
                 effects.records.extend(batch.records)
                 effects.erasures.extend(batch.erasures)
             for out in outputs_for(batch, offset, message.key, self.topic, self.partition):
-                tail = tails.get(out.topic)
-                if tail is None or out.mark > tail:
+                if beyond(out.mark, tails.get(out.topic)):
                     effects.outgoing.append(out)
             value = facts_value(batch)
-            if value is not None and (facts_tail is None or (offset, 0) > facts_tail):
+            if value is not None and beyond((offset, 0), facts_tail):
                 facts.append((offset, value))
             _note_owners(batch.records, batch.erasures, effects.owners)
         effects.outgoing.extend(facts_messages(facts))
