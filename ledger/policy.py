@@ -1,28 +1,36 @@
-"""Every tunable number of the SPEC in one value object (defaults are the SPEC's)."""
+"""Every tunable number of the SPEC in one value object (defaults are the SPEC's).
+
+A ``msgspec`` struct, so a policy file decodes straight into it with the
+constraints checked and unknown keys refused (``spoc/policy_file.py``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
 
 DAY = 86400.0
 HOUR = 3600.0
 
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    half_life_days: float = 180.0
+
+class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    half_life_days: Positive = 180.0
     """H of the affinity decay (§3)."""
-    stability_ratio: float = 2.0
+    stability_ratio: NonNegative = 2.0
     """A challenger needs at least this multiple of the owner's affinity (§3 rule 2)."""
-    stability_margin: float = 2.0
+    stability_margin: NonNegative = 2.0
     """... and at least this much more than the owner's affinity (§3 rule 2)."""
-    min_days_between_changes: float = 30.0
+    min_days_between_changes: NonNegative = 30.0
     """No affinity change sooner than this after the last owner change (§3 rule 2)."""
-    journey_window_hours: float = 72.0
+    journey_window_hours: Positive = 72.0
     """A topic journey stays open this long after its last unresolved touch (§4)."""
-    repeat_window_days: float = 7.0
+    repeat_window_days: Positive = 7.0
     """An inbound touch within this long of an earlier touch with the same key repeats it (§5)."""
-    churn_inactivity_days: float = 180.0
+    churn_inactivity_days: Positive = 180.0
     """With no churn event, a customer silent this long before ``as_of`` churned (§6)."""
 
     @property
@@ -40,6 +48,9 @@ class Policy:
     @property
     def repeat_window_seconds(self) -> float:
         return self.repeat_window_days * DAY
+
+    def as_dict(self) -> dict[str, float]:
+        return msgspec.structs.asdict(self)
 
 
 DEFAULT_POLICY = Policy()

@@ -56,8 +56,13 @@ def persistence_env(url: str) -> dict[str, str]:
     )
 
 
-def default_ledger_url(analytics_path: str | Path) -> str:
-    return os.environ.get(LEDGER_URL_ENV) or f"sqlite:///{Path(analytics_path)}.ledger.sqlite"
+def default_ledger_url(analytics_path: str | Path, *, separate: bool = False) -> str:
+    """``$SPOC_LEDGER_URL``, else a SQLite file next to the analytics file.
+
+    ``separate``: always next to it (a what-if policy run must not write into the real ledger).
+    """
+    env = None if separate else os.environ.get(LEDGER_URL_ENV)
+    return env or f"sqlite:///{Path(analytics_path)}.ledger.sqlite"
 
 
 class _LedgerApplication(Application):

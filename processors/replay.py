@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.partitioned import replay_partitioned
@@ -50,6 +51,14 @@ def replay(
         workers = 1  # stdin can be read once only
     started = time.perf_counter()
     analytics = AnalyticsStore(analytics_path)
+    changes = analytics.policy_changes(policy)
+    if changes:
+        analytics.close()
+        raise TerminalError(
+            f"{analytics_path} was built with another policy ({', '.join(changes)}), and its ledger store holds "
+            "that policy's decisions. Write this run to a new --db (a what-if run), "
+            f"or delete {analytics_path} and its ledger store first"
+        )
     ledger = LedgerStore(ledger_url)
     try:
         analytics.con.begin()

@@ -30,6 +30,11 @@ def _sql(name: str) -> str:
     return (Path(__file__).parent / name).read_text()
 
 
+def views_sql() -> str:
+    """The SPEC §7 views, over tables named as in tables.sql."""
+    return _sql("views.sql")
+
+
 def touch_row(fact: TouchFact) -> tuple[Any, ...]:
     t = fact.touch
     p = fact.position
@@ -118,14 +123,22 @@ class AnalyticsStore:
             for table in (*FACT_TABLES, "spoc_settings"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(_sql("tables.sql"))
-        self.con.execute(_sql("views.sql"))
+        self.con.execute(views_sql())
+
+    def policy_changes(self, policy: Policy) -> list[str]:
+        """How ``policy`` differs from the one this file was last built with (``key old → new``)."""
+        try:
+            recorded = dict(self.con.execute("SELECT key, value FROM spoc_settings").fetchall())
+        except duckdb.CatalogException:
+            return []
+        return [
+            f"{key} {recorded[key]} → {value!r}" for key, value in policy.as_dict().items()
+            if key in recorded and recorded[key] != repr(value)
+        ]
 
     def write_settings(self, policy: Policy, **values: str | None) -> None:
-        settings: dict[str, str | None] = {
-            "repeat_window_days": repr(policy.repeat_window_days),
-            "churn_inactivity_days": repr(policy.churn_inactivity_days),
-            **values,
-        }
+        settings: dict[str, str | None] = {key: repr(value) for key, value in policy.as_dict().items()}
+        settings.update(values)
         for key, value in settings.items():
             self.con.execute(
                 "INSERT INTO spoc_settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -10,7 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ledger.errors import SpocError
+from ledger.policy import DEFAULT_POLICY
 from ledger.store import LEDGER_URL_ENV, default_ledger_url
+from spoc.policy_file import load_policy
 from spoc.timestamps import parse_timestamp
 
 EXIT_ERROR = 2
@@ -24,17 +26,54 @@ def _replay(args: argparse.Namespace) -> int:
         if args.progress:
             print(f"\r{lines:,} lines", end="", file=sys.stderr, flush=True)
 
+    policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
     summary = replay(
         args.inputs,
         args.db,
-        args.ledger or default_ledger_url(args.db),
+        args.ledger or default_ledger_url(args.db, separate=args.policy is not None),
         as_of=parse_timestamp(args.as_of) if args.as_of else None,
+        policy=policy,
         progress=progress,
         workers=args.workers,
     )
     if args.progress:
         print(file=sys.stderr)
     print(summary.render())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from projections.reading import read_analytics
+    from reports.data import gather
+    from reports.terminal import print_report
+
+    con = read_analytics(args.db, as_of=parse_timestamp(args.as_of) if args.as_of else None)
+    try:
+        report = gather(con)
+    finally:
+        con.close()
+    print_report(report)
+    if args.html:
+        from reports.html import write_html
+
+        path = write_html(report, args.db, args.html)
+        print(f"\nHTML report (self-contained, works offline): {path.resolve()}")
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from reports.query import print_query
+
+    print_query(args.db, args.query, max_rows=args.max_rows, csv=args.csv)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from reports.compare import compare, render
+
+    Console().print(render(compare(args.a, args.b)))
     return 0
 
 
@@ -168,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--ledger", metavar="URL",
         help=f"ledger store: sqlite:///file or postgresql://user:pw@host/db (default: ${LEDGER_URL_ENV}, "
-        "else PATH.ledger.sqlite next to the DuckDB file)",
+        "else PATH.ledger.sqlite next to the DuckDB file; with --policy always next to it)",
+    )
+    replay.add_argument(
+        "--policy", metavar="FILE",
+        help="a policy TOML file (policies/default.toml documents every number) for a what-if run: "
+        "write it to its own --db and compare with `spoc compare`",
     )
     replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
     replay.add_argument(
@@ -176,6 +220,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1)",
     )
     replay.set_defaults(run=_replay)
+
+    report = commands.add_parser(
+        "report", help="the analyst report: churn, silo paths, FCR, retention, owner load",
+        description="Prints the report of an analytics file; with --html also writes it as one self-contained "
+        "page with charts (works offline). Reads the file without locking it.",
+    )
+    report.add_argument("--db", required=True, metavar="PATH")
+    report.add_argument("--as-of", metavar="TIMESTAMP", help="the churn report date (default: the file's)")
+    report.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
+    report.set_defaults(run=_report)
+
+    sql = commands.add_parser(
+        "sql", help="run one SQL query on an analytics file and print the result",
+        description="The SPEC tables and views are there by name (docs/analytics.md). The file is opened read-only.",
+    )
+    sql.add_argument("query", metavar="SQL")
+    sql.add_argument("--db", required=True, metavar="PATH")
+    sql.add_argument("--max-rows", type=int, default=50, metavar="N", help="rows to print at most (default: 50)")
+    sql.add_argument("--csv", action="store_true", help="print every row as CSV instead of a table")
+    sql.set_defaults(run=_sql)
+
+    compare = commands.add_parser(
+        "compare", help="how two analytics files (two policies, same input) differ",
+        description="Compares policy settings, owner changes, continuity and the churn tables of A and B.",
+    )
+    compare.add_argument("a", metavar="A.duckdb")
+    compare.add_argument("b", metavar="B.duckdb")
+    compare.set_defaults(run=_compare)
 
     owner = commands.add_parser("owner", help="who owned a customer, since when, and why")
     owner.add_argument("customer_id", metavar="CUSTOMER_ID")

@@ -1,0 +1,1 @@
+"""What analysts read: the report (terminal and HTML), policy comparisons, quick SQL."""

@@ -1,0 +1,207 @@
+"""The numbers of the analyst report, read from the SPEC §7 views of one analytics file.
+
+Every figure here is one SQL query over the views, so an analyst can reproduce it
+(docs/analytics.md shows the queries); the renderers only format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from reports.stats import Proportion
+
+STABLE_OWNER_CONTINUITY = 0.75
+"""A customer has a stable owner when at least this share of their touches went to their person
+(the top bucket of ``churn_by_continuity``)."""
+TOP_SILO_PATHS = 10
+TOP_OWNERS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    as_of: datetime | None
+    customers: int
+    touchpoints: int
+    journeys: int
+    rejected: int
+    owner_continuity: float | None
+    silo_handoffs: int
+    fcr: float | None
+    churn_with_stable_owner: Proportion
+    churn_without_stable_owner: Proportion
+
+    @property
+    def silo_handoffs_per_100_journeys(self) -> float | None:
+        return 100.0 * self.silo_handoffs / self.journeys if self.journeys else None
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    bucket: str
+    churn: Proportion
+
+
+@dataclass(frozen=True, slots=True)
+class SiloPath:
+    from_department: str
+    to_department: str
+    handoffs: int
+    reexplained_rate: float
+    repeat_contact_rate: float
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    month: datetime
+    journeys: int
+    fcr: float | None
+    inbound_touches: int
+    repeat_contacts: int
+
+    @property
+    def repeat_contact_rate(self) -> float | None:
+        return self.repeat_contacts / self.inbound_touches if self.inbound_touches else None
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    cohort: datetime
+    customers: int
+    retained: tuple[int, ...]
+    """Customers not churned by the end of month 0, 1, 2, ... after the cohort's first month;
+    complete months before ``as_of`` only."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerLoad:
+    owner_id: str
+    customers: int
+    touches: int
+    continuity: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    headline: Headline
+    churn_by_continuity: tuple[Bucket, ...]
+    churn_by_handoffs: tuple[Bucket, ...]
+    owner_changes_by_reason: tuple[tuple[str, int], ...]
+    silo_paths: tuple[SiloPath, ...]
+    silo_path_count: int
+    months: tuple[Month, ...]
+    cohorts: tuple[Cohort, ...]
+    owners: int
+    top_owners: tuple[OwnerLoad, ...]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return row
+
+
+def _all(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    return con.execute(sql).fetchall()
+
+
+def headline(con: duckdb.DuckDBPyConnection) -> Headline:
+    (as_of, customers, touchpoints, journeys, rejected, continuity, silo, fcr) = _one(con, """
+        SELECT (SELECT as_of FROM spoc_window),
+               (SELECT count(*) FROM customer_metrics),
+               (SELECT count(*) FROM touchpoints),
+               (SELECT count(*) FROM journeys),
+               (SELECT count(*) FROM rejected_events),
+               (SELECT avg(owner_match::INTEGER) FROM touchpoints WHERE owner_match IS NOT NULL),
+               (SELECT count(*) FROM handoffs WHERE cross_department),
+               (SELECT avg(fcr::INTEGER) FROM journeys)
+    """)
+    stable_n, stable_churned, unstable_n, unstable_churned = _one(con, """
+        SELECT count(*) FILTER (WHERE owner_continuity >= $1),
+               count(*) FILTER (WHERE owner_continuity >= $1 AND churned),
+               count(*) FILTER (WHERE owner_continuity < $1),
+               count(*) FILTER (WHERE owner_continuity < $1 AND churned)
+        FROM customer_metrics
+    """, [STABLE_OWNER_CONTINUITY])
+    return Headline(
+        as_of, customers, touchpoints, journeys, rejected, continuity, silo, fcr,
+        Proportion(stable_churned, stable_n), Proportion(unstable_churned, unstable_n),
+    )
+
+
+def churn_buckets(con: duckdb.DuckDBPyConnection, view: str) -> tuple[Bucket, ...]:
+    return tuple(Bucket(b, Proportion(churned, n)) for b, n, churned in _all(con, f"SELECT bucket, customers, churned FROM {view}"))
+
+
+def months(con: duckdb.DuckDBPyConnection) -> tuple[Month, ...]:
+    rows = _all(con, """
+        WITH fcr AS (
+            SELECT date_trunc('month', first_at) AS month, count(*) AS journeys, avg(fcr::INTEGER) AS fcr
+            FROM journeys GROUP BY ALL
+        ), inbound AS (
+            SELECT date_trunc('month', occurred_at) AS month, count(*) AS inbound
+            FROM touchpoints WHERE direction = 'inbound' GROUP BY ALL
+        ), repeats AS (
+            SELECT date_trunc('month', occurred_at) AS month, count(*) AS repeats FROM repeat_contacts GROUP BY ALL
+        )
+        SELECT month, coalesce(journeys, 0), fcr, coalesce(inbound, 0), coalesce(repeats, 0)
+        FROM fcr FULL JOIN inbound USING (month) FULL JOIN repeats USING (month)
+        ORDER BY month
+    """)
+    return tuple(Month(*row) for row in rows)
+
+
+def cohorts(con: duckdb.DuckDBPyConnection) -> tuple[Cohort, ...]:
+    rows = _all(con, """
+        WITH members AS (
+            SELECT date_trunc('month', first_seen) AS cohort, churned_at FROM customer_metrics
+        ), sizes AS (
+            SELECT cohort, count(*) AS customers FROM members GROUP BY cohort
+        ), cells AS (
+            SELECT s.cohort, s.customers, k.generate_series AS k
+            FROM sizes s, generate_series(0, 1200) k
+            WHERE s.cohort + to_months(k.generate_series + 1) <= (SELECT as_of FROM spoc_window)
+        )
+        SELECT s.cohort, s.customers,
+               list(c.retained ORDER BY c.k) FILTER (WHERE c.k IS NOT NULL) AS retained
+        FROM sizes s
+        LEFT JOIN (
+            SELECT cells.cohort, cells.k,
+                   count(*) FILTER (WHERE m.churned_at IS NULL OR m.churned_at >= cells.cohort + to_months(cells.k + 1))
+                       AS retained
+            FROM cells JOIN members m USING (cohort)
+            GROUP BY ALL
+        ) c USING (cohort)
+        GROUP BY ALL
+        ORDER BY s.cohort
+    """)
+    return tuple(Cohort(cohort, customers, tuple(retained or ())) for cohort, customers, retained in rows)
+
+
+def gather(con: duckdb.DuckDBPyConnection) -> Report:
+    """Every number of the report, from a connection that has the SPEC §7 views."""
+    (silo_path_count, owners) = _one(con, "SELECT (SELECT count(*) FROM silo_paths), (SELECT count(*) FROM owner_load)")
+    return Report(
+        headline=headline(con),
+        churn_by_continuity=churn_buckets(con, "churn_by_continuity"),
+        churn_by_handoffs=churn_buckets(con, "churn_by_handoffs"),
+        owner_changes_by_reason=tuple(
+            (reason, n) for reason, n in _all(
+                con, "SELECT reason, count(*) AS n FROM owner_history GROUP BY reason ORDER BY n DESC, reason"
+            )
+        ),
+        silo_paths=tuple(SiloPath(*row) for row in _all(con, f"""
+            SELECT from_department, to_department, handoffs, reexplained_rate, repeat_contact_rate
+            FROM silo_paths LIMIT {TOP_SILO_PATHS}
+        """)),
+        silo_path_count=silo_path_count,
+        months=months(con),
+        cohorts=cohorts(con),
+        owners=owners,
+        top_owners=tuple(OwnerLoad(*row) for row in _all(
+            con, f"SELECT owner_id, customers, touches, continuity FROM owner_load LIMIT {TOP_OWNERS}"
+        )),
+    )

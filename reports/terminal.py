@@ -1,0 +1,91 @@
+"""The report in the terminal: headline numbers, then one table per question."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from reports import formatting as f
+from reports.data import STABLE_OWNER_CONTINUITY, Bucket, Report
+
+RETENTION_MILESTONES = (0, 1, 2, 3, 6, 9, 12, 18, 24)
+"""Months after the first whose retention the terminal shows (the HTML page shows every month)."""
+
+
+def titled_table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    return table
+
+
+def _headline(report: Report) -> Table:
+    h = report.headline
+    table = titled_table(f"SPOC report as of {f.day(h.as_of)}", "", "")
+    table.show_header = False
+    table.columns[0].no_wrap = True
+    rows = [
+        ("Customers", f.count(h.customers)),
+        ("Touchpoints", f"{f.count(h.touchpoints)}  ({f.count(h.rejected)} rejected inputs)"),
+        ("Owner continuity (touches with their person)", f.percent(h.owner_continuity)),
+        ("Silo handoffs per 100 journeys", f.decimal(h.silo_handoffs_per_100_journeys)),
+        ("First-contact resolution", f.percent(h.fcr)),
+        (f"Churn, stable owner (continuity ≥ {STABLE_OWNER_CONTINUITY:.0%}; n={f.count(h.churn_with_stable_owner.total)})",
+         f.interval(h.churn_with_stable_owner)),
+        (f"Churn, no stable owner (n={f.count(h.churn_without_stable_owner.total)})",
+         f.interval(h.churn_without_stable_owner)),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _churn(title: str, buckets: tuple[Bucket, ...]) -> Table:
+    table = titled_table(title, "bucket", "customers", "churned", "churn rate [95% CI]")
+    for b in buckets:
+        table.add_row(b.bucket, f.count(b.churn.total), f.count(b.churn.hits), f.interval(b.churn))
+    return table
+
+
+def render(report: Report) -> Group:
+    paths = titled_table(
+        f"Top silo paths ({len(report.silo_paths)} of {report.silo_path_count})",
+        "from → to", "handoffs", "re-explained", "repeat contact",
+    )
+    for p in report.silo_paths:
+        paths.add_row(f"{p.from_department} → {p.to_department}", f.count(p.handoffs),
+                      f.percent(p.reexplained_rate), f.percent(p.repeat_contact_rate))
+
+    quality = titled_table("First-contact resolution and repeat contacts by month", "month", "journeys", "FCR",
+                     "inbound touches", "repeat contacts", "repeat rate")
+    for m in report.months:
+        quality.add_row(f.month(m.month), f.count(m.journeys), f.percent(m.fcr), f.count(m.inbound_touches),
+                        f.count(m.repeat_contacts), f.percent(m.repeat_contact_rate))
+
+    longest = max((len(c.retained) for c in report.cohorts), default=0)
+    milestones = [k for k in RETENTION_MILESTONES if k < longest]
+    retention = titled_table("Retention by monthly cohort (share not churned by the end of month k)", "cohort",
+                       "customers", *(f"m{k}" for k in milestones))
+    for c in report.cohorts:
+        shares = [f.percent(c.retained[k] / c.customers) if k < len(c.retained) else "" for k in milestones]
+        retention.add_row(f.month(c.cohort), f.count(c.customers), *shares)
+
+    changes = titled_table("Owner changes by reason", "reason", "changes")
+    for reason, n in report.owner_changes_by_reason:
+        changes.add_row(reason or "-", f.count(n))
+
+    load = titled_table(f"Owner load (top {len(report.top_owners)} of {f.count(report.owners)} owners)",
+                  "owner", "customers", "touches handled", "continuity")
+    for o in report.top_owners:
+        load.add_row(o.owner_id, f.count(o.customers), f.count(o.touches), f.percent(o.continuity))
+
+    note = Text("Rates in brackets are 95% Wilson intervals: wide ones mean too few customers to tell.", style="dim")
+    return Group(
+        _headline(report), _churn("Churn by owner continuity (%)", report.churn_by_continuity),
+        _churn("Churn by silo handoffs", report.churn_by_handoffs), note, paths, quality, retention, changes, load,
+    )
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    (console or Console()).print(render(report))
