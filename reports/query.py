@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 import duckdb
-from rich.console import Console
 from rich.table import Table
 
 from ledger.errors import TerminalError
 from projections.reading import read_analytics
 from reports import formatting as f
+from reports.terminal import console as output
 
 
 def print_query(db: str | Path, query: str, *, max_rows: int = 50, csv: bool = False) -> None:
@@ -35,7 +35,7 @@ def print_query(db: str | Path, query: str, *, max_rows: int = 50, csv: bool = F
             table.add_column(name, justify="right" if numeric else "left", min_width=len(name))
         for row in rows[:max_rows]:
             table.add_row(*(f.cell(v) for v in row))
-        console = Console()
+        console = output()
         console.print(table)
         shown = min(len(rows), max_rows)
         more = " (more rows not shown; raise --max-rows or use --csv)" if len(rows) > max_rows else ""

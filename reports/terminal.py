@@ -87,5 +87,14 @@ def render(report: Report) -> Group:
     )
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    (console or Console()).print(render(report))
+PIPE_WIDTH = 250
+"""Output to a file or pipe is not wrapped to 80 columns: tables keep their natural width up to this."""
+
+
+def console() -> Console:
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=PIPE_WIDTH)
+
+
+def print_report(report: Report) -> None:
+    console().print(render(report))

@@ -69,11 +69,10 @@ def _sql(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from reports.compare import compare, render
+    from reports.terminal import console
 
-    Console().print(render(compare(args.a, args.b)))
+    console().print(render(compare(args.a, args.b)))
     return 0
 
 

@@ -91,3 +91,15 @@ def pipeline_bootstrap(external_bootstrap: str | None) -> Iterator[str]:
 
     with EmbeddedBroker(free_port()) as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium for the HTML report test (CI installs it; SPOC_TEST_REQUIRE_BROWSER=1 insists)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "the HTML report test needs Chromium: apt-get install chromium"
+        if os.environ.get("SPOC_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
