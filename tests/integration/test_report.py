@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ from reports.compare import compare
 from reports.data import STABLE_OWNER_CONTINUITY, TOP_SILO_PATHS, Report, gather
 from spoc.cli import main
 from spoc.policy_file import load_policy
+from tests.conftest import ROOT
 from tests.replaying import rows, run_replay
 
 EAGER_POLICY = "stability_ratio = 1.2\nstability_margin = 0.5\nmin_days_between_changes = 7\n"
@@ -241,3 +243,14 @@ def test_reading_something_that_is_not_an_analytics_file_names_the_fix(tmp_path:
     duckdb.connect(str(stray)).close()
     with pytest.raises(TerminalError, match="not a SPOC analytics file"):
         read_analytics(stray)
+
+
+def test_every_example_query_of_the_analyst_docs_runs(db: Path) -> None:
+    queries = re.findall(r"```sql\n(.*?)```", (ROOT / "docs" / "analytics.md").read_text(), re.S)
+    assert len(queries) >= 5
+    con = read_analytics(db)
+    try:
+        for query in queries:
+            con.execute(query).fetchall()
+    finally:
+        con.close()
