@@ -76,6 +76,21 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from simulator.company import Settings
+    from simulator.write import write_simulation
+
+    settings = Settings(
+        customers=args.customers, days=args.days, seed=args.seed, personal_share=args.personal_share,
+        malformed_share=args.malformed, duplicate_share=args.duplicates,
+    )
+    written = write_simulation(settings, args.out)
+    where = args.out if args.out and args.out != "-" else "standard output"
+    print(f"simulated {settings.customers:,} customers over {settings.days} days: {written.lines:,} lines to {where} "
+          f"in {written.seconds:.2f} s ({written.per_second:,.0f} lines/s)", file=sys.stderr)
+    return 0
+
+
 def _owner(args: argparse.Namespace) -> int:
     from spoc.owner_lookup import owner_at
 
@@ -190,6 +205,20 @@ def _json_logs(level: str = "INFO") -> Iterator[None]:
     yield
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -247,6 +276,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A.duckdb")
     compare.add_argument("b", metavar="B.duckdb")
     compare.set_defaults(run=_compare)
+
+    simulate = commands.add_parser(
+        "simulate", help="write a simulated company's touchpoints as JSONL",
+        description="A synthetic company: departments, employees (some leave), customers served by personal or "
+        "siloed teams, journeys over time, purchases, csat, pins, churn that responds to what customers "
+        "experience (docs/simulator.md gives the true effects), and some malformed and duplicate lines. "
+        "Deterministic per seed.",
+    )
+    simulate.add_argument("--customers", type=_positive_int, default=2000, metavar="N")
+    simulate.add_argument("--days", type=_positive_int, default=365, metavar="D")
+    simulate.add_argument("--seed", type=int, default=1, metavar="S")
+    simulate.add_argument("--out", metavar="FILE", help="FILE.jsonl or FILE.jsonl.gz (default: standard output)")
+    simulate.add_argument("--personal-share", type=_share, default=0.5, metavar="P",
+                          help="share of customers served by teams that give them one person (default: 0.5)")
+    simulate.add_argument("--malformed", type=_share, default=0.005, metavar="P",
+                          help="share of touchpoints delivered broken (default: 0.005)")
+    simulate.add_argument("--duplicates", type=_share, default=0.01, metavar="P",
+                          help="share of touchpoints delivered twice (default: 0.01)")
+    simulate.set_defaults(run=_simulate)
 
     owner = commands.add_parser("owner", help="who owned a customer, since when, and why")
     owner.add_argument("customer_id", metavar="CUSTOMER_ID")

@@ -1,0 +1,135 @@
+"""The company simulator: deterministic, streaming, dirty as asked, and the analytics recover its true effects."""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import orjson
+import pytest
+
+from simulator.company import Effects, Settings
+from simulator.generate import simulate
+from spoc.cli import main
+from tests.replaying import rows, run_replay
+
+# Per journey: did it have a silo handoff, a repeat contact; was it the customer's last before churning.
+JOURNEY_OUTCOMES = """
+WITH j AS (
+    SELECT j.journey_id, j.customer_id, j.last_at,
+           j.journey_id IN (SELECT journey_id FROM handoffs WHERE cross_department) AS silo,
+           j.journey_id IN (SELECT t.journey_id FROM repeat_contacts r JOIN touchpoints t USING (event_id)) AS rep
+    FROM journeys j
+), churn AS (
+    SELECT customer_id, occurred_at AS churned_at FROM control_events WHERE type = 'customer_churned'
+), last_before_churn AS (
+    SELECT c.customer_id, arg_max(j.journey_id, j.last_at) AS journey_id
+    FROM churn c JOIN j ON j.customer_id = c.customer_id AND j.last_at <= c.churned_at
+    GROUP BY ALL
+)
+SELECT silo, rep, count(*) AS journeys, count(l.journey_id) AS churned
+FROM j LEFT JOIN last_before_churn l USING (journey_id)
+GROUP BY ALL
+"""
+
+
+def digest(lines: Iterator[bytes]) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line + b"\n")
+    return h.hexdigest()
+
+
+def test_the_same_seed_gives_the_same_company_and_another_seed_another() -> None:
+    small = Settings(customers=300, days=120, seed=4)
+    assert digest(simulate(small)) == digest(simulate(small))
+    assert digest(simulate(small)) != digest(simulate(Settings(customers=300, days=120, seed=5)))
+
+
+def test_events_come_in_time_order_and_streaming() -> None:
+    # Ten years of 50,000 customers (millions of events): the first lines come without the rest being built.
+    decade = simulate(Settings(customers=50_000, days=3650, seed=1, malformed_share=0))
+    assert len([orjson.loads(line) for line in islice(decade, 2000)]) == 2000
+    stream = [orjson.loads(line) for line in simulate(Settings(customers=400, days=200, seed=2, malformed_share=0))]
+    stamps = [e["occurred_at"] for e in stream]
+    assert stamps == sorted(stamps)
+
+
+def peak_bytes(settings: Settings) -> int:
+    tracemalloc.start()
+    try:
+        for _ in simulate(settings):
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_depends_on_customers_not_on_the_length_of_the_period() -> None:
+    short = peak_bytes(Settings(customers=500, days=90, seed=3))
+    long = peak_bytes(Settings(customers=500, days=720, seed=3))  # about eight times the events
+    assert long < 1.5 * short
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("company")
+    source = tmp / "company.jsonl.gz"
+    assert main(["simulate", "--customers", "6000", "--days", "365", "--seed", "7", "--out", str(source)]) == 0
+    db, _ = run_replay(tmp, [source])
+    return source, db
+
+
+def test_the_analytics_recover_the_true_churn_effects(company: tuple[Path, Path]) -> None:
+    _, db = company
+    cells = {(silo, rep): churned / journeys for silo, rep, journeys, churned in rows(db, JOURNEY_OUTCOMES)}
+    true = Effects()
+    base = cells[(False, False)]
+    assert base == pytest.approx(true.base_churn, rel=0.2)
+    assert cells[(True, False)] / base == pytest.approx(true.silo_churn_ratio, rel=0.25)
+    assert cells[(False, True)] / base == pytest.approx(true.repeat_churn_ratio, rel=0.25)
+    assert cells[(True, True)] / base == pytest.approx(true.silo_churn_ratio * true.repeat_churn_ratio, rel=0.25)
+    # What the report shows: customers with a stable owner churn clearly less.
+    stable, unstable = rows(db, """
+        SELECT avg(churned::INT) FILTER (WHERE owner_continuity >= 0.75),
+               avg(churned::INT) FILTER (WHERE owner_continuity < 0.75)
+        FROM customer_metrics
+    """)[0]
+    assert stable < 0.6 * unstable
+
+
+def test_satisfaction_falls_with_silo_handoffs(company: tuple[Path, Path]) -> None:
+    _, db = company
+    (with_silo, without) = rows(db, """
+        SELECT avg(t.csat) FILTER (WHERE s.silo AND NOT s.rep), avg(t.csat) FILTER (WHERE NOT s.silo AND NOT s.rep)
+        FROM touchpoints t JOIN (
+            SELECT journey_id,
+                   journey_id IN (SELECT journey_id FROM handoffs WHERE cross_department) AS silo,
+                   journey_id IN (SELECT t.journey_id FROM repeat_contacts r JOIN touchpoints t USING (event_id)) AS rep
+            FROM journeys
+        ) s USING (journey_id)
+        WHERE t.csat IS NOT NULL
+    """)[0]
+    assert with_silo - without == pytest.approx(Effects().csat_per_silo_handoff, abs=0.3)
+
+
+def test_the_company_is_realistic_and_dirty_as_configured(company: tuple[Path, Path]) -> None:
+    _, db = company
+    reasons = {r for (r,) in rows(db, "SELECT DISTINCT reason FROM rejected_events")}
+    assert reasons == {"invalid_json", "unknown_enum_value", "naive_timestamp", "missing_field", "wrong_type",
+                       "event_id_conflict"}
+    kinds = dict(rows(db, "SELECT type, count(*) FROM control_events GROUP BY type"))
+    assert kinds["customer_churned"] > 500 and kinds["employee_departed"] > 0 and kinds["owner_pinned"] > 0
+    (purchases, revenue, with_case, without_case, styles) = rows(db, """
+        SELECT count(*) FILTER (WHERE kind = 'purchase'), sum(revenue),
+               count(*) FILTER (WHERE case_id IS NOT NULL), count(*) FILTER (WHERE case_id IS NULL),
+               count(DISTINCT split_part(employee_id, '-', 2)[1])
+        FROM touchpoints
+    """)[0]
+    assert purchases > 0 and revenue > 0 and with_case > without_case > 0 and styles == 2
+    assert rows(db, "SELECT count(*) FROM handoffs WHERE kind = 'transfer'")[0][0] > 0
+    assert rows(db, "SELECT count(*) FROM handoffs WHERE kind = 'redirect'")[0][0] > 0
+    assert rows(db, "SELECT count(*) FROM owner_history WHERE reason = 'owner_departed'")[0][0] > 0
