@@ -25,7 +25,7 @@ test-apache: setup
 	SPOC_TEST_BROKER=apache $(BIN)/python -m pytest tests/integration
 
 demo: setup
-	$(BIN)/python -m spoc.demo
+	$(BIN)/spoc demo
 
 bench: setup
 	$(BIN)/python benchmarks/replay.py

@@ -76,7 +76,10 @@ def _delta_count(a: int, b: int) -> str:
 
 
 def _delta_rate(a: float | None, b: float | None) -> str:
-    return f.MISSING if a is None or b is None else f"{100 * (b - a):+.1f} pp"
+    if a is None or b is None:
+        return f.MISSING
+    points = round(100 * (b - a), 1) + 0.0  # no "-0.0"
+    return f"{points:+.1f} pp"
 
 
 def render(c: Comparison) -> Group:

@@ -91,6 +91,16 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulator.company import Settings
+    from spoc.demo import run_demo
+
+    run_demo(Settings(customers=args.customers, days=args.days, seed=args.seed), Path(args.out))
+    return 0
+
+
 def _owner(args: argparse.Namespace) -> int:
     from spoc.owner_lookup import owner_at
 
@@ -295,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duplicates", type=_share, default=0.01, metavar="P",
                           help="share of touchpoints delivered twice (default: 0.01)")
     simulate.set_defaults(run=_simulate)
+
+    demo = commands.add_parser(
+        "demo", help="the whole system on a simulated company: broker, worker, sink, report",
+        description="Starts the embedded broker and a worker, streams a simulated company through Kafka, "
+        "follows the result into DuckDB, prints the report and writes the HTML page. Ctrl-C stops everything.",
+    )
+    demo.add_argument("--customers", type=_positive_int, default=8000, metavar="N", help="(default: 8000)")
+    demo.add_argument("--days", type=_positive_int, default=365, metavar="D", help="(default: 365)")
+    demo.add_argument("--seed", type=int, default=1, metavar="S")
+    demo.add_argument("--out", default="out", metavar="DIR", help="where the files go (default: out)")
+    demo.set_defaults(run=_demo)
 
     owner = commands.add_parser("owner", help="who owned a customer, since when, and why")
     owner.add_argument("customer_id", metavar="CUSTOMER_ID")

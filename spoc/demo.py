@@ -1,50 +1,140 @@
-"""``make demo``: replay the bundled sample company, print the report, write the HTML page.
+"""``spoc demo`` / ``make demo``: a simulated company streamed through the whole live pipeline.
 
-(The live pipeline — broker, worker, sink — will take over this entry point; until
-then the demo shows the batch path, which computes the same tables.)
+Starts the embedded broker and a ``spoc worker``, publishes the company's touchpoints
+to Kafka, lets the worker build the ledger, follows its output into DuckDB with the
+sink, then prints the report and writes the HTML page.  Ctrl-C (or SIGTERM) stops
+every process it started.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.store import default_ledger_url
-from processors.replay import replay
+from tqdm import tqdm
+
+from processors.embedded_broker import EmbeddedBroker
+from processors.publish import publish
+from processors.sink import SinkSettings, run_sink
+from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
 from projections.reading import read_analytics
 from reports.data import gather
 from reports.html import write_html
 from reports.terminal import print_report
+from simulator.company import Settings
+from simulator.write import write_simulation
+from spoc.worker_process import WorkerProcess, free_port, partition_ends, wait_until_processed
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "samples" / "touchpoints.jsonl.gz"
-OUT = ROOT / "out"
+PARTITIONS = 3
+PROCESS_TIMEOUT = 600.0
 
 
-def main() -> None:
-    OUT.mkdir(exist_ok=True)
-    db = OUT / "demo.duckdb"
-    for stale in (db, Path(f"{db}.ledger.sqlite")):
-        stale.unlink(missing_ok=True)
-    print(f"Replaying {SAMPLE.relative_to(ROOT)} ...\n")
-    summary = replay([str(SAMPLE)], db, default_ledger_url(db, separate=True))
-    print(summary.render(), "\n")
-    con = read_analytics(db)
+@dataclass(frozen=True, slots=True)
+class DemoFiles:
+    out: Path
+
+    @property
+    def company(self) -> Path:
+        return self.out / "demo-company.jsonl.gz"
+
+    @property
+    def db(self) -> Path:
+        return self.out / "demo.duckdb"
+
+    @property
+    def ledger(self) -> Path:
+        return self.out / "demo-ledger.sqlite"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.out / "demo-worker.log"
+
+    @property
+    def html(self) -> Path:
+        return self.out / "report.html"
+
+    def clear(self) -> None:
+        """A new broker starts at offset 0: an old ledger would take the new messages for done ones."""
+        for stale in (self.db, self.ledger, self.worker_log, Path(f"{self.db}.sink")):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def _bar(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    with tqdm(total=total, desc=description.ljust(22), unit=" msg", file=sys.stderr, disable=None) as bar:
+        def update(done: int) -> None:
+            bar.update(done - bar.n)
+
+        yield update
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM, and SIGINT even where the shell ignores it (a background job), end the demo through its cleanup."""
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+def run_demo(settings: Settings, out: Path) -> None:
+    _stop_on_signals()
+    files = DemoFiles(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files.clear()
+    started = time.monotonic()
+    with _bar("simulating company") as progress:
+        written = write_simulation(settings, files.company, progress)
+    print(f"{settings.customers:,} customers over {settings.days} days: {written.lines:,} lines in {files.company}",
+          file=sys.stderr)
+
+    with EmbeddedBroker(free_port()) as broker:
+        bootstrap = broker.bootstrap
+        print(f"embedded Kafka broker on {bootstrap}", file=sys.stderr)
+        asyncio.run(ensure_topics(bootstrap, ALL_TOPICS, PARTITIONS))
+        worker = WorkerProcess(bootstrap, f"sqlite:///{files.ledger}", files.worker_log, "spoc-demo")
+        try:
+            print(f"spoc worker started (pid {worker.process.pid}, log {files.worker_log})", file=sys.stderr)
+            with _bar("publishing to Kafka", written.lines) as progress:
+                asyncio.run(publish([str(files.company)], bootstrap, TOUCHPOINTS, progress))
+            ends = partition_ends(bootstrap, TOUCHPOINTS)
+            with _bar("ledger worker", sum(ends.values())) as progress:
+                wait_until_processed(ends, [worker], PROCESS_TIMEOUT, progress)
+            with _bar("DuckDB sink") as progress:
+                sink = SinkSettings(bootstrap, files.db, stop_when_caught_up=True)
+                asyncio.run(run_sink(sink, asyncio.Event(), progress))
+            worker.terminate()
+        finally:
+            worker.close()
+    print(f"pipeline done in {time.monotonic() - started:.0f} s; broker and worker stopped\n", file=sys.stderr)
+
+    con = read_analytics(files.db)
     try:
         report = gather(con)
         (customer,) = con.execute("SELECT customer_id FROM customer_owner ORDER BY customer_id LIMIT 1").fetchone()
     finally:
         con.close()
     print_report(report)
-    page = write_html(report, str(db.relative_to(ROOT)), OUT / "report.html")
-    rel = db.relative_to(ROOT)
-    print(f"\nAnalytics: {rel}   ledger: {rel}.ledger.sqlite   HTML report: {page.relative_to(ROOT)}")
-    print("Try:")
-    print(f"  .venv/bin/spoc owner {customer} --db {rel}")
-    print(f"  .venv/bin/spoc sql --db {rel} \"SELECT * FROM silo_paths LIMIT 5\"")
-    print(f"  .venv/bin/spoc replay {SAMPLE.relative_to(ROOT)} --policy policies/default.toml --db out/what-if.duckdb"
-          f"   # edit a copy of the policy first")
-    print(f"  .venv/bin/spoc compare {rel} out/what-if.duckdb")
+    write_html(report, str(files.db), files.html)
+    _next_steps(files, customer)
 
 
-if __name__ == "__main__":
-    main()
+def _next_steps(files: DemoFiles, customer: str) -> None:
+    spoc = ".venv/bin/spoc" if Path(".venv/bin/spoc").exists() else "spoc"
+    print(f"""
+Files:
+  {files.html}   the report with charts (one page, works offline)
+  {files.db}   the analysts' DuckDB file (tables: docs/analytics.md)
+  {files.ledger}   the relationship ledger (every owner decision and its reason)
+  {files.company}   the simulated input
+Try:
+  {spoc} sql --db {files.db} "SELECT * FROM silo_paths LIMIT 5"
+  {spoc} owner {customer} --db {files.db}
+  {spoc} replay {files.company} --db out/what-if.duckdb --policy policies/default.toml   # edit a copy first
+  {spoc} compare {files.db} out/what-if.duckdb""")

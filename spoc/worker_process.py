@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from processors.child_process import die_with_parent
@@ -93,8 +94,14 @@ def partition_ends(bootstrap: str, topic: str) -> dict[int, int]:
     return asyncio.run(ends())
 
 
-def wait_until_processed(ends: dict[int, int], workers: list[WorkerProcess], timeout: float = 180) -> None:
-    """Until every partition's effects are made up to ``ends`` (any of the workers may hold it)."""
+def wait_until_processed(
+    ends: dict[int, int], workers: list[WorkerProcess], timeout: float = 180,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Until every partition's effects are made up to ``ends`` (any of the workers may hold it).
+
+    ``progress`` hears how many of the messages up to ``ends`` are done so far.
+    """
     deadline = time.monotonic() + timeout
     ends = {p: end for p, end in ends.items() if end > 0}
     seen: dict[int, int] = {}
@@ -106,6 +113,8 @@ def wait_until_processed(ends: dict[int, int], workers: list[WorkerProcess], tim
             if worker.running:
                 for partition, position in worker.positions().items():
                     seen[partition] = max(seen.get(partition, 0), position)
+        if progress is not None:
+            progress(sum(min(seen.get(p, 0), end) for p, end in ends.items()))
         if all(seen.get(p, 0) >= end for p, end in ends.items()):
             return
         time.sleep(0.1)
