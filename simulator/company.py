@@ -57,17 +57,20 @@ class Settings:
     malformed_share: float = 0.005
     duplicate_share: float = 0.01
     start: datetime = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    regions: int = 2
+    """Independent regions (own staff, own customers), simulated side by side in processes."""
     effects: Effects = field(default_factory=Effects)
 
 
 class Staff:
     """Each department's employees in both styles of team; leavers are replaced by new hires."""
 
-    def __init__(self, customers: int, rng: random.Random) -> None:
+    def __init__(self, customers: int, rng: random.Random, prefix: str = "") -> None:
         self.rng = rng
+        self.prefix = prefix
         size = max(3, customers // 250)
         self.teams: dict[tuple[str, str], list[str]] = {
-            (d, style): [f"{d[:3]}-{style[0]}{i:03d}" for i in range(size)]
+            (d, style): [f"{prefix}{d[:3]}-{style[0]}{i:03d}" for i in range(size)]
             for d in DEPARTMENTS for style in (PERSONAL, SILOED)
         }
         self.hired = {key: size for key in self.teams}
@@ -85,7 +88,7 @@ class Staff:
         department = self.department[employee]
         key = next(k for k, members in self.teams.items() if employee in members)
         members = self.teams[key]
-        hire = f"{department[:3]}-{key[1][0]}{self.hired[key]:03d}"
+        hire = f"{self.prefix}{department[:3]}-{key[1][0]}{self.hired[key]:03d}"
         self.hired[key] += 1
         members[members.index(employee)] = hire
         self.department[hire] = department

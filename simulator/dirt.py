@@ -40,22 +40,17 @@ BREAKAGES = (_truncated, _unknown_channel, _naive_timestamp, _no_customer, _csat
 
 
 class Dirt:
-    """Decides, per touchpoint, whether it arrives clean (``dirty`` false), broken or twice."""
+    """How touchpoints arrive: a roll of ``rng`` below ``share`` makes one dirty (broken or twice)."""
 
     def __init__(self, settings: Settings, rng: random.Random) -> None:
         self.malformed = settings.malformed_share
         self.share = settings.malformed_share + settings.duplicate_share
         self.rng = rng
-        self.roll = 1.0
 
-    def dirty(self) -> bool:
-        self.roll = self.rng.random()
-        return self.roll < self.share
-
-    def deliver(self, raw: bytes, event: dict[str, Any]) -> Iterator[bytes]:
+    def deliver(self, raw: bytes, event: dict[str, Any], roll: float) -> Iterator[bytes]:
         """A dirty touchpoint as delivered: broken (after the good one, for a reused id) or twice."""
         rng = self.rng
-        if self.roll < self.malformed:
+        if roll < self.malformed:
             breakage = rng.choice(BREAKAGES)
             if breakage is _reused_id:
                 yield raw

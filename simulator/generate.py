@@ -11,6 +11,7 @@ import heapq
 import random
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from math import log
 from typing import Any
 
 import orjson
@@ -45,16 +46,21 @@ class Customer:
 
 
 class Simulation:
-    def __init__(self, settings: Settings) -> None:
+    """One region of the company: its staff and its customers (every ``regions``-th one)."""
+
+    def __init__(self, settings: Settings, region: int = 0) -> None:
         self.s = settings
+        self.region = region
         self.effects = settings.effects
-        self.rng = random.Random(settings.seed)
-        self.staff = Staff(settings.customers, self.rng)
+        self.rng = random.Random(f"company {settings.seed}, region {region}")
+        self.first_customer, self.customer_step = region, settings.regions
+        self.staff = Staff(len(range(region, settings.customers, settings.regions)), self.rng, f"r{region}-")
         self.end = settings.days * DAY
+        self.mean_gap = MONTH / settings.issues_per_month
         self.heap: list[tuple[float, int, Any]] = []
         self.order = 0
         self.ids = 0
-        self.prefix = f"s{settings.seed}-"
+        self.prefix = f"s{settings.seed}-r{region}-"
         self.customers: dict[str, Customer] = {}
         self.owners_of: dict[str, set[str]] = {}
 
@@ -66,7 +72,8 @@ class Simulation:
             heapq.heappush(self.heap, (t, self.order, item))
 
     def _next_issue(self, customer: Customer, now: float) -> None:
-        self._at(now + self.rng.expovariate(self.s.issues_per_month / MONTH), customer)
+        # rng.expovariate(rate), written out: the simulator's second hottest call.
+        self._at(now - log(1.0 - self.rng.random()) * self.mean_gap, customer)
 
     def _event_id(self) -> str:
         self.ids += 1
@@ -76,7 +83,7 @@ class Simulation:
 
     def _setup(self) -> None:
         rng, s = self.rng, self.s
-        for i in range(s.customers):
+        for i in range(self.first_customer, s.customers, self.customer_step):
             style = PERSONAL if rng.random() < s.personal_share else SILOED
             person = self.staff.pick(rng.choice(DEPARTMENTS), PERSONAL) if style == PERSONAL else None
             customer = Customer(f"c{i:06d}", style, person)
@@ -100,8 +107,11 @@ class Simulation:
         touch.update(key)
         return touch
 
-    def _issue(self, c: Customer, t: float) -> None:
-        """Plan one issue's touches, then whether the customer leaves after it."""
+    def _issue(self, c: Customer, t: float) -> dict[str, Any]:
+        """Plan one issue's touches, then whether the customer leaves after it.
+
+        Returns the first touch, which happens now; the later ones go on the heap.
+        """
         rng, effects = self.rng, self.effects
         c.issues += 1
         topic = pick(rng, TOPIC_NAMES)
@@ -124,6 +134,7 @@ class Simulation:
         heap, end = self.heap, self.end
         for x in touches:
             x["sentiment"] = round(mood + 0.4 * (rng.random() - 0.5), 2)
+        for x in touches[1:]:
             if x["occurred_at"] < end:
                 self.order += 1
                 heapq.heappush(heap, (x["occurred_at"], self.order, x))
@@ -137,6 +148,7 @@ class Simulation:
                             "customer_id": c.id})
         else:
             self._next_issue(c, done)
+        return touches[0]
 
     def _personal(self, c: Customer, t: float, key: dict[str, str], kind: str) -> list[dict[str, Any]]:
         """Their person takes it (a colleague when away), and follows up until it is resolved."""
@@ -194,8 +206,8 @@ class Simulation:
 
     # --- the stream -------------------------------------------------------------------
 
-    def events(self) -> Iterator[dict[str, Any]]:
-        """Events in time order; ``occurred_at`` a datetime (orjson writes it as RFC 3339)."""
+    def events(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Events in time order with their Unix second; ``occurred_at`` a datetime (orjson writes it as RFC 3339)."""
         self._setup()
         start = self.s.start.timestamp()
         heap, pop = self.heap, heapq.heappop
@@ -203,20 +215,23 @@ class Simulation:
         while heap:
             t, _, item = pop(heap)
             if type(item) is Customer:
-                issue(item, t)
-                continue
-            event = item if type(item) is dict else self._departure(item, t)
-            event["occurred_at"] = stamp(int(start + t), utc)
-            yield event
+                event = issue(item, t)
+            else:
+                event = item if type(item) is dict else self._departure(item, t)
+            second = int(start + t)
+            event["occurred_at"] = stamp(second, utc)
+            yield second, event
 
 
-def simulate(settings: Settings) -> Iterator[bytes]:
-    """The company's events as JSONL lines (without newlines), bad input mixed in as configured."""
-    dirt = Dirt(settings, random.Random(settings.seed ^ 0x5EED))
-    dumps, dirty = orjson.dumps, dirt.dirty
-    for event in Simulation(settings).events():
+def region_lines(settings: Settings, region: int) -> Iterator[tuple[int, bytes]]:
+    """One region's JSONL lines (without newlines) with their Unix second, in time order,
+    bad input mixed in as configured."""
+    dirt = Dirt(settings, random.Random(f"company {settings.seed}, region {region}, delivery"))
+    dumps, roll, share = orjson.dumps, dirt.rng.random, dirt.share
+    for second, event in Simulation(settings, region).events():
         raw = dumps(event)
-        if "type" in event or not dirty():
-            yield raw
+        if "type" in event or (chance := roll()) >= share:
+            yield second, raw
         else:
-            yield from dirt.deliver(raw, event)
+            for line in dirt.deliver(raw, event, chance):
+                yield second, line

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from simulator.company import Settings
-from simulator.generate import simulate
+from simulator.regions import simulate
 
 CHUNK_LINES = 8192
 
@@ -39,11 +39,12 @@ def _open(out: str | Path | None) -> BinaryIO:
 
 
 def write_simulation(
-    settings: Settings, out: str | Path | None, progress: Callable[[int], None] | None = None
+    settings: Settings, out: str | Path | None, progress: Callable[[int], None] | None = None,
+    processes: bool = True,
 ) -> Written:
     started = time.perf_counter()
     lines = 0
-    stream = simulate(settings)
+    stream = simulate(settings, processes)
     with _open(out) as sink:
         while chunk := list(islice(stream, CHUNK_LINES)):
             sink.write(b"\n".join(chunk) + b"\n")
