@@ -1,6 +1,12 @@
 """Reading partitions directly (no consumer group): the output tails, and a partition's history.
 
-Partition ends come from fetch responses (the high watermark), not from
+Every reader of the project reads committed messages only (``read_committed``):
+the worker's transactional outputs (``--processing-guarantee exactly_once``) are
+visible once committed and never when aborted, and input from transactional
+upstream producers is read the same way live and in a rebuild.  Without
+transactions this is the same as reading everything.
+
+Partition ends come from fetch responses (the last stable offset), not from
 ListOffsets alone: the embedded broker (Tansu) answers ListOffsets(latest) with
 the last record batch's base offset + 1, short of the end whenever that batch
 holds more than one record.
@@ -17,8 +23,10 @@ from processors.live_outputs import Mark, mark_of
 from processors.live_partition import Incoming
 from processors.topics import BROADCAST_COPY_HEADER, partition_counts
 
-# How far back from the end to look for the last marked message (past transaction markers).
+# How far back from the end to look first for the last marked message; doubled while
+# only transaction markers and aborted messages are found.
 TAIL_WINDOW = 16
+ISOLATION_LEVEL = "read_committed"
 FETCH_MAX_BYTES = 16 * 1024 * 1024
 # The embedded broker (Tansu) holds a fetch for its whole max wait even when data
 # arrives meanwhile (Apache Kafka answers at once), so the wait is the latency floor.
@@ -42,12 +50,17 @@ def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
         fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=FETCH_MAX_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        **settings,
+        isolation_level=ISOLATION_LEVEL, **settings,
     )
 
 
+def readable_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """Where committed messages end, as the last fetch reported it (None before any fetch)."""
+    return consumer.last_stable_offset(tp)
+
+
 async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    """The end of each assigned partition, as a fetch reports it; moves the consumer's positions."""
+    """The end of each assigned partition's committed messages, as a fetch reports it; moves the consumer's positions."""
     ends = await consumer.end_offsets(tps)
     asking = [tp for tp in tps if ends[tp] > 0]
     for tp in asking:
@@ -56,9 +69,9 @@ async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition])
     while asking and asyncio.get_running_loop().time() < deadline:
         await consumer.getmany(*asking, timeout_ms=200)
         for tp in list(asking):
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                ends[tp] = max(ends[tp], highwater)
+            end = readable_end(consumer, tp)
+            if end is not None:
+                ends[tp] = max(ends[tp], end)
                 asking.remove(tp)
     return ends
 
@@ -86,19 +99,30 @@ async def output_tails(bootstrap: str, topics: tuple[str, ...], partition: int) 
         ends = await high_watermarks(consumer, tps)
         tails: dict[str, Mark | None] = {}
         for tp in tps:
-            tails[tp.topic] = None
-            if ends[tp] <= starts[tp]:
-                continue
-            consumer.seek(tp, max(starts[tp], ends[tp] - TAIL_WINDOW))
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    mark = mark_of(list(record.headers or ()))
-                    if mark is not None:
-                        tails[tp.topic] = mark
+            tails[tp.topic] = await _last_mark(consumer, tp, starts[tp], ends[tp])
         return tails
     finally:
         await consumer.stop()
+
+
+async def _last_mark(consumer: AIOKafkaConsumer, tp: TopicPartition, start: int, end: int) -> Mark | None:
+    """The mark of the last committed marked message before ``end``, looking back ever further."""
+    window = TAIL_WINDOW
+    stop = end
+    while stop > start:
+        begin = max(start, stop - window)
+        consumer.seek(tp, begin)
+        found: Mark | None = None
+        while await consumer.position(tp) < stop:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for record in batch.get(tp, []):
+                mark = mark_of(list(record.headers or ())) if record.offset < stop else None
+                if mark is not None:
+                    found = mark
+        if found is not None:
+            return found
+        stop, window = begin, window * 2
+    return None
 
 
 async def history(

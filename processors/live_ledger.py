@@ -24,10 +24,10 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from ledger.errors import TransientError
@@ -55,6 +55,9 @@ class LiveSettings:
     bootstrap: str
     ledger_url: str
     policy: Policy = DEFAULT_POLICY
+    transactional_id_prefix: str | None = None
+    """Set: each partition's outputs are published in Kafka transactions by a producer with
+    the transactional id ``<prefix>-<partition>``, which fences any older holder (a zombie)."""
 
 
 T = TypeVar("T")
@@ -75,6 +78,8 @@ class LiveLedger:
         self._starting = asyncio.Lock()
         self.ledger: LedgerStore | None = None
         self.producer: AIOKafkaProducer | None = None
+        self._transactional: dict[int, AIOKafkaProducer] = {}
+        self._fenced: set[int] = set()
 
     async def start(self) -> None:
         """Open the ledger store and the producer (once; later calls return at once)."""
@@ -82,20 +87,26 @@ class LiveLedger:
             if self.producer is not None:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
-            )
-            try:
-                await producer.start()
-            except KafkaConnectionError as error:
-                raise unreachable(self.settings.bootstrap, error) from None
-            self.producer = producer
+            self.producer = await self._started_producer()
+
+    async def _started_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
+            transactional_id=transactional_id,
+        )
+        try:
+            await producer.start()  # with a transactional id: fences older producers of that id
+        except KafkaConnectionError as error:
+            raise unreachable(self.settings.bootstrap, error) from None
+        return producer
 
     async def stop(self) -> None:
         """Finish the queued batches, then close the producer and the store."""
         await self.release(set(self._processors))
         for task in list(self._catching_up.values()):
             task.cancel()
+        for partition in list(self._transactional):
+            await self._stop_transactional(partition)
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -121,6 +132,12 @@ class LiveLedger:
                 task.cancel()
         for partition in partitions:
             self.states.pop(partition, None)
+            await self._stop_transactional(partition)
+
+    async def _stop_transactional(self, partition: int) -> None:
+        producer = self._transactional.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
 
     def catch_up(self, partitions: set[int]) -> None:
         """Newly assigned partitions: rebuild their state now, making any effects still missing.
@@ -128,16 +145,20 @@ class LiveLedger:
         Runs in the background: a partition idle since a crash (or with a ledger
         store that lost its tail) is repaired without waiting for new traffic.
         """
+        self._fenced -= partitions
         for partition in partitions:
             if partition not in self.states and partition not in self._catching_up:
                 task = asyncio.create_task(self._prepare(partition, None))
                 self._catching_up[partition] = task
                 task.add_done_callback(lambda _, p=partition: self._catching_up.pop(p, None))
+                task.add_done_callback(self._note_failure)
 
     async def submit(self, partition: int, messages: list[Incoming]) -> None:
         """Queue one partition's messages (in offset order); waits only while the queue is full."""
         if self._failure is not None:
             raise self._failure
+        if partition in self._fenced:
+            return  # another worker holds it now and processes these messages itself
         queue = self._queues.get(partition)
         if queue is None:
             queue = self._queues[partition] = asyncio.Queue(QUEUED_BATCHES)
@@ -156,8 +177,35 @@ class LiveLedger:
                 messages = messages + more
             await self.handle(partition, messages)
 
-    def _note_failure(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+    async def _fence(self, partition: int) -> None:
+        """Take over the partition's transactional id: an older holder can no longer commit outputs."""
+        prefix = self.settings.transactional_id_prefix
+        if prefix is not None and partition not in self._transactional:
+            self._transactional[partition] = await _retrying(
+                "transactional producer", lambda: self._started_producer(f"{prefix}-{partition}")
+            )
+
+    async def _fenced_off(self, partition: int) -> None:
+        """Another worker took the partition's transactional id: let the partition go."""
+        log.warning(
+            "another worker took over this partition (transactional producer fenced); letting it go",
+            extra={"partition": partition},
+        )
+        self._fenced.add(partition)
+        self.states.pop(partition, None)
+        queue = self._queues.pop(partition, None)
+        self._processors.pop(partition, None)
+        if queue is not None:
+            while not queue.empty():
+                queue.get_nowait()
+        producer = self._transactional.pop(partition, None)
+        if producer is not None:
+            await producer.stop()
+
+    def _note_failure(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or isinstance(task.exception(), PartitionFenced):
+            return  # a fenced partition was let go on purpose
+        if task.exception() is not None:
             self._failure = task.exception()
             log.error("partition processing failed", exc_info=self._failure)
 
@@ -189,6 +237,7 @@ class LiveLedger:
         """
         started = time.perf_counter()
         assert self.ledger is not None
+        await self._fence(partition)  # before reading the tails: nobody else adds to them after
         recorded = await asyncio.to_thread(self.ledger.recorded_position, partition_source(TOUCHPOINTS, partition))
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
         state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
@@ -235,18 +284,23 @@ class LiveLedger:
         return await _retrying("ledger store", lambda: asyncio.to_thread(write))
 
     async def _publish(self, state: PartitionLedger, outgoing: list[Outgoing]) -> None:
-        """Send and wait for every acknowledgement; after a failure, resend only what did not land."""
-        producer = self.producer
+        """Send and wait for every acknowledgement (in one transaction, when transactional);
+        after a failure, resend only what did not land."""
+        transactional = self._transactional.get(state.partition)
+        producer = transactional or self.producer
         assert producer is not None
         delay = RETRY_FIRST_SECONDS
         while outgoing:
             try:
-                pending = [
-                    await producer.send(o.topic, o.value, key=o.key, partition=state.partition, headers=o.headers)
-                    for o in outgoing
-                ]
-                await asyncio.gather(*pending)
+                if transactional is None:
+                    await _send_all(producer, state.partition, outgoing)
+                else:
+                    async with transactional.transaction():
+                        await _send_all(transactional, state.partition, outgoing)
                 return
+            except ProducerFenced:
+                await self._fenced_off(state.partition)
+                raise PartitionFenced(state.partition) from None
             except KafkaError as error:
                 log.warning(
                     "publishing failed; retrying what did not land",
@@ -258,6 +312,17 @@ class LiveLedger:
                     "output tails", lambda: output_tails(self.settings.bootstrap, OUTPUT_TOPICS, state.partition)
                 )
                 outgoing = [o for o in outgoing if beyond(o.mark, tails.get(o.topic))]
+
+
+class PartitionFenced(Exception):
+    """A newer holder of the partition fenced this worker's transactional producer."""
+
+
+async def _send_all(producer: AIOKafkaProducer, partition: int, outgoing: list[Outgoing]) -> None:
+    pending = [
+        await producer.send(o.topic, o.value, key=o.key, partition=partition, headers=o.headers) for o in outgoing
+    ]
+    await asyncio.gather(*pending)
 
 
 async def _retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:

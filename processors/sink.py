@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
-from processors.kafka_reading import reader
+from processors.kafka_reading import readable_end, reader
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
 from projections.duckdb_store import AnalyticsStore
 
@@ -199,6 +199,6 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
 
 async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
     for tp, listed in (await consumer.end_offsets(tps)).items():
-        if await consumer.position(tp) < max(listed, consumer.highwater(tp) or 0):
+        if await consumer.position(tp) < max(listed, readable_end(consumer, tp) or 0):
             return False
     return True

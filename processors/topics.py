@@ -6,8 +6,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from ledger.errors import TerminalError, TransientError
 
@@ -60,6 +61,27 @@ def unreachable(bootstrap: str, error: Exception) -> KafkaUnreachable:
         f"cannot reach Kafka at {bootstrap} ({error}); start one with `spoc broker` "
         f"or point --bootstrap / ${BOOTSTRAP_ENV} at your cluster"
     )
+
+
+class NoTransactions(TerminalError):
+    """The broker cannot run Kafka transactions (``--processing-guarantee exactly_once``)."""
+
+
+async def check_transactions(bootstrap: str, transactional_id: str) -> None:
+    """Initialise a transactional producer once, so a broker without transactions is named up front."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id)
+    try:
+        await producer.start()
+    except KafkaConnectionError as error:
+        raise unreachable(bootstrap, error) from None
+    except KafkaError as error:
+        raise NoTransactions(
+            f"the broker at {bootstrap} cannot run Kafka transactions ({error!r}); --processing-guarantee "
+            f"exactly_once needs one that can (Apache Kafka; the embedded broker cannot): use that, or the "
+            f"default at_least_once, which is effectively once for the ledger and the DuckDB tables"
+        ) from None
+    finally:
+        await producer.stop()
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import faust
@@ -23,7 +23,7 @@ from faust.web import Request, Response, View
 from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from processors.kafka_reading import FETCH_MAX_WAIT_MS, broadcast_copy
+from processors.kafka_reading import FETCH_MAX_WAIT_MS, ISOLATION_LEVEL, broadcast_copy
 from processors.live_ledger import LiveLedger, LiveSettings
 from processors.live_partition import Incoming, OwnerView
 from processors.topics import TOUCHPOINTS
@@ -48,6 +48,16 @@ class WorkerSettings:
     max_batch: int = 1000
     batch_within_seconds: float = 0.002
     data_dir: str | None = None
+    exactly_once: bool = False
+    """faust's ``processing_guarantee="exactly_once"`` (Kafka transactions for its offsets and the
+    owners changelog), and the outputs published in per-partition transactions."""
+
+    @property
+    def engine(self) -> LiveSettings:
+        """The engine's settings; the transactional ids are the group's, one per partition."""
+        if not self.exactly_once:
+            return self.live
+        return replace(self.live, transactional_id_prefix=f"{self.group}-spoc-outputs")
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -55,6 +65,9 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         # faust fixes the fetch wait at 1500 ms, the latency floor on the embedded broker.
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        # Committed input only, in either guarantee, as the rebuild reads it (faust reads
+        # uncommitted unless exactly_once).
+        consumer._isolation_level = ISOLATION_LEVEL
         return consumer
 
 
@@ -116,6 +129,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=6.0,
         web_access_log=None,
+        processing_guarantee="exactly_once" if settings.exactly_once else "at_least_once",
     )
     metrics = WorkerMetrics()
     owners = app.Table(
@@ -132,7 +146,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
         else:
             owners[key] = view.as_json()
 
-    engine = LiveLedger(settings.live, metrics, set_owner)
+    engine = LiveLedger(settings.engine, metrics, set_owner)
     touchpoints = app.topic(
         TOUCHPOINTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
         allow_empty=True, partitions=settings.partitions,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 from rich.console import Group
+from rich.table import Table
 
 from ledger.policy import Policy
 from projections.reading import read_analytics

@@ -160,13 +160,18 @@ def _worker(args: argparse.Namespace) -> int:
 
     from processors.live_ledger import LiveSettings
     from processors.topics import (
-        ALL_TOPICS, DEFAULT_PARTITIONS, bootstrap_servers, check_output_partitions, ensure_topics, partition_counts,
+        ALL_TOPICS, DEFAULT_PARTITIONS, bootstrap_servers, check_output_partitions, check_transactions, ensure_topics,
+        partition_counts,
     )
     from processors.worker import WorkerSettings, run_worker
 
     bootstrap = bootstrap_servers(args.bootstrap)
 
+    exactly_once = args.processing_guarantee == "exactly_once"
+
     async def prepare() -> int:
+        if exactly_once:
+            await check_transactions(bootstrap, f"{args.group}-spoc-check")
         await ensure_topics(bootstrap, ALL_TOPICS, args.partitions or DEFAULT_PARTITIONS)
         return check_output_partitions(await partition_counts(bootstrap))
 
@@ -175,6 +180,7 @@ def _worker(args: argparse.Namespace) -> int:
     settings = WorkerSettings(
         LiveSettings(bootstrap, ledger_url), partitions, group=args.group, web_host=args.web_host,
         web_port=args.web_port, max_batch=args.max_batch,
+        exactly_once=exactly_once,
     )
     run_worker(settings, args.log_level)
     return 0
@@ -362,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    worker.add_argument(
+        "--processing-guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once",
+        help="exactly_once: Kafka transactions for offsets, the owners changelog and every output "
+             "(fences zombie workers; needs a broker with transactions, e.g. Apache Kafka). "
+             "Either way the ledger and the DuckDB tables are effectively once (docs/live.md)",
+    )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     worker.set_defaults(run=_worker)
 

@@ -21,8 +21,8 @@ def input_ends(bootstrap: str) -> dict[int, int]:
     return partition_ends(bootstrap, TOUCHPOINTS)
 
 
-def worker(bootstrap: str, ledger_url: str, log: Path, group: str) -> WorkerProcess:
-    return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500")
+def worker(bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> WorkerProcess:
+    return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options)
 
 
 def wait_for_workers(bootstrap: str, workers: list[WorkerProcess]) -> None:
