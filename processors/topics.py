@@ -18,6 +18,8 @@ TOUCHPOINTS_DLQ = "spoc.touchpoints.dlq"
 RELATIONSHIP_EVENTS = "spoc.relationship-events"
 OWNER_CHANGED = "spoc.owner-changed"
 FACTS = "spoc.facts"
+OWNER_CHANGED_DLQ = "spoc.owner-changed.dlq"
+"""Owner changes ``spoc notify`` could not deliver to an endpoint, with the last error."""
 """Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
@@ -32,6 +34,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # rejected 1 MiB message in base64: both exceed Apache Kafka's 1 MiB default.
     TOUCHPOINTS_DLQ: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
     FACTS: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
+    OWNER_CHANGED_DLQ: KEEP_FOREVER,
 }
 """Configs of the topics the project creates (the others get the broker's defaults)."""
 

@@ -9,12 +9,13 @@ import msgspec
 import orjson
 
 from schemas.events import CONTROL_TYPES, Touchpoint
-from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
+from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1, OwnerChangedWebhookV1
 
 HERE = Path(__file__).parent
 INPUT_SCHEMA_FILE = HERE / "input-event.v1.schema.json"
 OWNER_CHANGED_SCHEMA_FILE = HERE / "owner-changed.v1.schema.json"
 LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
+WEBHOOK_SCHEMA_FILE = HERE / "owner-changed-webhook.v1.schema.json"
 
 
 def input_event_schema() -> dict[str, Any]:
@@ -55,10 +56,21 @@ def ledger_event_schema() -> dict[str, Any]:
     )
 
 
+def webhook_schema() -> dict[str, Any]:
+    return message_schema(
+        OwnerChangedWebhookV1,
+        "SPOC Ledger owner-changed webhook body, v1 (spoc notify)",
+        "A CloudEvents 1.0 event in structured JSON mode (content type application/cloudevents+json) whose "
+        "data is an owner-changed v1 message. Signed per Standard Webhooks: verify webhook-signature over "
+        "webhook-id, webhook-timestamp and the raw body; deduplicate by webhook-id.",
+    )
+
+
 SCHEMA_FILES = {
     INPUT_SCHEMA_FILE: input_event_schema,
     OWNER_CHANGED_SCHEMA_FILE: owner_changed_schema,
     LEDGER_EVENT_SCHEMA_FILE: ledger_event_schema,
+    WEBHOOK_SCHEMA_FILE: webhook_schema,
 }
 
 

@@ -59,3 +59,23 @@ class LedgerEventV1(msgspec.Struct, kw_only=True, omit_defaults=True):
     employee_id: str | None = None
     reason: str | None = None
     affinities: dict[str, float] | None = None
+
+
+class OwnerChangedWebhookV1(msgspec.Struct, kw_only=True):
+    """The body ``spoc notify`` POSTs: a CloudEvents 1.0 event (structured JSON mode) around an owner change.
+
+    Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``ledger_event_id``, the
+    idempotency key), ``webhook-timestamp``, ``webhook-signature``.
+    """
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, _doc("the ledger_event_id: deduplicate by it")]
+    source: Literal["/spoc-ledger/owner-changed"]
+    type: Annotated[
+        Literal["io.spoc-ledger.owner.assigned.v1", "io.spoc-ledger.owner.changed.v1"],
+        _doc("assigned: a customer's first owner; changed: every later change"),
+    ]
+    subject: Annotated[str, _doc("the customer_id")]
+    time: Annotated[datetime, _doc("RFC 3339; when the triggering event occurred")]
+    datacontenttype: Literal["application/json"]
+    data: OwnerChangedV1

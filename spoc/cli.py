@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ledger.errors import SpocError
+from ledger.errors import SpocError, TerminalError
 from ledger.policy import DEFAULT_POLICY
 from ledger.store import LEDGER_URL_ENV, default_ledger_url
 from spoc.policy_file import load_policy
@@ -160,7 +160,12 @@ def _worker(args: argparse.Namespace) -> int:
 
     from processors.live_ledger import LiveSettings
     from processors.topics import (
-        ALL_TOPICS, DEFAULT_PARTITIONS, bootstrap_servers, check_output_partitions, check_transactions, ensure_topics,
+        ALL_TOPICS,
+        DEFAULT_PARTITIONS,
+        bootstrap_servers,
+        check_output_partitions,
+        check_transactions,
+        ensure_topics,
         partition_counts,
     )
     from processors.worker import WorkerSettings, run_worker
@@ -209,6 +214,55 @@ def _project(args: argparse.Namespace) -> int:
         messages = asyncio.run(run())
     print(f"wrote the facts of {messages:,} messages; analysts read {args.db}")
     return 0
+
+
+def _notify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from prometheus_client import start_http_server
+
+    from processors.topics import bootstrap_servers
+    from processors.webhooks.delivery import Endpoint, RetryPolicy
+    from processors.webhooks.notifier import Notifier, NotifyMetrics, NotifySettings
+
+    secret = None
+    if args.secret_env:
+        secret = os.environ.get(args.secret_env)
+        if not secret:
+            raise TerminalError(
+                f"--secret-env {args.secret_env}: the environment variable {args.secret_env} is not set; "
+                f"export {args.secret_env}=whsec_... (the secret your receivers verify with)"
+            )
+    policy = RetryPolicy(
+        max_attempts=args.max_attempts, budget_seconds=args.retry_budget, timeout_seconds=args.timeout,
+    )
+    settings = NotifySettings(
+        bootstrap_servers(args.bootstrap), tuple(Endpoint(url) for url in args.webhook), secret, group=args.group,
+        policy=policy, start_from=args.start_from,
+    )
+    metrics = NotifyMetrics()
+    notifier = Notifier(settings, metrics)  # checks the secret before anything starts
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
+
+    async def run() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await notifier.run(stopping)
+
+    with _json_logs(args.log_level):
+        asyncio.run(run())
+    return 0
+
+
+def _webhook_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+    return text
 
 
 @contextmanager
@@ -393,6 +447,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--until-caught-up", action="store_true", help="exit once the topic is read to the end it had at start",
     )
     project.set_defaults(run=_project)
+
+    notify = commands.add_parser(
+        "notify", help="deliver owner changes to webhooks (CloudEvents, signed per Standard Webhooks)",
+        description="Consumes spoc.owner-changed and POSTs each owner change to every --webhook as a CloudEvents 1.0 "
+        "JSON event, signed per Standard Webhooks (webhook-id = ledger_event_id, the idempotency key). Retries "
+        "5xx, 408, 429 (honouring Retry-After), timeouts and connection errors with exponential backoff and "
+        "jitter; other 4xx are not retried. What cannot be delivered goes to spoc.owner-changed.dlq with the last "
+        "error. Offsets are committed only after delivery or dead-lettering. docs/notifications.md",
+    )
+    notify.add_argument("--webhook", action="append", required=True, type=_webhook_url, metavar="URL",
+                        help="an endpoint; repeat for several (each gets every owner change)")
+    notify.add_argument("--secret-env", metavar="NAME",
+                        help="the environment variable holding the signing secret (whsec_...); without it, unsigned")
+    notify.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    notify.add_argument("--group", default="spoc-notify", help="consumer group; notifiers in one group share the work")
+    notify.add_argument("--start-from", choices=["earliest", "latest"], default="earliest",
+                        help="where a new group starts (default: earliest, every owner change on the topic)")
+    notify.add_argument("--max-attempts", type=_positive_int, default=8, help="attempts per endpoint (default: 8)")
+    notify.add_argument("--retry-budget", type=float, default=300.0, metavar="SECONDS",
+                        help="no attempt starts later than this after the first (default: 300)")
+    notify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per attempt (default: 10)")
+    notify.add_argument("--metrics-port", type=int, default=9466, help="Prometheus /metrics port; 0: none (default: 9466)")
+    notify.add_argument("--metrics-host", default="127.0.0.1", help="Prometheus listen address (default: loopback)")
+    notify.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    notify.set_defaults(run=_notify)
     return parser
 
 

@@ -13,7 +13,7 @@ import orjson
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
-from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
+from processors.topics import ALL_TOPICS, OWNER_CHANGED_DLQ, TOUCHPOINTS, ensure_topics
 from spoc.worker_process import WorkerProcess, partition_ends, wait_until_processed
 
 
@@ -100,7 +100,10 @@ async def delete_pipeline_topics(bootstrap: str) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        existing = [t for t in await admin.list_topics() if t in ALL_TOPICS or t.endswith("-owners-changelog")]
+        existing = [
+            t for t in await admin.list_topics()
+            if t in ALL_TOPICS or t == OWNER_CHANGED_DLQ or t.endswith("-owners-changelog")
+        ]
         if existing:
             await admin.delete_topics(existing)
         # Deletion completes in the background: wait until the names are free again.

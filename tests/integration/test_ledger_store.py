@@ -11,9 +11,9 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from ledger.core import LedgerRecord, Position
 from ledger.relationship import Relationship
 from ledger.store import LedgerStore, persistence_env
+from tests.integration.test_replay import STORY
 from tests.replaying import run_replay, snapshot, write_jsonl
 from tests.scenario import day
-from tests.integration.test_replay import STORY
 
 
 def _opened(customer: str, event_id: str, offset: int) -> LedgerRecord:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tests.scenario import Scenario, day
 
-
 # Journeys.
 
 def test_touches_with_a_case_id_form_one_journey_whatever_the_gap() -> None:

@@ -7,7 +7,7 @@ import pytest
 from ledger.affinity import Affinity, touch_weight
 from ledger.relationship import Relationship
 from schemas import Touchpoint
-from tests.scenario import Scenario, T0, day
+from tests.scenario import T0, Scenario, day
 
 H = 180 * 86400.0
 

@@ -1,0 +1,277 @@
+"""``spoc notify`` against a real local HTTP server that fails in scripted ways, on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import msgspec
+import orjson
+from aiokafka import AIOKafkaProducer
+from standardwebhooks import Webhook
+
+from processors.kafka_reading import assign_topic, reader
+from processors.topics import ALL_TOPICS, OWNER_CHANGED, OWNER_CHANGED_DLQ, TOPIC_CONFIGS, ensure_topics
+from schemas.ledger_messages import OwnerChangedV1
+from spoc.worker_process import free_port
+from tests.live import topic_configs
+from tests.webhook_receiver import Attempt, receiving
+
+SECRET = "whsec_" + base64.b64encode(b"spoc-notify-test-secret-32-bytes").decode()
+CUSTOMERS = [f"cust-{i}" for i in range(6)]
+
+
+def owner_changes(customers: list[str], per_customer: int) -> list[OwnerChangedV1]:
+    changes = []
+    for version in range(1, per_customer + 1):
+        for customer in customers:
+            changes.append(OwnerChangedV1(
+                ledger_event_id=f"rel-{customer}:{version}", event_type="OwnerAssigned" if version == 1 else "OwnerChanged",
+                customer_id=customer, previous_owner_id=None if version == 1 else f"emp-{version - 1}",
+                owner_id=f"emp-{version}", reason="first_productive_contact" if version == 1 else "affinity",
+                affinities={f"emp-{version}": 2.5}, trigger_event_id=f"tp-{customer}-{version}",
+                occurred_at=datetime(2025, 3, 1, 10, version, tzinfo=timezone.utc), relationship_id=f"rel-{customer}",
+                version=version,
+            ))
+    return changes
+
+
+def publish_changes(bootstrap: str, changes: list[OwnerChangedV1], extra: list[bytes] = ()) -> None:  # type: ignore[assignment]
+    async def run() -> None:
+        await ensure_topics(bootstrap, ALL_TOPICS, 3)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            for change in changes:
+                await producer.send(OWNER_CHANGED, msgspec.json.encode(change), key=change.customer_id.encode())
+            for value in extra:
+                await producer.send(OWNER_CHANGED, value, key=b"cust-0")
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+class Notify:
+    """``spoc notify`` as a user runs it, in its own process."""
+
+    def __init__(self, bootstrap: str, urls: list[str], log: Path, *options: str) -> None:
+        self.metrics_port = free_port()
+        group = f"spoc-notify-{log.parent.name}"  # one per test: an external broker keeps groups' offsets
+        args = [sys.executable, "-m", "spoc", "notify", "--bootstrap", bootstrap, "--secret-env", "SPOC_TEST_WEBHOOK_SECRET",
+                "--metrics-port", str(self.metrics_port), "--group", group, *options]
+        for url in urls:
+            args += ["--webhook", url]
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log,
+                                        env={**os.environ, "SPOC_TEST_WEBHOOK_SECRET": SECRET})
+
+    def metric(self, name: str, endpoint: str) -> float:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                lines = response.read().decode().splitlines()
+        except OSError:
+            return 0.0  # still starting
+        for line in lines:
+            if line.startswith(name + "{") and f'endpoint="{endpoint}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(30)
+        self.log.close()
+        return code
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def dead_letters(bootstrap: str) -> list[tuple[bytes, dict[str, str]]]:
+    async def run() -> list[tuple[bytes, dict[str, str]]]:
+        consumer = reader(bootstrap)
+        await consumer.start()
+        try:
+            ends = await assign_topic(consumer, bootstrap, OWNER_CHANGED_DLQ)
+            await consumer.seek_to_beginning(*ends)
+            found = []
+            for tp in ends:
+                while await consumer.position(tp) < ends[tp]:
+                    for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                        found.append((record.value, {k: v.decode() for k, v in record.headers}))
+            return found
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def in_order_per_customer(received: list[Attempt]) -> bool:
+    """Whether each customer's changes, as a receiver that dedupes by webhook-id keeps them, came in version order."""
+    versions: dict[str, list[int]] = defaultdict(list)
+    seen: set[str] = set()
+    for attempt in received:
+        if attempt.webhook_id in seen:
+            continue
+        seen.add(attempt.webhook_id)
+        data = orjson.loads(attempt.body)["data"]
+        versions[data["customer_id"]].append(data["version"])
+    return all(v == sorted(v) for v in versions.values())
+
+
+PATHS = ["/ok", "/flaky", "/slow", "/reset", "/throttle", "/reject", "/down"]
+
+
+def test_every_endpoint_gets_what_it_should_signed_in_order_and_the_rest_is_dead_lettered(
+    tmp_path: Path, pipeline_bootstrap: str
+) -> None:
+    changes = owner_changes(CUSTOMERS, 3)
+    ids = {c.ledger_event_id for c in changes}
+    publish_changes(pipeline_bootstrap, changes, extra=[b"{not json"])
+    with receiving() as receiver:
+        notify = Notify(pipeline_bootstrap, [receiver.url(p) for p in PATHS], tmp_path / "notify.log",
+                        "--timeout", "1", "--max-attempts", "3")
+        try:
+            everything_settled = lambda: (  # noqa: E731
+                len(receiver.delivered("/ok")) >= len(ids) and len(receiver.tried("/down")) >= 3 * len(ids)
+                and notify.metric("spoc_webhook_dead_lettered_total", receiver.url("/down")) >= len(ids)
+            )
+            wait_for(everything_settled, what="deliveries and dead letters")
+            time.sleep(1.0)  # anything extra would show now
+            metrics = {
+                p: (notify.metric("spoc_webhook_delivered_total", receiver.url(p)),
+                    notify.metric("spoc_webhook_retried_total", receiver.url(p)),
+                    notify.metric("spoc_webhook_dead_lettered_total", receiver.url(p)))
+                for p in PATHS
+            }
+            assert notify.stop() == 0
+        finally:
+            notify.stop(signal.SIGKILL)
+        verifier = Webhook(SECRET)
+        published = {c.ledger_event_id: msgspec.to_builtins(c) for c in changes}
+        for path in PATHS:
+            delivered = receiver.delivered(path)
+            # Each delivered once, with a verifying signature, a CloudEvent around the owner change, in order.
+            assert len(delivered) == len({a.webhook_id for a in delivered}), path
+            for attempt in delivered:
+                event = verifier.verify(attempt.body, attempt.headers)
+                assert event["specversion"] == "1.0" and event["id"] == attempt.webhook_id
+                assert event["subject"] == event["data"]["customer_id"]
+                assert event["data"] == published[attempt.webhook_id]
+                assert attempt.headers["Content-Type"] == "application/cloudevents+json"
+            assert in_order_per_customer(delivered), path
+        tried = {p: defaultdict(int) for p in PATHS}
+        for path in PATHS:
+            for attempt in receiver.tried(path):
+                tried[path][attempt.webhook_id] += 1
+        rejected = {i for i in ids if i.split(":")[0][-1] in "02468"}
+        assert {a.webhook_id for a in receiver.delivered("/ok")} == ids
+        assert all(tried["/ok"][i] == 1 for i in ids)
+        assert all(tried["/flaky"][i] == 3 for i in ids)  # 500, 500, 200
+        assert all(tried["/slow"][i] == 2 for i in ids)  # timed out, 200
+        assert all(tried["/reset"][i] == 2 for i in ids)  # cut, 200
+        assert all(tried["/down"][i] == 3 for i in ids)  # 503 until the attempts run out
+        assert all(tried["/reject"][i] == 1 for i in ids)  # 400 is not retried (nor is a 200)
+        assert {a.webhook_id for a in receiver.delivered("/reject")} == ids - rejected
+        for i in ids:  # Retry-After: 1 honoured
+            first, second = [a.at for a in receiver.tried("/throttle") if a.webhook_id == i]
+            assert second - first >= 0.95
+        for path in ("/ok", "/flaky", "/slow", "/reset", "/throttle"):
+            assert {a.webhook_id for a in receiver.delivered(path)} == ids, path
+
+    letters = dead_letters(pipeline_bootstrap)
+    by_endpoint: dict[str | None, set[object]] = defaultdict(set)
+    for value, headers in letters:
+        assert headers["spoc-dlq-source-topic"] == OWNER_CHANGED
+        key = value if value == b"{not json" else orjson.loads(value)["ledger_event_id"]
+        by_endpoint[headers.get("spoc-webhook-endpoint")].add(key)
+    assert by_endpoint[receiver.url("/down")] == ids
+    assert by_endpoint[receiver.url("/reject")] == rejected
+    down_errors = {h["spoc-webhook-error"] for _, h in letters if h.get("spoc-webhook-endpoint") == receiver.url("/down")}
+    assert down_errors == {"HTTP 503"}
+    assert all(h["spoc-webhook-attempts"] == "3" for _, h in letters if h.get("spoc-webhook-endpoint") == receiver.url("/down"))
+    assert by_endpoint[None] == {b"{not json"}
+    assert len(letters) == len(ids) + len(rejected) + 1
+
+    # What the operator reads at /metrics.
+    n = len(ids)
+    assert metrics["/ok"] == (n, 0, 0)
+    assert metrics["/flaky"] == (n, 2 * n, 0)
+    assert metrics["/slow"] == (n, n, 0)
+    assert metrics["/reset"] == (n, n, 0)
+    assert metrics["/throttle"] == (n, n, 0)
+    assert metrics["/reject"] == (n - len(rejected), 0, len(rejected))
+    assert metrics["/down"] == (0, 2 * n, n)
+    if os.environ.get("SPOC_TEST_BOOTSTRAP") or os.environ.get("SPOC_TEST_BROKER") == "apache":
+        reported = asyncio.run(topic_configs(pipeline_bootstrap, OWNER_CHANGED_DLQ))
+        assert {k: reported[k] for k in TOPIC_CONFIGS[OWNER_CHANGED_DLQ]} == TOPIC_CONFIGS[OWNER_CHANGED_DLQ]
+
+
+def test_a_notifier_killed_mid_stream_delivers_again_and_skips_nothing(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    changes = owner_changes([f"cust-{i}" for i in range(30)], 10)  # 300 owner changes
+    ids = {c.ledger_event_id for c in changes}
+    publish_changes(pipeline_bootstrap, changes)
+    with receiving() as receiver:
+        first = Notify(pipeline_bootstrap, [receiver.url("/steady")], tmp_path / "notify.log")
+        try:
+            wait_for(lambda: len(receiver.delivered("/steady")) >= 60, what="the first deliveries")
+        finally:
+            assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        at_kill = len(receiver.delivered("/steady"))
+        assert at_kill < len(ids), "the notifier finished before it was killed"
+        second = Notify(pipeline_bootstrap, [receiver.url("/steady")], tmp_path / "notify.log")
+        try:
+            wait_for(lambda: {a.webhook_id for a in receiver.delivered("/steady")} == ids, what="every owner change")
+            time.sleep(1.0)
+        finally:
+            assert second.stop() == 0
+        delivered = receiver.delivered("/steady")
+        # Nothing skipped; repeats only of what was in flight at the kill (same webhook-id: receivers dedupe).
+        assert {a.webhook_id for a in delivered} == ids
+        assert len(delivered) - len(ids) <= 500  # at most one uncommitted fetch
+        assert in_order_per_customer(delivered)
+        # A third start has nothing left to deliver: offsets were committed.
+        before = len(receiver.delivered("/steady"))
+        third = Notify(pipeline_bootstrap, [receiver.url("/steady")], tmp_path / "notify.log")
+        time.sleep(4.0)
+        assert third.stop() == 0
+        assert len(receiver.delivered("/steady")) == before
+
+
+def test_the_documented_receiver_verifies_and_prints_each_change_once(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    changes = owner_changes(CUSTOMERS, 2)
+    publish_changes(pipeline_bootstrap, changes)
+    port = free_port()
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
+    receiver = subprocess.Popen([sys.executable, str(example)], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "SPOC_WEBHOOK_SECRET": SECRET, "PORT": str(port)})
+    try:
+        time.sleep(1.0)
+        notify = Notify(pipeline_bootstrap, [f"http://127.0.0.1:{port}/"], tmp_path / "notify.log")
+        try:
+            wait_for(lambda: notify.metric("spoc_webhook_delivered_total", f"http://127.0.0.1:{port}/") == len(changes),
+                     what="deliveries to the documented receiver")
+        finally:
+            assert notify.stop() == 0
+    finally:
+        receiver.terminate()
+        printed = receiver.communicate(timeout=10)[0].splitlines()
+    assert sorted(printed) == sorted(
+        f"{c.customer_id}: {c.previous_owner_id} -> {c.owner_id} ({c.reason})" for c in changes
+    )
