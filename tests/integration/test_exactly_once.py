@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -27,19 +24,14 @@ from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER, Mark
 from processors.publish import publish
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS, ensure_topics
 from processors.worker_metrics import WorkerMetrics
-from spoc.worker_process import WorkerProcess
-from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, read_topic, running, wait_for_workers, worker
+from tests.integration.test_live import _assert_live_equals_replay, _workload, kill_mid_stream_and_restart
+from tests.live import read_topic
 from tests.replaying import rows, run_replay
 
 EXTERNAL_BROKER = bool(os.environ.get("SPOC_TEST_BOOTSTRAP") or os.environ.get("SPOC_TEST_BROKER") == "apache")
 needs_transactions = pytest.mark.skipif(
     not EXTERNAL_BROKER, reason="the embedded broker has no transactions; `make test-apache` runs this on Apache Kafka",
 )
-
-
-def exactly_once_worker(bootstrap: str, ledger: str, log: Path, group: str) -> WorkerProcess:
-    return worker(bootstrap, ledger, log, group, "--processing-guarantee", "exactly_once")
 
 
 def records_and_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[int, int]:
@@ -66,26 +58,10 @@ def records_and_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[in
 @needs_transactions
 def test_an_exactly_once_worker_killed_mid_stream_neither_loses_nor_doubles(tmp_path: Path, pipeline_bootstrap: str) -> None:
     source = _workload(tmp_path, 20_000, seed=41)
-    ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
-    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-    lines = source.read_bytes().count(b"\n")
-    target = random.Random(9).randrange(lines // 5, lines // 2)
-    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 30, 0.25))
-    publisher.start()
-    try:
-        with running([exactly_once_worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [first]:
-            deadline = time.monotonic() + 120
-            while sum(first.positions().values()) < target and time.monotonic() < deadline:
-                time.sleep(0.02)
-            at_kill = sum(first.positions().values())
-            first.kill()  # possibly inside an open transaction: the restart's producer aborts it
-        assert target <= at_kill < lines, f"not killed mid-stream: at {at_kill} of {lines}"
-        with running([exactly_once_worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [second]:
-            publisher.join()
-            wait_for_workers(pipeline_bootstrap, [second])
-            assert second.terminate() == 0
-    finally:
-        publisher.join()
+    # Killed possibly inside an open transaction: the restart's producer aborts it.
+    group = kill_mid_stream_and_restart(
+        tmp_path, pipeline_bootstrap, source, 9, "--processing-guarantee", "exactly_once",
+    )
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
     # Transactions really ran, ours for the outputs and faust's for the owners changelog:
     # commit markers take offsets of their own.

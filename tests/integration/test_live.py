@@ -105,29 +105,36 @@ def test_worker_and_sink_give_the_tables_of_replay(tmp_path: Path, pipeline_boot
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
-def test_a_worker_killed_mid_stream_and_restarted_neither_loses_nor_doubles(tmp_path: Path, pipeline_bootstrap: str) -> None:
-    source = _workload(tmp_path, 30_000, seed=23)
+def kill_mid_stream_and_restart(tmp_path: Path, bootstrap: str, source: Path, seed: int, *options: str) -> str:
+    """A worker (with ``options``) SIGKILLed at a seeded point while the stream still flows, then
+    restarted until it has processed everything; returns the group."""
     ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     lines = source.read_bytes().count(b"\n")
-    target = random.Random(5).randrange(lines // 5, lines // 2)  # a seeded kill point
+    target = random.Random(seed).randrange(lines // 5, lines // 2)  # a seeded kill point
     # The stream keeps flowing (about 10 s) while the worker dies and comes back.
-    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 40, 0.25))
+    publisher = threading.Thread(target=publish_paced, args=(bootstrap, source, 40, 0.25))
     publisher.start()
     try:
-        with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [first]:
+        with running([worker(bootstrap, ledger, tmp_path / "worker.log", group, *options)]) as [first]:
             deadline = time.monotonic() + 120
             while sum(first.positions().values()) < target and time.monotonic() < deadline:
                 time.sleep(0.02)
             at_kill = sum(first.positions().values())
             first.kill()
         assert target <= at_kill < lines, f"not killed mid-stream: at {at_kill} of {lines}"
-        with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [second]:
+        with running([worker(bootstrap, ledger, tmp_path / "worker.log", group, *options)]) as [second]:
             publisher.join()
-            wait_for_workers(pipeline_bootstrap, [second])
-            second.terminate()
+            wait_for_workers(bootstrap, [second])
+            assert second.terminate() == 0
     finally:
         publisher.join()
+    return group
+
+
+def test_a_worker_killed_mid_stream_and_restarted_neither_loses_nor_doubles(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    source = _workload(tmp_path, 30_000, seed=23)
+    kill_mid_stream_and_restart(tmp_path, pipeline_bootstrap, source, seed=5)
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
