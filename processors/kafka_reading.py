@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from processors.kafka_security import client_settings
 from processors.live_outputs import Mark, mark_of
 from processors.live_partition import Incoming
 from processors.topics import BROADCAST_COPY_HEADER, partition_counts
@@ -50,7 +51,7 @@ def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
         fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=FETCH_MAX_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        isolation_level=ISOLATION_LEVEL, **settings,
+        isolation_level=ISOLATION_LEVEL, **client_settings(), **settings,
     )
 
 

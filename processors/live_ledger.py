@@ -34,6 +34,7 @@ from ledger.errors import TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.kafka_reading import history, output_tails
+from processors.kafka_security import client_settings
 from processors.live_outputs import Outgoing, beyond
 from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
 from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
@@ -92,7 +93,7 @@ class LiveLedger:
     async def _started_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
-            transactional_id=transactional_id,
+            transactional_id=transactional_id, **client_settings(),
         )
         try:
             await producer.start()  # with a transactional id: fences older producers of that id

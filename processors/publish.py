@@ -18,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from processors.kafka_security import client_settings
 from processors.sources import check_readable, read_lines
 from processors.topics import BROADCAST_COPY_HEADER, unreachable
 
@@ -50,7 +51,7 @@ async def publish(
     paths: list[str], bootstrap: str, topic: str, progress: Callable[[int], None] | None = None
 ) -> PublishSummary:
     check_readable(paths)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_settings())
     try:
         await producer.start()
     except KafkaConnectionError as error:

@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
 
 from ledger.errors import TerminalError, TransientError
+from processors.kafka_security import client_settings, kafka_security
 
 TOUCHPOINTS = "spoc.touchpoints"
 """Input: one JSON event per message, keyed by customer_id (departures: on every partition)."""
@@ -60,6 +61,12 @@ def bootstrap_servers(given: str | None = None) -> str:
 
 
 def unreachable(bootstrap: str, error: Exception) -> KafkaUnreachable:
+    security = kafka_security()
+    if security.protocol != "PLAINTEXT":
+        return KafkaUnreachable(
+            f"cannot connect to Kafka at {bootstrap} using {security.describe()} ({error}); check --bootstrap / "
+            f"${BOOTSTRAP_ENV} and the SPOC_KAFKA_* security settings (docs/security.md)"
+        )
     return KafkaUnreachable(
         f"cannot reach Kafka at {bootstrap} ({error}); start one with `spoc broker` "
         f"or point --bootstrap / ${BOOTSTRAP_ENV} at your cluster"
@@ -72,7 +79,7 @@ class NoTransactions(TerminalError):
 
 async def check_transactions(bootstrap: str, transactional_id: str) -> None:
     """Initialise a transactional producer once, so a broker without transactions is named up front."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id, **client_settings())
     try:
         await producer.start()
     except KafkaConnectionError as error:
@@ -89,7 +96,7 @@ async def check_transactions(bootstrap: str, transactional_id: str) -> None:
 
 @asynccontextmanager
 async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_settings())
     try:
         await admin.start()
     except KafkaConnectionError as error:

@@ -24,6 +24,7 @@ from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from processors.kafka_reading import FETCH_MAX_WAIT_MS, ISOLATION_LEVEL, broadcast_copy
+from processors.kafka_security import kafka_security
 from processors.live_ledger import LiveLedger, LiveSettings
 from processors.live_partition import Incoming, OwnerView
 from processors.topics import TOUCHPOINTS
@@ -130,6 +131,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
         broker_rebalance_timeout=6.0,
         web_access_log=None,
         processing_guarantee="exactly_once" if settings.exactly_once else "at_least_once",
+        broker_credentials=kafka_security().faust_credentials(),
     )
     metrics = WorkerMetrics()
     owners = app.Table(

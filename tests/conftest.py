@@ -44,22 +44,38 @@ def postgres_url(postgres_server: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def external_bootstrap() -> Iterator[str | None]:
-    """$SPOC_TEST_BOOTSTRAP; or, with SPOC_TEST_BROKER=apache, an Apache Kafka from scripts/kafka-broker; else None."""
-    given = os.environ.get("SPOC_TEST_BOOTSTRAP")
-    if given or os.environ.get("SPOC_TEST_BROKER", "embedded") != "apache":
-        yield given
+def apache_kafka() -> Iterator[dict[str, str] | None]:
+    """With SPOC_TEST_BROKER=apache: what scripts/kafka-broker exports (bootstrap, SASL_SSL listener); else None."""
+    if os.environ.get("SPOC_TEST_BOOTSTRAP") or os.environ.get("SPOC_TEST_BROKER", "embedded") != "apache":
+        yield None
         return
-    missing = [tool for tool in ("java", "mvn") if shutil.which(tool) is None]
+    missing = [tool for tool in ("java", "mvn", "openssl") if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"SPOC_TEST_BROKER=apache needs {' and '.join(missing)} (apt-get install openjdk-17-jre-headless maven)")
+        pytest.skip(f"SPOC_TEST_BROKER=apache needs {' and '.join(missing)} (apt-get install openjdk-17-jre-headless maven openssl)")
     script = ROOT / "scripts" / "kafka-broker"
     exports = subprocess.run([str(script), "start"], capture_output=True, text=True, check=True).stdout
     env = dict(item.split("=", 1) for item in exports.strip().removeprefix("export ").split())
     try:
-        yield env["SPOC_TEST_BOOTSTRAP"]
+        yield env
     finally:
         subprocess.run([str(script), "stop"], env={**os.environ, **env}, check=True)
+
+
+@pytest.fixture(scope="session")
+def external_bootstrap(apache_kafka: dict[str, str] | None) -> str | None:
+    """$SPOC_TEST_BOOTSTRAP; or, with SPOC_TEST_BROKER=apache, an Apache Kafka from scripts/kafka-broker; else None."""
+    return os.environ.get("SPOC_TEST_BOOTSTRAP") or (apache_kafka or {}).get("SPOC_TEST_BOOTSTRAP")
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(apache_kafka: dict[str, str] | None) -> dict[str, str]:
+    """The SASL_SSL listener of the test's Apache Kafka: $SPOC_TEST_SECURE_BOOTSTRAP and friends, or the script's."""
+    names = ("SPOC_TEST_SECURE_BOOTSTRAP", "SPOC_TEST_KAFKA_CA", "SPOC_TEST_KAFKA_USER", "SPOC_TEST_KAFKA_PASSWORD")
+    given = {name: os.environ[name] for name in names if name in os.environ}
+    found = given if len(given) == len(names) else {name: (apache_kafka or {}).get(name, "") for name in names}
+    if not all(found.values()):
+        pytest.skip("no SASL_SSL broker: `make test-apache` starts one (scripts/kafka-broker)")
+    return found
 
 
 @pytest.fixture(scope="session")

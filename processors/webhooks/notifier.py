@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_random_exponential
 
 from processors.kafka_reading import ISOLATION_LEVEL
+from processors.kafka_security import client_settings
 from processors.topics import (
     OWNER_CHANGED,
     OWNER_CHANGED_DLQ,
@@ -86,9 +87,9 @@ class Notifier:
         await self._check_topics()
         consumer = AIOKafkaConsumer(
             OWNER_CHANGED, bootstrap_servers=bootstrap, group_id=self.settings.group, enable_auto_commit=False,
-            auto_offset_reset=self.settings.start_from, isolation_level=ISOLATION_LEVEL,
+            auto_offset_reset=self.settings.start_from, isolation_level=ISOLATION_LEVEL, **client_settings(),
         )
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_settings())
         try:
             await consumer.start()
             await producer.start()
