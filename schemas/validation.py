@@ -65,6 +65,8 @@ def decode(raw: bytes) -> InputEvent | Rejection:
         first_error = error
     except msgspec.DecodeError as error:
         return Rejection(INVALID_JSON, f"not valid JSON: {error}")
+    except RecursionError:
+        return Rejection(INVALID_JSON, "JSON nested too deeply to read; input events are flat objects")
     return _decode_other(raw, first_error)
 
 
