@@ -60,14 +60,14 @@ def decode(raw: bytes) -> InputEvent | Rejection:
     if len(raw) > MAX_MESSAGE_BYTES:
         return Rejection(TOO_LARGE, f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
-        return _touchpoint_decoder.decode(raw)
-    except msgspec.ValidationError as error:
-        first_error = error
+        try:
+            return _touchpoint_decoder.decode(raw)
+        except msgspec.ValidationError as error:
+            return _decode_other(raw, error)
     except msgspec.DecodeError as error:
         return Rejection(INVALID_JSON, f"not valid JSON: {error}")
-    except RecursionError:
+    except RecursionError:  # msgspec's decoders recurse; a hostile message may nest thousands deep
         return Rejection(INVALID_JSON, "JSON nested too deeply to read; input events are flat objects")
-    return _decode_other(raw, first_error)
 
 
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
