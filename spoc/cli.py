@@ -118,6 +118,8 @@ def _broker(args: argparse.Namespace) -> int:
 
     # SIGTERM ends the command like Ctrl-C does, through the `finally` that stops the broker.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # And SIGINT is Ctrl-C even when started in the background (shells start those ignoring it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     broker = EmbeddedBroker(args.port, args.host).start()
     try:
         print(f"Kafka-compatible broker (Tansu, memory only) listening on {broker.bootstrap}; Ctrl-C to stop", flush=True)

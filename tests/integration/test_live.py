@@ -105,6 +105,44 @@ def test_worker_and_sink_give_the_tables_of_replay(tmp_path: Path, pipeline_boot
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
+def _hostile_lines(seed: int) -> list[bytes]:
+    """Messages an attacker or a broken producer might send (one line each, under the broker's 1 MiB)."""
+    rng = random.Random(seed)
+    valid = {"event_id": "h-0", "occurred_at": "2024-05-01T09:00:00+00:00", "customer_id": "cust-0000001",
+             "channel": "phone", "direction": "inbound", "department": "billing", "employee_id": "bil-001"}
+    junk = [bytes(rng.choice([b for b in range(256) if b != 10]) for _ in range(rng.randrange(1, 400))) for _ in range(20)]
+    return [
+        *junk,
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+        orjson.dumps({**valid, "event_id": "h-1"})[:-1] + b',"x":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        orjson.dumps({**valid, "event_id": "h-2", "topic": "\u202e" * 300_000}),
+        orjson.dumps({**valid, "event_id": "h-3", "customer_id": "\x00\ud7ff\ufeff😀"}),
+        orjson.dumps({**valid, "event_id": "h-4", "occurred_at": "0001-01-01T00:00:00+00:00"}),
+        orjson.dumps({**valid, "event_id": "h-5", "occurred_at": "9999-12-31T23:59:59+00:00"}),
+        orjson.dumps({**valid, "event_id": "h-6"})[:-1] + b',"csat":1000000000000000000000000000000,"sentiment":"NaN"}',
+        orjson.dumps({**valid, "event_id": "h-7", "channel": ["phone"]}),
+        orjson.dumps({**valid, "event_id": "h-8", "department": "legal"}),  # h-8 again, other content: a conflict
+        orjson.dumps({**valid, "event_id": "h-8"}),
+    ]
+
+
+def test_hostile_messages_are_dead_lettered_and_the_worker_keeps_going(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    lines = _workload(tmp_path, 2_000, seed=13).read_bytes().splitlines()
+    hostile = _hostile_lines(seed=3)
+    for i, line in enumerate(hostile):
+        lines.insert((i * 97) % len(lines), line)
+    source = tmp_path / "hostile.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    publish_file(pipeline_bootstrap, source)
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [only]:
+        wait_for_workers(pipeline_bootstrap, [only])
+        assert only.running and only.metric("spoc_events_processed_total") == len(lines)
+        assert only.terminate() == 0
+    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+
+
 def kill_mid_stream_and_restart(tmp_path: Path, bootstrap: str, source: Path, seed: int, *options: str) -> str:
     """A worker (with ``options``) SIGKILLed at a seeded point while the stream still flows, then
     restarted until it has processed everything; returns the group."""
