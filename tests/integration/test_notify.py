@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
+from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, OWNER_CHANGED_DLQ, TOPIC_CONFIGS, ensure_topics
 from schemas.ledger_messages import OwnerChangedV1
@@ -74,7 +75,7 @@ class Notify:
         for url in urls:
             args += ["--webhook", url]
         self.log = log.open("ab")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log,
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log, preexec_fn=die_with_parent,
                                         env={**os.environ, "SPOC_TEST_WEBHOOK_SECRET": SECRET})
 
     def metric(self, name: str, endpoint: str) -> float:
@@ -259,7 +260,7 @@ def test_the_documented_receiver_verifies_and_prints_each_change_once(tmp_path: 
     publish_changes(pipeline_bootstrap, changes)
     port = free_port()
     example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
-    receiver = subprocess.Popen([sys.executable, str(example)], stdout=subprocess.PIPE, text=True,
+    receiver = subprocess.Popen([sys.executable, str(example)], stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
                                 env={**os.environ, "SPOC_WEBHOOK_SECRET": SECRET, "PORT": str(port)})
     try:
         time.sleep(1.0)
