@@ -1,0 +1,56 @@
+"""A broker outage: Apache Kafka stops while the publisher, the worker and the DuckDB sink run, and
+comes back (same data, same ports) a few seconds later; everything resumes by itself, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from processors.child_process import die_with_parent
+from tests.conftest import ROOT
+from tests.integration.test_crash_loop import sink_process
+from tests.integration.test_live import _assert_live_equals_replay, _workload
+from tests.live import publish_paced, running, wait_for_workers, worker
+
+OUTAGE_SECONDS = 8
+
+
+def test_everything_resumes_after_the_broker_was_away(
+    tmp_path: Path, pipeline_bootstrap: str, apache_kafka: dict[str, str] | None
+) -> None:
+    kafka_dir = os.environ.get("SPOC_TEST_KAFKA_DIR") or (apache_kafka or {}).get("SPOC_TEST_KAFKA_DIR")
+    if not kafka_dir:
+        pytest.skip("needs the Apache Kafka that `make test-apache` starts (scripts/kafka-broker outage)")
+    source = _workload(tmp_path, 20_000, seed=81)
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 40, 0.4, 3, True))
+    publisher.start()
+    try:
+        with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
+            sink = sink_process(pipeline_bootstrap, tmp_path / "live.duckdb", tmp_path / "sink.log")
+            try:
+                time.sleep(5)
+                assert publisher.is_alive(), "the stream ended before the outage"
+                subprocess.run(
+                    [str(ROOT / "scripts" / "kafka-broker"), "outage", str(OUTAGE_SECONDS)],
+                    env={**os.environ, "SPOC_TEST_KAFKA_DIR": kafka_dir}, check=True, preexec_fn=die_with_parent,
+                )
+                publisher.join()
+                wait_for_workers(pipeline_bootstrap, [live])
+                assert live.running and sink.poll() is None, "a process gave up during the outage"
+            finally:
+                sink.terminate()
+                sink.wait(30)
+            assert live.terminate() == 0
+    finally:
+        publisher.join()
+    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+    # The outage shows in both logs (aiokafka's connection errors, repeated while it lasts).
+    for log in ("worker.log", "sink.log"):
+        assert "Unable connect to node" in (tmp_path / log).read_text(), log
