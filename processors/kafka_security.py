@@ -18,7 +18,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
@@ -78,7 +78,9 @@ class KafkaSecurity:
     def tls(self) -> bool:
         return self.protocol in ("SSL", "SASL_SSL")
 
+    @cached_property
     def ssl_context(self) -> ssl.SSLContext | None:
+        """One context for every client of the process (the CA file is read once)."""
         if not self.tls:
             return None
         return create_ssl_context(
@@ -89,7 +91,7 @@ class KafkaSecurity:
         """Keyword arguments for aiokafka's consumer, producer and admin client."""
         settings: dict[str, Any] = {"security_protocol": self.protocol}
         if self.tls:
-            settings["ssl_context"] = self.ssl_context()
+            settings["ssl_context"] = self.ssl_context
         if self.sasl:
             settings.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
                             sasl_plain_password=self.password)
@@ -101,11 +103,11 @@ class KafkaSecurity:
 
         if self.sasl:
             return faust.SASLCredentials(
-                username=self.username, password=self.password, ssl_context=self.ssl_context(),
+                username=self.username, password=self.password, ssl_context=self.ssl_context,
                 mechanism=self.sasl_mechanism,
             )
         if self.tls:
-            return faust.SSLCredentials(self.ssl_context())
+            return faust.SSLCredentials(self.ssl_context)
         return None
 
     def describe(self) -> str:

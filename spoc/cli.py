@@ -262,7 +262,8 @@ def _notify(args: argparse.Namespace) -> int:
 def _webhook_url(text: str) -> str:
     from urllib.parse import urlsplit
 
-    if urlsplit(text).scheme not in ("http", "https") or not urlsplit(text).hostname:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
     return text
 
@@ -275,6 +276,10 @@ def _json_logs(level: str = "INFO") -> Iterator[None]:
 
     logging.config.dictConfig(json_logging_config(level))
     yield
+
+
+def _add_bootstrap(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
 
 
 def _positive_int(text: str) -> int:
@@ -400,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         "employee_departed goes to every partition. Creates the pipeline's topics when missing.",
     )
     publish.add_argument("inputs", nargs="+", metavar="FILE")
-    publish.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    _add_bootstrap(publish)
     publish.add_argument("--topic", help="the input topic (default: spoc.touchpoints)")
     publish.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
     publish.set_defaults(run=_publish)
@@ -412,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "owner-changed events and the sink's facts. Serves GET /owners/{customer_id} and /metrics. "
         "Stops cleanly on SIGTERM or Ctrl-C.",
     )
-    worker.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    _add_bootstrap(worker)
     worker.add_argument(
         "--ledger", metavar="URL",
         help=f"ledger store (default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')})",
@@ -440,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Stops cleanly on SIGTERM or Ctrl-C.",
     )
     project.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file analysts read")
-    project.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    _add_bootstrap(project)
     project.add_argument(
         "--snapshot-every", type=float, default=2.0, metavar="SECONDS",
         help="publish a fresh copy to PATH at most this often (default: 2)",
@@ -462,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an endpoint; repeat for several (each gets every owner change)")
     notify.add_argument("--secret-env", metavar="NAME",
                         help="the environment variable holding the signing secret (whsec_...); without it, unsigned")
-    notify.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
+    _add_bootstrap(notify)
     notify.add_argument("--group", default="spoc-notify", help="consumer group; notifiers in one group share the work")
     notify.add_argument("--start-from", choices=["earliest", "latest"], default="earliest",
                         help="where a new group starts (default: earliest, every owner change on the topic)")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRecord
 
+from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
@@ -68,28 +72,42 @@ def publish_paced(
     asyncio.run(run())
 
 
+def sink_process(bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5) -> subprocess.Popen[bytes]:
+    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
+         "--snapshot-every", str(snapshot_every)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )
+
+
 def project(bootstrap: str, db: Path) -> int:
     return asyncio.run(run_sink(SinkSettings(bootstrap, db, stop_when_caught_up=True), asyncio.Event()))
 
 
-def read_values(bootstrap: str, topic: str) -> list[bytes]:
-    """Every message value of a topic, up to its current end."""
-    async def run() -> list[bytes]:
+def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
+    """Every committed message of a topic, up to its current end, partition after partition."""
+    async def run() -> list[ConsumerRecord]:
         consumer = reader(bootstrap)
         await consumer.start()
         try:
             ends = await assign_topic(consumer, bootstrap, topic)
             await consumer.seek_to_beginning(*ends)
-            values: list[bytes] = []
+            records: list[ConsumerRecord] = []
             for tp in ends:
                 while await consumer.position(tp) < ends[tp]:
                     fetched = await consumer.getmany(tp, timeout_ms=1000)
-                    values.extend(r.value for r in fetched.get(tp, ()) if r.offset < ends[tp])
-            return values
+                    records.extend(r for r in fetched.get(tp, ()) if r.offset < ends[tp])
+            return records
         finally:
             await consumer.stop()
 
     return asyncio.run(run())
+
+
+def read_values(bootstrap: str, topic: str) -> list[bytes]:
+    """Every message value of a topic, up to its current end."""
+    return [record.value for record in read_records(bootstrap, topic)]
 
 
 def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -4,25 +4,15 @@ stream flows, and restarted each time; the end result equals a clean `spoc repla
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
-from processors.child_process import die_with_parent
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, wait_for_workers, worker
+from tests.live import publish_paced, running, sink_process, wait_for_workers, worker
 
 KILLS = 6
-
-
-def sink_process(bootstrap: str, db: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db), "--snapshot-every", "0.5"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-    )
 
 
 def test_worker_and_sink_killed_again_and_again_end_equal_to_replay(tmp_path: Path, pipeline_bootstrap: str) -> None:

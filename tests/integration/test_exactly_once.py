@@ -16,16 +16,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from processors.kafka_reading import TAIL_WINDOW, history, output_tails, reader
+from processors.kafka_reading import TAIL_WINDOW, history, output_tails
 from processors.live_ledger import LiveLedger, LiveSettings, PartitionFenced
 from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER, Mark
 from processors.publish import publish
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS, ensure_topics
 from processors.worker_metrics import WorkerMetrics
+from spoc.worker_process import partition_ends
 from tests.integration.test_live import _assert_live_equals_replay, _workload, kill_mid_stream_and_restart
-from tests.live import read_topic
+from tests.live import read_records, read_topic
 from tests.replaying import rows, run_replay
 
 EXTERNAL_BROKER = bool(os.environ.get("SPOC_TEST_BOOTSTRAP") or os.environ.get("SPOC_TEST_BROKER") == "apache")
@@ -34,25 +35,9 @@ needs_transactions = pytest.mark.skipif(
 )
 
 
-def records_and_offsets(bootstrap: str, topic: str, partitions: int) -> tuple[int, int]:
+def records_and_offsets(bootstrap: str, topic: str) -> tuple[int, int]:
     """Committed records visible on ``topic``, and the offsets the partitions hold (records + markers + aborted)."""
-    async def run() -> tuple[int, int]:
-        consumer = reader(bootstrap)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in range(partitions)]
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            await consumer.seek_to_beginning(*tps)
-            seen = 0
-            for tp in tps:
-                while await consumer.position(tp) < ends[tp]:
-                    seen += len((await consumer.getmany(tp, timeout_ms=1000)).get(tp, []))
-            return seen, sum(ends.values())
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    return len(read_records(bootstrap, topic)), sum(partition_ends(bootstrap, topic).values())
 
 
 @needs_transactions
@@ -66,7 +51,7 @@ def test_an_exactly_once_worker_killed_mid_stream_neither_loses_nor_doubles(tmp_
     # Transactions really ran, ours for the outputs and faust's for the owners changelog:
     # commit markers take offsets of their own.
     for topic in (RELATIONSHIP_EVENTS, f"{group}-owners-changelog"):
-        committed, offsets = records_and_offsets(pipeline_bootstrap, topic, 3)
+        committed, offsets = records_and_offsets(pipeline_bootstrap, topic)
         assert 0 < committed < offsets, topic
 
 

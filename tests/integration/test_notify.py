@@ -21,11 +21,10 @@ from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
 from processors.child_process import die_with_parent
-from processors.kafka_reading import assign_topic, reader
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, OWNER_CHANGED_DLQ, TOPIC_CONFIGS, ensure_topics
 from schemas.ledger_messages import OwnerChangedV1
 from spoc.worker_process import free_port
-from tests.live import topic_configs
+from tests.live import read_records, topic_configs
 from tests.webhook_receiver import Attempt, receiving
 
 SECRET = "whsec_" + base64.b64encode(b"spoc-notify-test-secret-32-bytes").decode()
@@ -105,22 +104,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "")
 
 
 def dead_letters(bootstrap: str) -> list[tuple[bytes, dict[str, str]]]:
-    async def run() -> list[tuple[bytes, dict[str, str]]]:
-        consumer = reader(bootstrap)
-        await consumer.start()
-        try:
-            ends = await assign_topic(consumer, bootstrap, OWNER_CHANGED_DLQ)
-            await consumer.seek_to_beginning(*ends)
-            found = []
-            for tp in ends:
-                while await consumer.position(tp) < ends[tp]:
-                    for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                        found.append((record.value, {k: v.decode() for k, v in record.headers}))
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    return [(r.value, {k: v.decode() for k, v in r.headers}) for r in read_records(bootstrap, OWNER_CHANGED_DLQ)]
 
 
 def in_order_per_customer(received: list[Attempt]) -> bool:

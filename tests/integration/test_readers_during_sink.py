@@ -3,42 +3,26 @@ see a half-written state (each snapshot holds exactly the facts up to its stored
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 import orjson
 
-from processors.child_process import die_with_parent
-from processors.kafka_reading import assign_topic, reader
 from processors.topics import FACTS
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, wait_for_workers, worker
+from tests.live import publish_paced, read_records, running, sink_process, wait_for_workers, worker
 
 
 def touches_per_facts_offset(bootstrap: str) -> dict[int, list[tuple[int, int]]]:
     """Per facts partition: (offset, touchpoints in that message), in offset order."""
-    async def run() -> dict[int, list[tuple[int, int]]]:
-        consumer = reader(bootstrap)
-        await consumer.start()
-        try:
-            ends = await assign_topic(consumer, bootstrap, FACTS)
-            await consumer.seek_to_beginning(*ends)
-            found: dict[int, list[tuple[int, int]]] = {tp.partition: [] for tp in ends}
-            for tp in ends:
-                while await consumer.position(tp) < ends[tp]:
-                    for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                        found[tp.partition].append((record.offset, sum("touch" in f for f in orjson.loads(record.value))))
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for record in read_records(bootstrap, FACTS):
+        found[record.partition].append((record.offset, sum("touch" in f for f in orjson.loads(record.value))))
+    return found
 
 
 def test_readers_never_block_the_sink_nor_see_half_a_batch(tmp_path: Path, pipeline_bootstrap: str) -> None:
@@ -50,11 +34,7 @@ def test_readers_never_block_the_sink_nor_see_half_a_batch(tmp_path: Path, pipel
     seen: list[tuple[int, dict[int, int]]] = []  # (touchpoints, facts partition -> next offset) per snapshot read
     try:
         with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
-            sink = subprocess.Popen(
-                [sys.executable, "-m", "spoc", "project", "--bootstrap", pipeline_bootstrap, "--db", str(db),
-                 "--snapshot-every", "0.3"],
-                stdout=(tmp_path / "sink.log").open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-            )
+            sink = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log", snapshot_every=0.3)
             try:
                 while not db.exists():
                     time.sleep(0.05)
