@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit test-apache demo bench bench-live clean
+.PHONY: setup test test-unit test-apache fuzz demo bench bench-live clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,13 @@ test-unit: setup
 # The integration tests again, against Apache Kafka from Maven Central jars (Java 17+ and Maven).
 test-apache: setup
 	SPOC_TEST_BROKER=apache $(BIN)/python -m pytest tests/integration
+
+# The coverage-guided fuzzer on the validator and intake step, for FUZZ_SECONDS (default 600).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	mkdir -p out/fuzz-corpus
+	cd out && ../$(BIN)/python ../tests/fuzz/fuzz_intake.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-timeout=10 -dict=../tests/fuzz/events.dict fuzz-corpus ../tests/fuzz/seeds
 
 demo: setup
 	$(BIN)/spoc demo

@@ -66,6 +66,8 @@ def decode(raw: bytes) -> InputEvent | Rejection:
             return _decode_other(raw, error)
     except msgspec.DecodeError as error:
         return Rejection(INVALID_JSON, f"not valid JSON: {error}")
+    except UnicodeDecodeError as error:  # msgspec checks some strings (enum values) only when it reads them
+        return Rejection(INVALID_JSON, f"not valid UTF-8 ({error}); JSON text must be encoded in UTF-8")
     except RecursionError:  # msgspec's decoders recurse; a hostile message may nest thousands deep
         return Rejection(INVALID_JSON, "JSON nested too deeply to read; input events are flat objects")
 

@@ -80,6 +80,9 @@ def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> Non
         (b"{not json", "invalid_json", None),
         (b"", "invalid_json", None),
         (b"\xff\xfe", "invalid_json", None),
+        # Found by the atheris fuzzer: invalid UTF-8 inside the `type` value raised UnicodeDecodeError.
+        (b'{"type":"cust\xc8mer_erased","event_id":"y","occurred_at":"2012-03-06T00:00:00Z","customer_id":"c1"}', "invalid_json", None),
+        (_with(channel="phone").replace(b"phone", b"ph\xedone"), "invalid_json", None),
         (b"[1, 2]", "not_an_object", None),
         (b'"a string"', "not_an_object", None),
         (_with(event_id=...), "missing_field", "event_id"),
