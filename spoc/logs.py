@@ -19,7 +19,14 @@ def json_logging_config(level: str = "INFO") -> dict[str, Any]:
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             },
         },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}},
+        # aiokafka's error for every attempt to reach a lost broker becomes a few lines (kafka_outage).
+        "filters": {"kafka_outage": {"()": "processors.kafka_outage.reachability_filter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",
+                "filters": ["kafka_outage"],
+            },
+        },
         "root": {"level": level, "handlers": ["stderr"]},
         # The framework's per-message chatter is noise at INFO.
         "loggers": {"aiokafka": {"level": "WARNING"}, "faust.transport.drivers.aiokafka": {"level": "WARNING"}},

@@ -1,4 +1,4 @@
-"""Crashes, repeated: the worker and the DuckDB sink are SIGKILLed at seeded random points while the
+"""Crashes, repeated: workers and the DuckDB sink are SIGKILLed at seeded random points while the
 stream flows, and restarted each time; the end result equals a clean `spoc replay` of the same input."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.test_live import _assert_live_equals_replay, _workload
@@ -46,3 +47,46 @@ def test_worker_and_sink_killed_again_and_again_end_equal_to_replay(tmp_path: Pa
         publisher.join()
     # The last sink run resumes the killed ones' file; tables and topics are compared with replay.
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+
+
+TAKEOVERS = 3
+
+
+def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    """Two workers share the partitions; a seeded loop SIGKILLs one of them while the stream flows.
+    Each time the survivor takes over the dead one's partitions, then the dead one is restarted and
+    gets some back.  The end result equals replay."""
+    source = _workload(tmp_path, 16_000, seed=71)
+    ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    rng = random.Random(29)
+    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 80, 0.25, 4))
+    publisher.start()
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
+    with running([worker(pipeline_bootstrap, ledger, log, group) for log in logs]) as workers:
+        try:
+            for _ in range(TAKEOVERS):
+                _until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
+                time.sleep(rng.uniform(0.5, 2.0))
+                victim = rng.randrange(2)
+                dead, survivor = workers[victim], workers[1 - victim]
+                orphaned = set(dead.positions())
+                dead.kill()
+                _until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")
+                workers[victim] = worker(pipeline_bootstrap, ledger, logs[victim], group)
+                dead.close()
+            assert publisher.is_alive(), "the stream ended before the last takeover"
+            publisher.join()
+            wait_for_workers(pipeline_bootstrap, workers)
+            for each in workers:
+                assert each.terminate() == 0
+        finally:
+            publisher.join()
+    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.3)
