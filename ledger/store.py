@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from ledger.core import Erasure, LedgerRecord
 from ledger.errors import LedgerError
@@ -72,6 +73,13 @@ class _LedgerApplication(Application):
         return self.factory.process_recorder()
 
 
+@retry(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(3), wait=wait_fixed(0.2), reraise=True)
+def _application(env: dict[str, str]) -> _LedgerApplication:
+    """Open (and on first use create) the store; two workers creating the tables at once collide on
+    the schema migration's record, and the loser finds the tables made when it tries again."""
+    return _LedgerApplication(env=env)
+
+
 class LedgerStore:
     """Where the relationship ledger lives, keyed by input position."""
 
@@ -79,7 +87,7 @@ class LedgerStore:
         self.url = url
         env = persistence_env(url)
         try:
-            self._app = _LedgerApplication(env=env)
+            self._app = _application(env)
         except ImportError as error:
             raise LedgerError(f"{error}; install the PostgreSQL driver with `pip install -e .[postgres]`") from None
         except Exception as error:  # the driver's connection errors have no common base

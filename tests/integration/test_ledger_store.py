@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.application import Application
@@ -10,6 +12,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.core import LedgerRecord, Position
 from ledger.relationship import Relationship
+from ledger.errors import LedgerError
 from ledger.store import LedgerStore, persistence_env
 from tests.integration.test_replay import STORY
 from tests.replaying import run_replay, snapshot, write_jsonl
@@ -75,3 +78,24 @@ def test_sqlite_urls_read_like_sqlalchemy(tmp_path: Path, monkeypatch: pytest.Mo
     assert persistence_env(f"sqlite:///{tmp_path}/abs.sqlite")["SQLITE_DBNAME"] == f"{tmp_path}/abs.sqlite"
     assert persistence_env("plain.sqlite")["SQLITE_DBNAME"] == "plain.sqlite"
     assert (tmp_path / "data").is_dir()
+
+
+def _open_and_close(url: str, start: Any) -> str:
+    start.wait()
+    try:
+        LedgerStore(url).close()
+        return "opened"
+    except LedgerError as error:
+        return str(error)
+
+
+def test_workers_creating_a_new_sqlite_store_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    """Found by the two-worker kill loop: the second worker's schema migration collided with the first's."""
+    context = multiprocessing.get_context("fork")
+    for attempt in range(8):
+        url = f"sqlite:///{tmp_path}/ledger-{attempt}.sqlite"
+        with context.Manager() as manager:
+            start = manager.Barrier(4)
+            with context.Pool(4) as pool:
+                outcomes = pool.starmap(_open_and_close, [(url, start)] * 4)
+        assert outcomes == ["opened"] * 4, outcomes
