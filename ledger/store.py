@@ -120,7 +120,11 @@ class LedgerStore:
         return len(new)
 
     def erase(self, erasures: Sequence[Erasure]) -> None:
-        """Delete the stored events of erased relationships (SPEC §3 rule 5)."""
+        """Delete the stored events of erased relationships (SPEC §3 rule 5).
+
+        On SQLite no byte of them is left in the file or its write-ahead log.  PostgreSQL keeps
+        deleted rows' bytes in its pages until VACUUM reuses the space (docs/reliability.md).
+        """
         ids = [e.relationship_id for e in erasures if e.relationship_id is not None]
         if not ids:
             return
@@ -129,5 +133,12 @@ class LedgerStore:
         postgres = type(recorder).__module__.endswith("postgres")
         statement = f"DELETE FROM {table} WHERE originator_id = {'%s' if postgres else '?'}"
         with recorder.datastore.transaction(commit=True) as cursor:
+            if not postgres:
+                # Overwrite the deleted rows with zeros: SQLite otherwise leaves their bytes in free pages.
+                cursor.execute("PRAGMA secure_delete = ON")
             for relationship_id in ids:
-                cursor.execute(statement, (relationship_id if postgres else str(relationship_id),))
+                cursor.execute(statement, (relationship_id if postgres else relationship_id.hex,))
+        if not postgres:
+            # The write-ahead log still holds the pages as they were before; fold it in and empty it.
+            with recorder.datastore.get_connection(commit=True) as connection:
+                connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")

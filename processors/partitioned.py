@@ -146,3 +146,4 @@ def _add(total: ReplaySummary, part: ReplaySummary) -> None:
     total.owner_changes += part.owner_changes
     total.handoffs += part.handoffs
     total.silo_handoffs += part.silo_handoffs
+    total.customers_erased += part.customers_erased

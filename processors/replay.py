@@ -21,7 +21,7 @@ from ledger.store import LedgerStore
 from processors.partitioned import replay_partitioned
 from processors.replay_pass import ReplayPass, ReplaySummary, store_in
 from processors.sources import STDIN, check_readable
-from projections.duckdb_store import AnalyticsStore
+from projections.duckdb_store import AnalyticsStore, compact
 
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
@@ -76,11 +76,13 @@ def replay(
             latest_event_at=latest.isoformat() if latest else None,
         )
         analytics.con.commit()
-        summary.seconds = time.perf_counter() - started
-        return summary
     except BaseException:
         analytics.con.rollback()
         raise
     finally:
         analytics.close()
         ledger.close()
+    if summary.customers_erased:
+        compact(Path(analytics_path))
+    summary.seconds = time.perf_counter() - started
+    return summary

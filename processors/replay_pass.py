@@ -28,6 +28,7 @@ class ReplaySummary:
     owner_changes: int = 0
     handoffs: int = 0
     silo_handoffs: int = 0
+    customers_erased: int = 0
     ledger_events_written: int = 0
     seconds: float = 0.0
 
@@ -49,6 +50,7 @@ class ReplaySummary:
             ("customers", f"{self.customers:,}"),
             ("owner changes", f"{self.owner_changes:,}"),
             ("handoffs", f"{self.handoffs:,} ({self.silo_handoffs:,} across departments)"),
+            ("customers erased", f"{self.customers_erased:,}"),
             ("ledger events written", f"{self.ledger_events_written:,}"),
             ("time", f"{self.seconds:.2f} s ({self.events_per_second:,.0f} events/s)"),
         ]
@@ -114,6 +116,7 @@ class ReplayPass:
         summary.silo_handoffs += sum(1 for f in touches if f.handoff is not None and f.handoff.cross_department)
         summary.owner_changes += sum(1 for r in batch.records if isinstance(r.event, OWNER_EVENTS))
         summary.customers = len(self.intake.core.customers)
+        summary.customers_erased += len(batch.erasures)
         summary.ledger_events_written += self.ledger_sink(batch.records, batch.erasures, source, offset)
 
 

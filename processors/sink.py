@@ -29,7 +29,7 @@ from aiokafka.errors import KafkaConnectionError
 from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_reading import readable_end, reader
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
-from projections.duckdb_store import AnalyticsStore
+from projections.duckdb_store import AnalyticsStore, compact
 
 log = logging.getLogger("spoc.sink")
 
@@ -134,7 +134,17 @@ class Sink:
             raise
         self.messages += rows.messages
         self._dirty = self._dirty or rows.messages > 0
+        if rows.erasures:
+            self._compact()
         return rows.messages
+
+    def _compact(self) -> None:
+        """After an erasure: rewrite the working file, and publish it now, so neither file keeps
+        the erased customer's bytes in free blocks."""
+        self.store.close()
+        compact(self.working)
+        self.store = AnalyticsStore(self.working)
+        self.publish(force=True)
 
     def publish(self, force: bool = False) -> bool:
         """Copy the working file to ``--db`` atomically, at most every few seconds."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,22 @@ def rejected_row(rejected: RejectedInput) -> tuple[Any, ...]:
         rejection.reason, rejection.detail, rejection.field, raw, raw.decode("utf-8", "replace"),
         position.source, position.offset, position.seq,
     )
+
+
+def compact(path: Path) -> None:
+    """Rewrite an analytics file into a fresh one and put it in its place.
+
+    DuckDB leaves deleted rows, and tables dropped by a rebuild, in the file's free
+    blocks; after an erasure not one byte of the customer may stay there.  No other
+    connection may hold the file open for writing.
+    """
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.compact")
+    fresh.unlink(missing_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{path}' AS old (READ_ONLY)")
+        con.execute(f"ATTACH '{fresh}' AS new")
+        con.execute("COPY FROM DATABASE old TO new")
+    os.replace(fresh, path)
 
 
 class AnalyticsStore:

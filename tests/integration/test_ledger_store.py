@@ -11,8 +11,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.core import LedgerRecord, Position
-from ledger.relationship import Relationship
 from ledger.errors import LedgerError
+from ledger.relationship import Relationship
 from ledger.store import LedgerStore, persistence_env
 from tests.integration.test_replay import STORY
 from tests.replaying import run_replay, snapshot, write_jsonl

@@ -161,6 +161,30 @@ def test_erasure_removes_the_customer_from_duckdb_and_the_ledger_store(tmp_path:
     assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_store(tmp_path: Path, workers: int) -> None:
+    """The erasure comes in a later run than the customer's history, as it does in production: their
+    ledger events are stored and the analytics file held them.  Found two bugs: the ledger store
+    deleted nothing (wrong id format), and DuckDB and SQLite keep deleted rows' bytes in free space."""
+    who = "erase-me-4f1d9c"
+    history = [tp(f"z{i}", day(i), who, "alice", outcome="resolved", case_id=f"{who}-case-{i % 3}") for i in range(40)]
+    first = write_jsonl(tmp_path / "first.jsonl", [*STORY, *history])
+    erasure = write_jsonl(tmp_path / "erasure.jsonl", [
+        {"type": "customer_erased", "event_id": "x1", "occurred_at": day(300), "customer_id": who},
+    ])
+    run_replay(tmp_path, [first], workers=workers)
+    stores = sorted(tmp_path.glob("out.*"))
+    assert all(who.encode() in path.read_bytes() for path in stores), "the search must find the customer first"
+    db, summary = run_replay(tmp_path, [first, erasure], workers=workers)
+    assert summary.customers_erased == 1
+    for path in tmp_path.glob("out.*"):
+        assert who.encode() not in path.read_bytes(), path.name
+    kept = sum(1 for event in STORY if event.get("customer_id") == "c1" and "type" not in event)
+    assert rows(db, "SELECT count(*) FROM touchpoints WHERE customer_id = 'c1'") == [(kept,)]
+    ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
+    assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
+
+
 def test_gzip_files_and_stdin_are_read_like_plain_files(tmp_path: Path, story: Path) -> None:
     packed = tmp_path / "story.jsonl.gz"
     packed.write_bytes(gzip.compress(story.read_bytes()))

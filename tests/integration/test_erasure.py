@@ -1,0 +1,74 @@
+"""`customer_erased` on the live pipeline: afterwards every store the worker and the sink keep is
+searched, byte for byte, for the customer's identifiers (SPEC §3 rule 5)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import orjson
+
+from benchmarks.workload import generate
+from tests.live import project, publish_file, read_records, running, wait_for_workers, worker
+from tests.replaying import rows
+
+WHO = "erase-me-7c21e0"
+CASE = f"{WHO}-case"
+
+
+def _history(count: int) -> list[bytes]:
+    return [
+        orjson.dumps({
+            "event_id": f"{WHO}-{i}", "occurred_at": f"2024-02-{1 + i:02d}T10:00:00+00:00", "customer_id": WHO,
+            "channel": "phone", "direction": "inbound", "department": "billing", "employee_id": "e-erase-owner",
+            "outcome": "resolved", "case_id": CASE,
+        })
+        for i in range(count)
+    ]
+
+
+def _holding(paths: list[Path], needle: bytes) -> list[str]:
+    return [path.name for path in paths if path.exists() and needle in path.read_bytes()]
+
+
+def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"\n".join([*generate(3_000, customers=300, seed=5), *_history(12)]) + b"\n")
+    erasure = tmp_path / "erasure.jsonl"
+    erasure.write_bytes(orjson.dumps({
+        "type": "customer_erased", "event_id": f"{WHO}-erased", "occurred_at": "2024-06-01T00:00:00+00:00",
+        "customer_id": WHO,
+    }) + b"\n")
+    db = tmp_path / "live.duckdb"
+    ledger = tmp_path / "ledger.sqlite"
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+
+    def stores() -> list[Path]:
+        return sorted(path for path in tmp_path.iterdir() if path.name.startswith((ledger.name, db.name)))
+
+    publish_file(pipeline_bootstrap, history)
+    with running([worker(pipeline_bootstrap, f"sqlite:///{ledger}", tmp_path / "worker.log", group)]) as [live]:
+        wait_for_workers(pipeline_bootstrap, [live])
+        project(pipeline_bootstrap, db)
+        status, _ = live.get(f"/owners/{WHO}")
+        assert status == 200
+        found = _holding(stores(), WHO.encode())
+        assert any(name.startswith(ledger.name) for name in found), "the search must find the customer first"
+        assert {db.name, f"{db.name}.sink"} <= set(found) & set(_holding(stores(), CASE.encode()))
+
+        publish_file(pipeline_bootstrap, erasure)
+        wait_for_workers(pipeline_bootstrap, [live])
+        project(pipeline_bootstrap, db)
+
+        # The worker is still running, its ledger store open: the store and its write-ahead log are searched.
+        assert live.get(f"/owners/{WHO}")[0] == 404
+        searched = stores()
+        assert len(searched) >= 3, searched
+        for needle in (WHO.encode(), CASE.encode()):
+            assert _holding(searched, needle) == [], needle
+    # The owners table's changelog ends the customer with a tombstone (compaction drops what came before).
+    changelog = [r for r in read_records(pipeline_bootstrap, f"{group}-owners-changelog") if r.key == WHO.encode()]
+    assert changelog and changelog[-1].value is None
+    # Everyone else is still there.
+    assert rows(db, "SELECT count(DISTINCT customer_id) FROM touchpoints") == rows(db, "SELECT count(*) FROM customer_metrics")
+    assert rows(db, "SELECT count(*) FROM touchpoints")[0][0] > 2_000
