@@ -10,13 +10,15 @@ nothing new.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, ProcessRecorder, Tracking
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from ledger.core import Erasure, LedgerRecord
@@ -73,10 +75,14 @@ class _LedgerApplication(Application):
         return self.factory.process_recorder()
 
 
-@retry(retry=retry_if_exception_type(IntegrityError), stop=stop_after_attempt(3), wait=wait_fixed(0.2), reraise=True)
+@retry(
+    retry=retry_if_exception_type((IntegrityError, OperationalError, sqlite3.OperationalError)),
+    stop=stop_after_attempt(5), wait=wait_fixed(0.2), reraise=True,
+)
 def _application(env: dict[str, str]) -> _LedgerApplication:
-    """Open (and on first use create) the store; two workers creating the tables at once collide on
-    the schema migration's record, and the loser finds the tables made when it tries again."""
+    """Open (and on first use create) the store.  Workers creating a new SQLite store at once
+    collide: on the schema migration's record, or on switching the file to WAL mode ("database
+    is locked" at once, whatever the busy timeout); the loser succeeds when it tries again."""
     return _LedgerApplication(env=env)
 
 
@@ -129,16 +135,30 @@ class LedgerStore:
         if not ids:
             return
         recorder: Any = self._recorder
-        table = recorder.events_table_name
-        postgres = type(recorder).__module__.endswith("postgres")
-        statement = f"DELETE FROM {table} WHERE originator_id = {'%s' if postgres else '?'}"
-        with recorder.datastore.transaction(commit=True) as cursor:
-            if not postgres:
-                # Overwrite the deleted rows with zeros: SQLite otherwise leaves their bytes in free pages.
-                cursor.execute("PRAGMA secure_delete = ON")
-            for relationship_id in ids:
-                cursor.execute(statement, (relationship_id if postgres else relationship_id.hex,))
-        if not postgres:
-            # The write-ahead log still holds the pages as they were before; fold it in and empty it.
-            with recorder.datastore.get_connection(commit=True) as connection:
-                connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if type(recorder).__module__.endswith("postgres"):
+            _delete_postgres(recorder, ids)
+        else:
+            _delete_sqlite(recorder, ids)
+
+
+def _delete_postgres(recorder: Any, ids: list[UUID]) -> None:
+    from psycopg.sql import SQL, Identifier
+
+    statement = SQL("DELETE FROM {schema}.{table} WHERE originator_id = %s").format(
+        schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name),
+    )
+    with recorder.datastore.transaction(commit=True) as cursor:
+        for relationship_id in ids:
+            cursor.execute(statement, (relationship_id,))
+
+
+def _delete_sqlite(recorder: Any, ids: list[UUID]) -> None:
+    table = recorder.events_table_name.replace('"', '""')
+    with recorder.datastore.transaction(commit=True) as cursor:
+        # Overwrite the deleted rows with zeros: builds of SQLite without SECURE_DELETE leave them in free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
+        for relationship_id in ids:
+            cursor.execute(f'DELETE FROM "{table}" WHERE originator_id = ?', (relationship_id.hex,))
+    # The write-ahead log still holds the pages as they were before: fold it in and empty it.
+    with recorder.datastore.get_connection(commit=True) as connection:
+        connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")

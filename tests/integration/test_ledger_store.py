@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from ledger.core import LedgerRecord, Position
+from ledger.core import Erasure, LedgerRecord, Position
 from ledger.errors import LedgerError
 from ledger.relationship import Relationship
 from ledger.store import LedgerStore, persistence_env
@@ -99,3 +100,19 @@ def test_workers_creating_a_new_sqlite_store_at_the_same_moment_all_open_it(tmp_
             with context.Pool(4) as pool:
                 outcomes = pool.starmap(_open_and_close, [(url, start)] * 4)
         assert outcomes == ["opened"] * 4, outcomes
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_erasing_deletes_the_stored_events_of_the_relationship_only(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = _store_url(kind, tmp_path, request)
+    who, other, source = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("erased", "kept", "topic"))
+    gone, kept = _opened(who, "e1", 1), _opened(other, "e2", 2)
+    store = LedgerStore(url)
+    store.record([gone, kept], source, 2)
+    store.erase([Erasure(who, gone.event.originator_id, Position(source, 3, 3))])
+    store.close()
+    reader = {"name": "spoc-ledger", "construct_recorder": lambda self: self.factory.process_recorder()}
+    app = type("Reader", (Application,), reader)(env=persistence_env(url))
+    assert list(app.events.get(gone.event.originator_id)) == []
+    assert len(list(app.events.get(kept.event.originator_id))) == 1
+    app.close()
