@@ -34,6 +34,9 @@ log = logging.getLogger("spoc.worker")
 
 APP_ID = "spoc-worker"
 OWNERS_TABLE = "owners"
+OWNERS_CHANGELOG_CONFIGS = {"max.compaction.lag.ms": str(86_400_000), "delete.retention.ms": str(86_400_000)}
+"""An erased customer's entry ends with a tombstone: compaction drops the values before it within a
+day (Apache Kafka's log cleaner), and the tombstone itself a day later."""
 # aiohttp takes the charset apart from the content type.
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";charset")[0].split("; charset")[0]
 
@@ -145,6 +148,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
         # the changelog partition of its touchpoints, so /owners routes to their worker.
         OWNERS_TABLE, key_type=bytes, value_type=None, partitions=settings.partitions,
         use_partitioner=True, help="customer_id -> current owner, since, reason",
+        extra_topic_configs=OWNERS_CHANGELOG_CONFIGS,
     )
 
     def set_owner(customer_id: str, view: OwnerView | None) -> None:

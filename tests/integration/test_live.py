@@ -22,6 +22,7 @@ import pytest
 
 from benchmarks.workload import generate
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOPIC_CONFIGS, TOUCHPOINTS_DLQ, partition_counts
+from processors.worker import OWNERS_CHANGELOG_CONFIGS
 from tests.live import (
     project,
     publish_file,
@@ -212,7 +213,9 @@ def test_topics_carry_the_configs_the_project_sets(tmp_path: Path, pipeline_boot
         while changelog not in asyncio.run(partition_counts(pipeline_bootstrap, (changelog,))):
             assert time.monotonic() < deadline, "faust did not create the owners changelog"
             time.sleep(0.5)
-        assert asyncio.run(topic_configs(pipeline_bootstrap, changelog))["cleanup.policy"] == "compact"
+        reported = asyncio.run(topic_configs(pipeline_bootstrap, changelog))
+        assert reported["cleanup.policy"] == "compact"
+        assert {name: reported[name] for name in OWNERS_CHANGELOG_CONFIGS} == OWNERS_CHANGELOG_CONFIGS
     for topic, expected in TOPIC_CONFIGS.items():
         if topic not in ALL_TOPICS:
             continue  # spoc notify's dead-letter topic: checked in test_notify
