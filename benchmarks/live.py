@@ -40,7 +40,7 @@ from benchmarks.workload import generate  # noqa: E402
 from processors.embedded_broker import EmbeddedBroker  # noqa: E402
 from processors.kafka_reading import assign_topic, reader  # noqa: E402
 from processors.topics import ALL_TOPICS, OWNER_CHANGED, TOUCHPOINTS, ensure_topics  # noqa: E402
-from spoc.worker_process import WorkerProcess, free_port, partition_ends, wait_until_processed  # noqa: E402
+from spoc.worker_process import WorkerProcess, free_port, memory_mib, partition_ends, wait_until_processed  # noqa: E402
 
 PARTITIONS = 3
 
@@ -169,13 +169,6 @@ async def ceiling(bootstrap: str) -> float:
         await consumer.stop()
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def one_run(args: argparse.Namespace, burst: Path, tmp: Path, run: int) -> RunResult:
     with EmbeddedBroker(free_port()) as broker:
         bootstrap = broker.bootstrap
@@ -186,7 +179,7 @@ def one_run(args: argparse.Namespace, burst: Path, tmp: Path, run: int) -> RunRe
         try:
             latency, round_trip = asyncio.run(measure_latency(bootstrap, args.rate, args.seconds))
             rate = measure_throughput(bootstrap, worker, burst)
-            rss = peak_rss_mb(worker.process.pid)
+            rss = memory_mib(worker.process.pid, "VmHWM")
         finally:
             worker.close()
         return RunResult(latency, round_trip, rate, asyncio.run(ceiling(bootstrap)), rss)

@@ -29,6 +29,7 @@ from processors.topics import BROADCAST_COPY_HEADER, partition_counts
 TAIL_WINDOW = 16
 ISOLATION_LEVEL = "read_committed"
 FETCH_MAX_BYTES = 16 * 1024 * 1024
+HISTORY_FETCH_BYTES = 1024 * 1024
 # The embedded broker (Tansu) holds a fetch for its whole max wait even when data
 # arrives meanwhile (Apache Kafka answers at once), so the wait is the latency floor.
 FETCH_MAX_WAIT_MS = 10
@@ -48,10 +49,10 @@ def incoming(record: ConsumerRecord) -> Incoming:
 
 
 def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
+    fetching = {"fetch_max_bytes": FETCH_MAX_BYTES, "max_partition_fetch_bytes": FETCH_MAX_BYTES, **settings}
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
-        fetch_max_bytes=FETCH_MAX_BYTES, max_partition_fetch_bytes=FETCH_MAX_BYTES, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        isolation_level=ISOLATION_LEVEL, **client_settings(), **settings,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS, isolation_level=ISOLATION_LEVEL, **client_settings(), **fetching,
     )
 
 
@@ -131,7 +132,9 @@ async def history(
 ) -> AsyncIterator[list[Incoming]]:
     """One partition's messages from ``start`` (default: its beginning) up to ``until``
     (exclusive; default: its end now), in chunks."""
-    consumer = reader(bootstrap)
+    # A fetch brings at most HISTORY_FETCH_BYTES (a larger message still comes whole): a worker
+    # starting on a long backlog holds one chunk at a time, not the backlog.
+    consumer = reader(bootstrap, max_partition_fetch_bytes=HISTORY_FETCH_BYTES, fetch_max_bytes=HISTORY_FETCH_BYTES)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)
@@ -144,7 +147,7 @@ async def history(
             consumer.seek(tp, start)
         pending: list[Incoming] = []
         while await consumer.position(tp) < until:
-            fetched = await consumer.getmany(tp, timeout_ms=1000)
+            fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=chunk)
             pending.extend(incoming(r) for r in fetched.get(tp, []) if r.offset < until)
             if len(pending) >= chunk:
                 yield pending

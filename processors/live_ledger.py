@@ -42,7 +42,7 @@ from processors.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("spoc.worker")
 
-REBUILD_CHUNK = 20_000
+REBUILD_CHUNK = 5_000
 QUEUED_BATCHES = 16
 """Batches waiting per partition at most; beyond, faust waits (back-pressure)."""
 LARGEST_BATCH = 5_000

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
@@ -37,7 +38,9 @@ OFFSETS_DDL = """
 CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT,
                                          PRIMARY KEY (topic, partition))
 """
-FETCH_RECORDS = 50_000
+FETCH_BYTES = 4 * 1024 * 1024
+"""Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
+backlog holds one such fetch, not the backlog."""
 ROW_TABLES = ("touch", "handoff", "repeat", "control")
 TABLE_OF = {"touch": "touchpoints", "handoff": "handoff_facts", "repeat": "repeat_facts", "control": "control_events"}
 
@@ -170,7 +173,7 @@ class Sink:
 async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None) -> int:
     """Follow ``spoc.facts`` into the DuckDB file until ``stopping`` is set; returns messages written."""
     sink = Sink(settings)
-    consumer = reader(settings.bootstrap)
+    consumer = reader(settings.bootstrap, fetch_max_bytes=FETCH_BYTES, max_partition_fetch_bytes=FETCH_BYTES)
     try:
         await consumer.start()
     except KafkaConnectionError as error:
@@ -190,7 +193,7 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
                 await consumer.seek_to_beginning(tp)
         log.info("sink started", extra={"db": str(settings.db), "partitions": partitions, "resume": stored})
         while not stopping.is_set():
-            fetched = await consumer.getmany(timeout_ms=200, max_records=FETCH_RECORDS)
+            fetched = await consumer.getmany(timeout_ms=200)
             if fetched:
                 await asyncio.to_thread(sink.write, fetched)
                 if progress is not None:
@@ -212,3 +215,12 @@ async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> b
         if await consumer.position(tp) < max(listed, readable_end(consumer, tp) or 0):
             return False
     return True
+
+
+def published_offsets(snapshot: Path) -> dict[int, int]:
+    """How far the facts in a published snapshot go: each partition's next offset (empty before the first)."""
+    if not snapshot.exists():
+        return {}
+    with duckdb.connect() as con:  # a fresh reader: ATTACH sees the newest snapshot (docs/reliability.md)
+        con.execute(f"ATTACH '{snapshot}' AS snap (READ_ONLY)")
+        return dict(con.execute("SELECT partition, next_offset FROM snap.sink_offsets WHERE topic = ?", [FACTS]).fetchall())

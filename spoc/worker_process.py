@@ -25,6 +25,19 @@ from processors.kafka_reading import assign_topic, reader
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 
 
+def memory_mib(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MiB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise ValueError(f"no {field} in /proc/{pid}/status")
+
+
+def caught_up(positions: dict[int, int], ends: dict[int, int]) -> bool:
+    """Whether every partition with messages is read up to its end."""
+    return all(positions.get(p, 0) >= end for p, end in ends.items() if end > 0)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

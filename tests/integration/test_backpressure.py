@@ -1,0 +1,105 @@
+"""Back-pressure: how much waits on the topic does not swell the worker or the sink.
+
+The worker: the same first events are processed on two fresh embedded brokers, once with nothing
+else on the topic and once with twenty times as much still waiting behind them; its memory at the
+same point of progress must be about the same.  The sink: one sink follows the worker as it works
+off the backlog, another starts afterwards on all of its facts at once; both end with the same
+data, and their peak memory must be about the same.  Had either buffered the backlog, it would be
+larger by more than the backlog's raw size.  The 1M-event burst: benchmarks/backpressure.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from benchmarks.workload import generate
+from processors.child_process import die_with_parent
+from processors.embedded_broker import EmbeddedBroker
+from processors.sink import published_offsets
+from processors.topics import FACTS
+from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends
+from tests.live import publish_file, running, wait_for_workers, worker
+
+FIRST = 25_000
+BACKLOG = 20 * FIRST
+MARGIN_MIB = 64.0
+"""What either may hold besides its state.  The worker: 16 queued batches and one rebuild chunk of 5,000
+messages per partition, 1 MiB fetches (about 50 MiB).  The sink: one 4 MiB fetch and its transaction."""
+
+
+def _processed(live: WorkerProcess) -> float:
+    try:
+        return live.metric("spoc_events_processed_total")  # counted per chunk, also while working off a backlog
+    except OSError:  # not serving yet
+        return 0.0
+
+
+def _until(condition: Callable[[], bool], what: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
+
+
+@contextmanager
+def _sink(bootstrap: str, snapshot: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(snapshot), "--snapshot-every", "0.5"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _absorb(tmp: Path, events: list[bytes], first: int) -> float:
+    """The worker's memory once it has done ``first`` events of ``events`` (all on the topic before it starts).
+
+    With a backlog, one sink follows the worker meanwhile and another starts on all the facts
+    afterwards: their peaks are compared."""
+    source = tmp / "events.jsonl"
+    source.write_bytes(b"\n".join(events) + b"\n")
+    with EmbeddedBroker(free_port()) as broker:
+        bootstrap = broker.bootstrap
+        publish_file(bootstrap, source)
+        group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+        with running([worker(bootstrap, f"sqlite:///{tmp}/ledger.sqlite", tmp / "worker.log", group)]) as [live]:
+            if len(events) == first:
+                wait_for_workers(bootstrap, [live])
+                return memory_mib(live.process.pid)
+            with _sink(bootstrap, tmp / "following.duckdb", tmp / "sink.log") as following:
+                _until(lambda: _processed(live) >= first, "the worker has done the first events")
+                worker_mib = memory_mib(live.process.pid)
+                wait_for_workers(bootstrap, [live])
+                ends = partition_ends(bootstrap, FACTS)
+                _until(lambda: caught_up(published_offsets(tmp / "following.duckdb"), ends), "the following sink is done")
+                following_peak = memory_mib(following.pid, "VmHWM")
+            with _sink(bootstrap, tmp / "late.duckdb", tmp / "sink.log") as late:
+                _until(lambda: caught_up(published_offsets(tmp / "late.duckdb"), ends), "the late sink is done")
+                late_peak = memory_mib(late.pid, "VmHWM")
+    assert late_peak < following_peak + MARGIN_MIB, (following_peak, late_peak)
+    return worker_mib
+
+
+@pytest.mark.skipif(os.environ.get("SPOC_TEST_BROKER") == "apache", reason="uses its own embedded brokers: runs in `make test`")
+def test_a_backlog_twenty_times_the_work_done_does_not_swell_the_worker_or_the_sink(tmp_path: Path) -> None:
+    events = list(generate(FIRST + BACKLOG, customers=2_000, seed=13))
+    backlog_mib = sum(len(line) for line in events[FIRST:]) / 2**20
+    assert backlog_mib > 1.5 * MARGIN_MIB
+    quiet, busy = tmp_path / "quiet", tmp_path / "busy"
+    quiet.mkdir()
+    busy.mkdir()
+    worker_quiet = _absorb(quiet, events[:FIRST], FIRST)
+    worker_busy = _absorb(busy, events, FIRST)
+    assert worker_busy < worker_quiet + MARGIN_MIB, (worker_quiet, worker_busy, backlog_mib)
