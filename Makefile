@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit test-apache fuzz demo bench bench-live clean
+.PHONY: setup test test-unit test-apache fuzz demo bench bench-live bench-backpressure clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,9 @@ bench: setup
 
 bench-live: setup
 	$(BIN)/python benchmarks/live.py
+
+bench-backpressure: setup
+	$(BIN)/python benchmarks/backpressure.py --json out/backpressure.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
