@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ def input_ends(bootstrap: str) -> dict[int, int]:
 
 def worker(bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> WorkerProcess:
     return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
 
 
 def wait_for_workers(bootstrap: str, workers: list[WorkerProcess]) -> None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from processors.embedded_broker import EmbeddedBroker
 from processors.sink import published_offsets
 from processors.topics import FACTS
 from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends
-from tests.live import publish_file, running, wait_for_workers, worker
+from tests.live import publish_file, running, wait_for_workers, wait_until, worker
 
 FIRST = 25_000
 BACKLOG = 20 * FIRST
@@ -42,12 +41,6 @@ def _processed(live: WorkerProcess) -> float:
     except OSError:  # not serving yet
         return 0.0
 
-
-def _until(condition: Callable[[], bool], what: str, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.2)
 
 
 @contextmanager
@@ -79,14 +72,14 @@ def _absorb(tmp: Path, events: list[bytes], first: int) -> float:
                 wait_for_workers(bootstrap, [live])
                 return memory_mib(live.process.pid)
             with _sink(bootstrap, tmp / "following.duckdb", tmp / "sink.log") as following:
-                _until(lambda: _processed(live) >= first, "the worker has done the first events")
+                wait_until(lambda: _processed(live) >= first, "the worker has done the first events")
                 worker_mib = memory_mib(live.process.pid)
                 wait_for_workers(bootstrap, [live])
                 ends = partition_ends(bootstrap, FACTS)
-                _until(lambda: caught_up(published_offsets(tmp / "following.duckdb"), ends), "the following sink is done")
+                wait_until(lambda: caught_up(published_offsets(tmp / "following.duckdb"), ends), "the following sink is done")
                 following_peak = memory_mib(following.pid, "VmHWM")
             with _sink(bootstrap, tmp / "late.duckdb", tmp / "sink.log") as late:
-                _until(lambda: caught_up(published_offsets(tmp / "late.duckdb"), ends), "the late sink is done")
+                wait_until(lambda: caught_up(published_offsets(tmp / "late.duckdb"), ends), "the late sink is done")
                 late_peak = memory_mib(late.pid, "VmHWM")
     assert late_peak < following_peak + MARGIN_MIB, (following_peak, late_peak)
     return worker_mib

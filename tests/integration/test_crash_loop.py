@@ -7,11 +7,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, sink_process, wait_for_workers, worker
+from tests.live import publish_paced, running, sink_process, wait_for_workers, wait_until, worker
 
 KILLS = 6
 
@@ -67,14 +66,14 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
     with running([worker(pipeline_bootstrap, ledger, log, group) for log in logs]) as workers:
         try:
             for _ in range(TAKEOVERS):
-                _until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
+                wait_until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
                 time.sleep(rng.uniform(0.5, 2.0))
                 victim = rng.randrange(2)
                 dead, survivor = workers[victim], workers[1 - victim]
                 orphaned = set(dead.positions())
                 assert orphaned, "the worker to kill holds no partition"
                 dead.kill()
-                _until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")
+                wait_until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")
                 while_publishing += publisher.is_alive()
                 workers[victim] = worker(pipeline_bootstrap, ledger, logs[victim], group)
                 dead.close()
@@ -87,9 +86,3 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
             publisher.join()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
-
-def _until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.3)
