@@ -30,9 +30,11 @@ from tests.live import publish_file, running, wait_for_workers, wait_until, work
 
 FIRST = 25_000
 BACKLOG = 20 * FIRST
-MARGIN_MIB = 64.0
-"""What either may hold besides its state.  The worker: 16 queued batches and one rebuild chunk of 5,000
-messages per partition, 1 MiB fetches (about 50 MiB).  The sink: one 4 MiB fetch and its transaction."""
+WORKER_MARGIN_MIB = 96.0
+"""What the worker may hold besides its state, measured while it works: 16 queued batches and one rebuild
+chunk of 5,000 messages per partition, 1 MiB fetches (20 to 60 MiB measured)."""
+SINK_MARGIN_MIB = 48.0
+"""The sink holds one 1 MiB fetch and its transaction (within 10 MiB measured)."""
 
 
 def _processed(live: WorkerProcess) -> float:
@@ -81,7 +83,7 @@ def _absorb(tmp: Path, events: list[bytes], first: int) -> float:
             with _sink(bootstrap, tmp / "late.duckdb", tmp / "sink.log") as late:
                 wait_until(lambda: caught_up(published_offsets(tmp / "late.duckdb"), ends), "the late sink is done")
                 late_peak = memory_mib(late.pid, "VmHWM")
-    assert late_peak < following_peak + MARGIN_MIB, (following_peak, late_peak)
+    assert late_peak < following_peak + SINK_MARGIN_MIB, (following_peak, late_peak)
     return worker_mib
 
 
@@ -89,10 +91,10 @@ def _absorb(tmp: Path, events: list[bytes], first: int) -> float:
 def test_a_backlog_twenty_times_the_work_done_does_not_swell_the_worker_or_the_sink(tmp_path: Path) -> None:
     events = list(generate(FIRST + BACKLOG, customers=2_000, seed=13))
     backlog_mib = sum(len(line) for line in events[FIRST:]) / 2**20
-    assert backlog_mib > 1.5 * MARGIN_MIB
+    assert backlog_mib > WORKER_MARGIN_MIB  # as Python objects, several times that
     quiet, busy = tmp_path / "quiet", tmp_path / "busy"
     quiet.mkdir()
     busy.mkdir()
     worker_quiet = _absorb(quiet, events[:FIRST], FIRST)
     worker_busy = _absorb(busy, events, FIRST)
-    assert worker_busy < worker_quiet + MARGIN_MIB, (worker_quiet, worker_busy, backlog_mib)
+    assert worker_busy < worker_quiet + WORKER_MARGIN_MIB, (worker_quiet, worker_busy, backlog_mib)
