@@ -135,10 +135,10 @@ def build_app(settings: WorkerSettings) -> faust.App:
         web_access_log=None,
         processing_guarantee="exactly_once" if settings.exactly_once else "at_least_once",
         # faust compares the changelog offsets a standby has read with the broker's ListOffsets answer.
-        # The embedded broker answers with the first offset of the partition's last batch, so a worker
-        # taking over a dead one's partition crashed on a "persisted offset higher than highwater"
-        # (found by the two-worker kill loop).  The memory store persists nothing: the check guards
-        # nothing here.
+        # The embedded broker can answer an end below offsets already read (a plain aiokafka check: read
+        # up to 3578, end 3574), so a worker taking over a dead one's partition crashed on a "persisted
+        # offset higher than highwater" (found by the two-worker kill loop).  The memory store persists
+        # nothing: the check guards nothing here.
         recovery_consistency_check=False,
         broker_credentials=kafka_security().faust_credentials(),
     )
