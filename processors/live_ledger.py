@@ -199,9 +199,7 @@ class LiveLedger:
         if queue is not None:
             while not queue.empty():
                 queue.get_nowait()
-        producer = self._transactional.pop(partition, None)
-        if producer is not None:
-            await producer.stop()
+        await self._stop_transactional(partition)
 
     def _note_failure(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or isinstance(task.exception(), PartitionFenced):

@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaConnectionError
 from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_reading import readable_end, reader
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
-from projections.duckdb_store import AnalyticsStore, compact
+from projections.duckdb_store import AnalyticsStore, compact, quoted
 
 log = logging.getLogger("spoc.sink")
 
@@ -223,5 +223,5 @@ def published_offsets(snapshot: Path) -> dict[int, int]:
     if not snapshot.exists():
         return {}
     with duckdb.connect() as con:  # a fresh reader: ATTACH sees the newest snapshot (docs/reliability.md)
-        con.execute(f"ATTACH '{snapshot}' AS snap (READ_ONLY)")
+        con.execute(f"ATTACH '{quoted(snapshot)}' AS snap (READ_ONLY)")
         return dict(con.execute("SELECT partition, next_offset FROM snap.sink_offsets WHERE topic = ?", [FACTS]).fetchall())

@@ -99,6 +99,11 @@ def rejected_row(rejected: RejectedInput) -> tuple[Any, ...]:
     )
 
 
+def quoted(path: str | Path) -> str:
+    """A file path inside an SQL string literal (ATTACH takes no parameters)."""
+    return str(path).replace("'", "''")
+
+
 def compact(path: Path) -> None:
     """Rewrite an analytics file into a fresh one and put it in its place.
 
@@ -109,8 +114,8 @@ def compact(path: Path) -> None:
     fresh = path.with_name(f".{path.name}.{os.getpid()}.compact")
     fresh.unlink(missing_ok=True)
     with duckdb.connect() as con:
-        con.execute(f"ATTACH '{path}' AS old (READ_ONLY)")
-        con.execute(f"ATTACH '{fresh}' AS new")
+        con.execute(f"ATTACH '{quoted(path)}' AS old (READ_ONLY)")
+        con.execute(f"ATTACH '{quoted(fresh)}' AS new")
         con.execute("COPY FROM DATABASE old TO new")
     os.replace(fresh, path)
 
@@ -185,7 +190,7 @@ class AnalyticsStore:
         The part stays attached until this connection closes: DuckDB cannot detach
         a database that the open transaction has read.
         """
-        self.con.execute(f"ATTACH '{part}' AS {alias} (READ_ONLY)")
+        self.con.execute(f"ATTACH '{quoted(part)}' AS {alias} (READ_ONLY)")
         for table in FACT_TABLES:
             self.con.execute(f"INSERT INTO {table} SELECT * FROM {alias}.{table}")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ledger.errors import TerminalError
-from projections.duckdb_store import FACT_TABLES, views_sql
+from projections.duckdb_store import FACT_TABLES, quoted, views_sql
 
 
 def read_analytics(path: str | Path, *, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
@@ -27,7 +27,7 @@ def read_analytics(path: str | Path, *, as_of: datetime | None = None) -> duckdb
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     try:
-        con.execute(f"ATTACH '{_quoted(path)}' AS analytics (READ_ONLY)")
+        con.execute(f"ATTACH '{quoted(path)}' AS analytics (READ_ONLY)")
     except duckdb.Error as error:
         con.close()
         raise TerminalError(
@@ -53,7 +53,3 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'analytics' AND table_name = ?", [table]
     ).fetchone()
     return bool(found and found[0])
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")

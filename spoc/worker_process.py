@@ -128,7 +128,7 @@ def wait_until_processed(
                     seen[partition] = max(seen.get(partition, 0), position)
         if progress is not None:
             progress(sum(min(seen.get(p, 0), end) for p, end in ends.items()))
-        if all(seen.get(p, 0) >= end for p, end in ends.items()):
+        if caught_up(seen, ends):
             return
         time.sleep(0.1)
     raise TimeoutError(f"workers did not finish in {timeout} s: positions {seen}, ends {ends}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +20,11 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workload import generate
-from processors.child_process import die_with_parent
 from processors.embedded_broker import EmbeddedBroker
 from processors.sink import published_offsets
 from processors.topics import FACTS
 from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends
-from tests.live import publish_file, running, wait_for_workers, wait_until, worker
+from tests.live import publish_file, running, sink_process, wait_for_workers, wait_until, worker
 
 FIRST = 25_000
 BACKLOG = 20 * FIRST
@@ -44,13 +42,9 @@ def _processed(live: WorkerProcess) -> float:
         return 0.0
 
 
-
 @contextmanager
 def _sink(bootstrap: str, snapshot: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(snapshot), "--snapshot-every", "0.5"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-    )
+    process = sink_process(bootstrap, snapshot, log)
     try:
         yield process
     finally:
