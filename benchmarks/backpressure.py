@@ -30,7 +30,7 @@ from benchmarks.workload import generate  # noqa: E402
 from processors.embedded_broker import EmbeddedBroker  # noqa: E402
 from processors.sink import published_offsets  # noqa: E402
 from processors.topics import ALL_TOPICS, FACTS, TOUCHPOINTS, ensure_topics  # noqa: E402
-from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends  # noqa: E402
+from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends, sink_process  # noqa: E402
 
 PARTITIONS = 3
 
@@ -55,10 +55,7 @@ def main() -> None:
 
         worker = WorkerProcess(bootstrap, f"sqlite:///{tmp}/ledger.sqlite", tmp / "worker.log", f"bench-{uuid.uuid4().hex[:8]}")
         snapshot = tmp / "analytics.duckdb"
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(snapshot), "--snapshot-every", "5"],
-            stdout=(tmp / "sink.log").open("ab"), stderr=subprocess.STDOUT, cwd=ROOT,
-        )
+        sink = sink_process(bootstrap, snapshot, tmp / "sink.log", snapshot_every=5)
         samples: list[dict[str, float]] = []
         try:
             started = time.perf_counter()

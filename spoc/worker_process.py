@@ -25,6 +25,15 @@ from processors.kafka_reading import assign_topic, reader
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 
 
+def sink_process(bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5) -> subprocess.Popen[bytes]:
+    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
+         "--snapshot-every", str(snapshot_every)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )
+
+
 def memory_mib(pid: int, field: str = "VmRSS") -> float:
     """A process's resident memory now (``VmRSS``) or at its peak (``VmHWM``), in MiB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +12,6 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 
-from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
@@ -78,15 +75,6 @@ def publish_paced(
             await asyncio.sleep(pause)
 
     asyncio.run(run())
-
-
-def sink_process(bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5) -> subprocess.Popen[bytes]:
-    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
-         "--snapshot-every", str(snapshot_every)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-    )
 
 
 def project(bootstrap: str, db: Path) -> int:

@@ -23,8 +23,8 @@ from benchmarks.workload import generate
 from processors.embedded_broker import EmbeddedBroker
 from processors.sink import published_offsets
 from processors.topics import FACTS
-from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends
-from tests.live import publish_file, running, sink_process, wait_for_workers, wait_until, worker
+from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends, sink_process
+from tests.live import publish_file, running, wait_for_workers, wait_until, worker
 
 FIRST = 25_000
 BACKLOG = 20 * FIRST

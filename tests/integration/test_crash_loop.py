@@ -9,8 +9,9 @@ import time
 import uuid
 from pathlib import Path
 
+from spoc.worker_process import sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, sink_process, wait_for_workers, wait_until, worker
+from tests.live import publish_paced, running, wait_for_workers, wait_until, worker
 
 KILLS = 6
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from processors.child_process import die_with_parent
+from spoc.worker_process import sink_process
 from tests.conftest import ROOT
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, sink_process, wait_for_workers, worker
+from tests.live import publish_paced, running, wait_for_workers, worker
 
 OUTAGE_SECONDS = 8
 

@@ -13,8 +13,9 @@ import duckdb
 import orjson
 
 from processors.topics import FACTS
+from spoc.worker_process import sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, read_records, running, sink_process, wait_for_workers, worker
+from tests.live import publish_paced, read_records, running, wait_for_workers, worker
 
 
 def touches_per_facts_offset(bootstrap: str) -> dict[int, list[tuple[int, int]]]:
