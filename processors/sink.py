@@ -54,6 +54,10 @@ class SinkSettings:
     snapshot_every_seconds: float = 2.0
     stop_when_caught_up: bool = False
     """Exit once every partition is read to its end (for batch use and tests)."""
+    memory_limit: str = "64MB"
+    """DuckDB's memory for the working file.  Unlimited, DuckDB keeps every block the sink wrote and
+    compresses a full row group in memory at a checkpoint: on 525k events' facts a sink peaked at
+    220-300 MiB, growing with the file; at 64MB it stayed at 140-170 MiB, about 10% slower."""
 
 
 def _empty_tables() -> dict[str, list[Any]]:
@@ -92,7 +96,7 @@ class Sink:
     def __init__(self, settings: SinkSettings) -> None:
         self.settings = settings
         self.working = settings.db.with_name(settings.db.name + ".sink")
-        self.store = AnalyticsStore(self.working)
+        self.store = self._open()
         self.store.create_schema(replace=False)
         self.store.con.execute(OFFSETS_DDL)
         self.latest: str | None = self._setting("latest_event_at")
@@ -100,6 +104,11 @@ class Sink:
         self._dirty = True
         self._published_at = 0.0
         self._copy_seconds = 0.0
+
+    def _open(self) -> AnalyticsStore:
+        store = AnalyticsStore(self.working)
+        store.con.execute(f"SET memory_limit = '{self.settings.memory_limit}'")
+        return store
 
     def _setting(self, key: str) -> str | None:
         row = self.store.con.execute("SELECT value FROM spoc_settings WHERE key = ?", [key]).fetchone()
@@ -147,7 +156,7 @@ class Sink:
         the erased customer's bytes in free blocks."""
         self.store.close()
         compact(self.working)
-        self.store = AnalyticsStore(self.working)
+        self.store = self._open()
         self.publish(force=True)
 
     def publish(self, force: bool = False) -> bool:
@@ -178,6 +187,7 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
     try:
         await consumer.start()
     except KafkaConnectionError as error:
+        await consumer.stop()  # else asyncio reports an unclosed consumer after the error
         sink.close()
         raise unreachable(settings.bootstrap, error) from None
     try:

@@ -202,7 +202,7 @@ def _project(args: argparse.Namespace) -> int:
 
     settings = SinkSettings(
         bootstrap_servers(args.bootstrap), Path(args.db), snapshot_every_seconds=args.snapshot_every,
-        stop_when_caught_up=args.until_caught_up,
+        stop_when_caught_up=args.until_caught_up, memory_limit=args.memory_limit,
     )
 
     async def run() -> int:
@@ -294,6 +294,20 @@ def _share(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, not {text}")
     return value
+
+
+def _memory_size(text: str) -> str:
+    """A size DuckDB accepts as ``memory_limit`` (checked by DuckDB itself)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        try:
+            if "'" in text:
+                raise duckdb.ParserException(text)
+            con.execute(f"SET memory_limit = '{text}'")
+        except duckdb.Error:
+            raise argparse.ArgumentTypeError(f"must be a size such as 64MB or 1GB, not {text!r}") from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -449,6 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_argument(
         "--snapshot-every", type=float, default=2.0, metavar="SECONDS",
         help="publish a fresh copy to PATH at most this often (default: 2)",
+    )
+    project.add_argument(
+        "--memory-limit", type=_memory_size, default="64MB", metavar="SIZE",
+        help="DuckDB memory for the working file, e.g. 64MB or 1GB (default: 64MB; beyond it DuckDB "
+        "writes out or spills to PATH.sink.tmp, so the sink's memory does not grow with the file)",
     )
     project.add_argument(
         "--until-caught-up", action="store_true", help="exit once the topic is read to the end it had at start",

@@ -32,7 +32,9 @@ WORKER_MARGIN_MIB = 96.0
 """What the worker may hold besides its state, measured while it works: 16 queued batches and one rebuild
 chunk of 5,000 messages per partition, 1 MiB fetches (20 to 60 MiB measured)."""
 SINK_MARGIN_MIB = 48.0
-"""The sink holds one 1 MiB fetch and its transaction (within 10 MiB measured)."""
+"""The sink holds one 1 MiB fetch and its transaction, and DuckDB's memory is capped (SinkSettings.memory_limit).
+Uncapped, a checkpoint compressing a full row group could add 100 MiB to either sink's peak (CI once
+measured 236 MiB following, 316 late); capped, late sinks peaked at 193-201 MiB."""
 
 
 def _processed(live: WorkerProcess) -> float:
