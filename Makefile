@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit test-apache fuzz demo bench bench-live bench-backpressure clean
+.PHONY: setup test test-unit test-apache fuzz demo bench bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ bench-live: setup
 
 bench-backpressure: setup
 	$(BIN)/python benchmarks/backpressure.py --json out/backpressure.json
+
+# Ours beside the ceiling and a Quix Streams peer (installs the bench extra): docs/benchmarks.md.
+bench-compare: setup
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/compare.py --json out/compare.json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

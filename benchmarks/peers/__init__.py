@@ -1,0 +1,1 @@
+"""Peer implementations of the SPEC's logic, for side-by-side benchmarks."""
