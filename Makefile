@@ -43,9 +43,8 @@ bench-live: setup
 bench-backpressure: setup
 	$(BIN)/python benchmarks/backpressure.py --json out/backpressure.json
 
-# Ours beside the ceiling and a Quix Streams peer (installs the bench extra): docs/benchmarks.md.
+# Ours beside the ceiling and a Quix Streams peer: docs/benchmarks.md.
 bench-compare: setup
-	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/compare.py --json out/compare.json
 
 clean:

@@ -1,0 +1,47 @@
+"""The benchmark's Quix Streams peer computes what ours computes, so comparing their speed is fair.
+
+On a clean workload (no duplicates, nothing malformed) the peer's SPEC §4 handoffs must be ours,
+one for one, and its first assignments (rule 1) must match ours where departures (rule 3, which
+the peer leaves out) have not intervened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from benchmarks.workload import generate
+from processors.embedded_broker import EmbeddedBroker
+from processors.topics import TOUCHPOINTS
+from spoc.worker_process import free_port
+from tests.live import publish_file
+from tests.replaying import rows, run_replay
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    __import__("os").environ.get("SPOC_TEST_BROKER") == "apache", reason="uses its own embedded broker: runs in `make test`",
+)
+def test_the_quix_peer_finds_the_handoffs_ours_finds(tmp_path: Path) -> None:
+    workload = tmp_path / "workload.jsonl"
+    workload.write_bytes(b"\n".join(generate(8_000, customers=400, seed=5)) + b"\n")
+    db, summary = run_replay(tmp_path, [workload])
+    with EmbeddedBroker(free_port()) as broker:
+        publish_file(broker.bootstrap, workload)
+        group = f"peer-{uuid.uuid4().hex[:8]}"
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.peers.quix_owner", broker.bootstrap, TOUCHPOINTS, group,
+             str(tmp_path / "state"), "3"],
+            capture_output=True, text=True, check=True, cwd=ROOT, timeout=300,
+        ).stdout
+    peer = json.loads(out.strip().splitlines()[-1])
+    departures = workload.read_bytes().count(b'"employee_departed"')  # keyless: the peer skips them
+    assert peer["messages"] == summary.accepted - departures > 0 and peer["unparsable"] == 0
+    assert peer["handoffs"] == summary.handoffs > 0
+    [(first_assignments,)] = rows(db, "SELECT count(*) FROM owner_history WHERE reason = 'first_productive_contact'")
+    assert peer["owner_changes"] >= first_assignments > 0
