@@ -47,7 +47,8 @@ def weight(touch: dict[str, Any]) -> float:
 
 
 def affinity(entry: list[float], at: float) -> float:
-    value, since = entry[0], entry[1]
+    """``entry`` is [affinity at the employee's latest touch, that touch's time]."""
+    value, since = entry
     return value * 2 ** (-(at - since) / HALF_LIFE_S)
 
 
@@ -65,7 +66,7 @@ def owner_rules(touch: dict[str, Any], at: float, state: State, out: dict[str, A
         w = weight(touch)
         entry = affinities.get(employee)
         value = affinity(entry, at) if entry else 0.0
-        affinities[employee] = [value + w, at, at]
+        affinities[employee] = [value + w, at]
         state.set("affinities", affinities)
         if not pinned and owner is None and w >= 1.0:
             owner, since = employee, at
@@ -73,7 +74,7 @@ def owner_rules(touch: dict[str, Any], at: float, state: State, out: dict[str, A
     if not pinned and owner is not None and at - since >= STABILITY_S:
         held = affinity(affinities[owner], at) if owner in affinities else 0.0
         ranked = sorted(
-            ((affinity(e, at), e[2], name) for name, e in affinities.items() if name != owner),
+            ((affinity(e, at), e[1], name) for name, e in affinities.items() if name != owner),
             key=lambda c: (-c[0], -c[1], c[2]),
         )
         if ranked and ranked[0][0] >= max(2 * held, held + 2.0):
