@@ -13,6 +13,7 @@ from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
+from processors.long_lived_heap import chunked_collection, settle
 from processors.sources import read_lines, source_name
 from projections.duckdb_store import AnalyticsStore
 
@@ -97,14 +98,16 @@ class ReplayPass:
         source = source_name(path)
         take, reporting = self.intake.take, self.reporting
         offset = 0
-        for offset, raw in read_lines(path):
-            self.seq += 1
-            take(raw, Position(source, offset, self.seq), reporting=reporting)
-            if self.seq % CHUNK == 0:
-                self.flush(source, offset)
-                if progress is not None:
-                    progress(self.seq)
-        self.flush(source, offset)
+        with chunked_collection():
+            for offset, raw in read_lines(path):
+                self.seq += 1
+                take(raw, Position(source, offset, self.seq), reporting=reporting)
+                if self.seq % CHUNK == 0:
+                    self.flush(source, offset)
+                    settle()
+                    if progress is not None:
+                        progress(self.seq)
+            self.flush(source, offset)
 
     def flush(self, source: str, offset: int) -> None:
         batch = self.intake.drain()
