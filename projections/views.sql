@@ -39,62 +39,67 @@ SELECT customer_id, owner_id, valid_from AS since, reason
 FROM owner_history
 WHERE valid_to IS NULL AND owner_id IS NOT NULL;
 
+-- A journey's first touch is the one that opened it (journey_id = its event_id); its other
+-- touches are few, so they are aggregated apart.  First and last touch are taken as they are:
+-- a touch with no outcome is not skipped (arg_min/arg_max would skip its NULL outcome).
 CREATE OR REPLACE VIEW journeys AS
-WITH per_journey AS (
-    SELECT
-        journey_id,
-        any_value(customer_id) AS customer_id,
-        any_value(journey_key) AS journey_key,
-        arg_min(event_id, seq) AS first_event_id,
-        arg_max(event_id, seq) AS last_event_id,
-        arg_min(occurred_at, seq) AS first_at,
-        arg_max(occurred_at, seq) AS last_at,
-        min(seq) AS first_seq,
-        count(*) AS touches,
-        arg_min(outcome, seq) AS first_outcome,
-        arg_max(outcome, seq) AS last_outcome
+WITH openers AS (
+    SELECT journey_id, customer_id, journey_key, event_id, occurred_at, seq, outcome
     FROM touchpoints
+    WHERE journey_id = event_id
+),
+later_touches AS (
+    SELECT journey_id, count(*) AS touches, arg_max(event_id, seq) AS last_event_id,
+           arg_max(occurred_at, seq) AS last_at, arg_max_null(outcome, seq) AS last_outcome
+    FROM touchpoints
+    WHERE journey_id <> event_id
     GROUP BY journey_id
 ),
 handoff_counts AS (
     SELECT journey_id, count(*) AS handoffs FROM handoff_facts GROUP BY journey_id
 ),
 followed_by_repeat AS (
-    SELECT DISTINCT j.journey_id
-    FROM per_journey j
-    JOIN repeat_facts r
-      ON r.customer_id = j.customer_id AND r.journey_key = j.journey_key AND r.seq > j.first_seq
-    WHERE j.first_outcome = 'resolved'
-      AND r.occurred_at >= j.first_at
-      AND r.occurred_at <= j.first_at + to_days(1) * (SELECT repeat_window_days FROM spoc_window)
+    SELECT f.journey_id
+    FROM (
+        SELECT o.*, o.occurred_at + to_days(1) * w.repeat_window_days AS window_end
+        FROM openers o CROSS JOIN spoc_window w
+        WHERE o.outcome = 'resolved'
+    ) f
+    SEMI JOIN repeat_facts r
+      ON r.customer_id = f.customer_id AND r.journey_key = f.journey_key AND r.seq > f.seq
+     AND r.occurred_at >= f.occurred_at AND r.occurred_at <= f.window_end
 )
 SELECT
-    j.journey_id, j.customer_id, j.journey_key, j.first_event_id, j.last_event_id,
-    j.first_at, j.last_at, j.touches,
+    o.journey_id, o.customer_id, o.journey_key,
+    o.event_id AS first_event_id,
+    coalesce(l.last_event_id, o.event_id) AS last_event_id,
+    o.occurred_at AS first_at,
+    coalesce(l.last_at, o.occurred_at) AS last_at,
+    1 + coalesce(l.touches, 0) AS touches,
     coalesce(h.handoffs, 0) AS handoffs,
-    coalesce(j.last_outcome = 'resolved', false) AS resolved,
-    coalesce(j.first_outcome = 'resolved', false) AND f.journey_id IS NULL AS fcr
-FROM per_journey j
+    coalesce(CASE WHEN l.journey_id IS NULL THEN o.outcome ELSE l.last_outcome END = 'resolved', false) AS resolved,
+    coalesce(o.outcome = 'resolved', false) AND f.journey_id IS NULL AS fcr
+FROM openers o
+LEFT JOIN later_touches l USING (journey_id)
 LEFT JOIN handoff_counts h USING (journey_id)
 LEFT JOIN followed_by_repeat f USING (journey_id);
 
 CREATE OR REPLACE VIEW customer_metrics AS
-WITH customer_events AS (
-    SELECT customer_id, occurred_at FROM touchpoints
-    UNION ALL
-    SELECT customer_id, occurred_at FROM control_events WHERE customer_id IS NOT NULL AND type <> 'customer_erased'
-),
-seen AS (
-    SELECT customer_id, min(occurred_at) AS first_seen, max(occurred_at) AS last_seen
-    FROM customer_events GROUP BY customer_id
-),
-touch_stats AS (
+WITH touch_stats AS (
     SELECT customer_id,
            count(*) AS touches,
            count(DISTINCT employee_id) AS employees_seen,
            avg(owner_match::INTEGER) AS owner_continuity,
+           min(occurred_at) AS first_touch_at,
            max(occurred_at) AS last_touch_at
     FROM touchpoints GROUP BY customer_id
+),
+control_stats AS (
+    SELECT customer_id, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+           arg_max(occurred_at, seq) FILTER (WHERE type = 'customer_churned') AS churned_at
+    FROM control_events
+    WHERE customer_id IS NOT NULL AND type <> 'customer_erased'
+    GROUP BY customer_id
 ),
 handoff_stats AS (
     SELECT customer_id, count(*) AS handoffs, count(*) FILTER (WHERE cross_department) AS silo_handoffs
@@ -102,33 +107,28 @@ handoff_stats AS (
 ),
 repeat_stats AS (
     SELECT customer_id, count(*) AS repeat_contacts FROM repeat_facts GROUP BY customer_id
-),
-churn_events AS (
-    SELECT customer_id, arg_max(occurred_at, seq) AS churned_at
-    FROM control_events WHERE type = 'customer_churned' GROUP BY customer_id
 )
 SELECT
-    s.customer_id,
+    customer_id,
     coalesce(t.touches, 0) AS touches,
     coalesce(t.employees_seen, 0) AS employees_seen,
     t.owner_continuity,
     coalesce(h.handoffs, 0) AS handoffs,
     coalesce(h.silo_handoffs, 0) AS silo_handoffs,
     coalesce(r.repeat_contacts, 0) AS repeat_contacts,
-    s.first_seen,
-    s.last_seen,
+    least(t.first_touch_at, c.first_at) AS first_seen,  -- least and greatest skip NULLs
+    greatest(t.last_touch_at, c.last_at) AS last_seen,
     (c.churned_at IS NOT NULL
         OR coalesce(t.last_touch_at < w.as_of - to_days(1) * w.churn_inactivity_days, false)) AS churned,
     CASE
         WHEN c.churned_at IS NOT NULL THEN c.churned_at
         WHEN t.last_touch_at < w.as_of - to_days(1) * w.churn_inactivity_days THEN t.last_touch_at
     END AS churned_at
-FROM seen s
+FROM touch_stats t
+FULL JOIN control_stats c USING (customer_id)
 CROSS JOIN spoc_window w
-LEFT JOIN touch_stats t USING (customer_id)
 LEFT JOIN handoff_stats h USING (customer_id)
-LEFT JOIN repeat_stats r USING (customer_id)
-LEFT JOIN churn_events c USING (customer_id);
+LEFT JOIN repeat_stats r USING (customer_id);
 
 -- Each customer in its owner-continuity bucket and its silo-handoff bucket.
 CREATE OR REPLACE VIEW customer_churn_buckets AS

@@ -252,3 +252,22 @@ def test_a_damaged_gzip_input_fails_with_one_clear_line(tmp_path: Path, story: P
     assert result.returncode == 2
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.part*"))
+
+
+def test_a_journeys_first_and_last_touch_count_as_they_are_even_without_an_outcome(tmp_path: Path) -> None:
+    """FCR needs the *first* touch resolved, and `resolved` reads the *last* touch: one with no outcome
+    is not skipped over to a neighbour that has one."""
+    events = [
+        # Case K-1: an unanswered first touch, then the resolution: resolved, but not on first contact.
+        tp("k1", day(0), "c1", "alice", case_id="K-1"),
+        tp("k2", day(1), "c1", "alice", case_id="K-1", outcome="resolved", direction="outbound"),
+        # Case K-2: resolved at once, then a follow-up with no outcome: first contact resolved it, the
+        # journey's last touch did not.
+        tp("m1", day(0), "c2", "bob", case_id="K-2", outcome="resolved"),
+        tp("m2", day(30), "c2", "bob", case_id="K-2", direction="outbound"),
+    ]
+    db, _ = run_replay(tmp_path, [write_jsonl(tmp_path / "in.jsonl", events)])
+    assert rows(db, "SELECT journey_id, last_event_id, touches, resolved, fcr FROM journeys ORDER BY 1") == [
+        ("k1", "k2", 2, True, False),
+        ("m1", "m2", 2, False, True),
+    ]
