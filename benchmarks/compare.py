@@ -10,7 +10,7 @@ Every run starts a fresh embedded broker, publishes the same generated workload 
   orjson reading the topic;
 - the peer: SPEC §3-§4 owner and handoff logic as a Quix Streams app (benchmarks/peers/quix_owner.py,
   stateful, changelog on), from the first to the last message it processed;
-- ours: `spoc replay` from the file (one process per core), the live worker working the topic off
+- ours: `spoc replay` from the file and from the topic (one process per core), the live worker working the topic off
   (from the topic; timed from its process start, as replay is), the DuckDB sink
   (`spoc project --until-caught-up`) on the worker's facts, and touchpoint -> owner-changed
   latency at steady rates, each with peak RSS.
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from benchmarks.live import ceiling, measure_latency, percentile  # noqa: E402
-from benchmarks.replay import replay_once, write_workload  # noqa: E402
+from benchmarks.replay import TOPIC, replay_once, write_workload  # noqa: E402
 from processors.embedded_broker import EmbeddedBroker  # noqa: E402
 from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics  # noqa: E402
 from projections.reading import read_analytics  # noqa: E402
@@ -132,6 +132,9 @@ def one_run(workload: Path, tmp: Path, run: int, args: argparse.Namespace) -> Fi
         subprocess.run([sys.executable, "-m", "spoc", "publish", str(workload), "--bootstrap", bootstrap],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
         figures["aiokafka_orjson_read_per_s"] = asyncio.run(ceiling(bootstrap))
+        from_topic = replay_once(f"{TOPIC}{bootstrap}", tmp, f"topic{run}", str(os.cpu_count() or 1))
+        figures["replay_topic_events_per_s"] = from_topic["lines"] / from_topic["seconds"]
+        figures["replay_topic_peak_rss_mb"] = max(from_topic["peak_rss_mb"], from_topic["worker_peak_rss_mb"])
         figures.update(peer(bootstrap, tmp))
         figures.update(worker_from_topic(bootstrap, tmp / f"live{run}", args.rates, args.latency_seconds))
     return figures
@@ -210,6 +213,7 @@ def report(medians: Figures, views: dict[int, dict[str, float]], args: argparse.
         ("ceiling: aiokafka + orjson read of the topic", "aiokafka_orjson_read_per_s"),
         ("peer: Quix Streams owner + handoffs (stateful)", "peer_events_per_s"),
         ("ours: spoc replay from the file", "replay_file_events_per_s"),
+        ("ours: spoc replay --from-topic", "replay_topic_events_per_s"),
         ("ours: live worker working off the topic", "worker_events_per_s"),
         ("ours: DuckDB sink (spoc project)", "sink_events_per_s"),
     ]
@@ -217,6 +221,7 @@ def report(medians: Figures, views: dict[int, dict[str, float]], args: argparse.
         print(f"{label:<52}{rate(key)}")
     print(f"\n{'peak RSS (MiB)':<52}{'median':>14}")
     for label, key in (("peer", "peer_peak_rss_mb"), ("spoc replay (largest process)", "replay_peak_rss_mb"),
+                       ("spoc replay --from-topic (largest process)", "replay_topic_peak_rss_mb"),
                        ("live worker", "worker_peak_rss_mb"), ("sink", "sink_peak_rss_mb")):
         print(f"{label:<52}{medians[key]:>14,.0f}")
     print(f"\n{'latency, touchpoint -> owner-changed (ms)':<52}{'p50':>10}{'p99':>10}{'broker p99':>12}")

@@ -30,12 +30,16 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.workload import generate  # noqa: E402
 
+TOPIC = "topic:"
 CHILD = """
 import json, resource, sys, time
-from processors.replay import replay
-path, db, ledger, workers = sys.argv[1:5]
+from processors.replay import replay, replay_topic
+source, db, ledger, workers = sys.argv[1:5]
 started = time.perf_counter()
-summary = replay([path], db, ledger, workers=int(workers))
+if source.startswith("topic:"):
+    summary = replay_topic(source[len("topic:"):], "spoc.touchpoints", db, ledger, workers=int(workers))
+else:
+    summary = replay([source], db, ledger, workers=int(workers))
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
@@ -63,10 +67,11 @@ def baseline(path: Path) -> float:
     return lines / (time.perf_counter() - started)
 
 
-def replay_once(path: Path, tmp: Path, run: str, workers: str) -> dict[str, float]:
+def replay_once(source: Path | str, tmp: Path, run: str, workers: str) -> dict[str, float]:
+    """`spoc replay` in a fresh process, of a file or (``topic:BOOTSTRAP``) of spoc.touchpoints."""
     db = tmp / f"{run}.duckdb"
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(db), f"sqlite:///{tmp / run}.ledger.sqlite", workers],
+        [sys.executable, "-c", CHILD, str(source), str(db), f"sqlite:///{tmp / run}.ledger.sqlite", workers],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])

@@ -1,4 +1,4 @@
-"""One replay pass: JSONL lines through the intake step (validation, dedup, core) into the stores."""
+"""One replay pass: JSONL lines or topic messages through the intake step (validation, dedup, core) into the stores."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
+from processors.live_partition import Incoming
 from processors.long_lived_heap import chunked_collection, settle
 from processors.sources import read_lines, source_name
 from projections.duckdb_store import AnalyticsStore
@@ -59,8 +60,21 @@ class ReplaySummary:
         return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
-LedgerSink = Callable[[list[LedgerRecord], list[Erasure], str, int], int]
-"""Stores a flush's decisions and erasures for ``source`` up to ``offset``; returns events written."""
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """A flush's ledger output: the decisions and erasures of ``source`` up to ``offset``."""
+
+    source: str
+    offset: int | None
+    """The last input position read (None: nothing was read)."""
+    lines: int
+    """Input lines or messages read since the pass's previous flush."""
+    records: list[LedgerRecord]
+    erasures: list[Erasure]
+
+
+LedgerSink = Callable[[Flush], int]
+"""Stores a flush; returns how many ledger events it wrote."""
 
 
 def partition_of(customer_id: str, partitions: int) -> int:
@@ -69,7 +83,7 @@ def partition_of(customer_id: str, partitions: int) -> int:
 
 
 class ReplayPass:
-    """One pass over the inputs: the shared intake step, flushed in chunks to the stores.
+    """One pass over an input: the shared intake step, flushed in chunks to the stores.
 
     With ``partition=(k, n)`` it processes only the customers of partition k of n
     (plus every employee departure, a broadcast), as a Kafka partition would;
@@ -88,16 +102,17 @@ class ReplayPass:
         self.intake = Intake(policy, owns)
         self.summary = ReplaySummary()
         self.seq = 0
+        self.flushed_seq = 0
         self.reporting = index == 0
 
     @property
     def latest(self) -> datetime | None:
         return self.intake.latest
 
-    def run_file(self, path: str, progress: Callable[[int], None] | None) -> None:
+    def run_file(self, path: str) -> None:
         source = source_name(path)
         take, reporting = self.intake.take, self.reporting
-        offset = 0
+        offset: int | None = None
         with chunked_collection():
             for offset, raw in read_lines(path):
                 self.seq += 1
@@ -105,11 +120,21 @@ class ReplayPass:
                 if self.seq % CHUNK == 0:
                     self.flush(source, offset)
                     settle()
-                    if progress is not None:
-                        progress(self.seq)
             self.flush(source, offset)
 
-    def flush(self, source: str, offset: int) -> None:
+    def run_messages(self, source: str, messages: list[Incoming]) -> None:
+        """One chunk of a topic partition, in offset order (the offset orders its events, as live).
+
+        Call it within :func:`~processors.long_lived_heap.chunked_collection`, around all the chunks.
+        """
+        take = self.intake.take
+        for message in messages:
+            take(message.value, Position(source, message.offset, message.offset), reporting=not message.broadcast_copy)
+        self.seq += len(messages)
+        self.flush(source, messages[-1].offset if messages else None)
+        settle()
+
+    def flush(self, source: str, offset: int | None) -> None:
         batch = self.intake.drain()
         summary, counts = self.summary, self.intake.counts
         self.analytics.write_batch(batch)
@@ -120,13 +145,27 @@ class ReplayPass:
         summary.owner_changes += sum(1 for r in batch.records if isinstance(r.event, OWNER_EVENTS))
         summary.customers = len(self.intake.core.customers)
         summary.customers_erased += len(batch.erasures)
-        summary.ledger_events_written += self.ledger_sink(batch.records, batch.erasures, source, offset)
+        lines, self.flushed_seq = self.seq - self.flushed_seq, self.seq
+        summary.ledger_events_written += self.ledger_sink(Flush(source, offset, lines, batch.records, batch.erasures))
+
+
+def combine(total: ReplaySummary, part: ReplaySummary) -> None:
+    """Add the summary of a pass over other customers (another partition) to ``total``."""
+    total.accepted += part.accepted
+    total.duplicates += part.duplicates
+    total.rejected.update(part.rejected)
+    total.customers += part.customers
+    total.owner_changes += part.owner_changes
+    total.handoffs += part.handoffs
+    total.silo_handoffs += part.silo_handoffs
+    total.customers_erased += part.customers_erased
+    total.ledger_events_written += part.ledger_events_written
 
 
 def store_in(ledger: LedgerStore) -> LedgerSink:
-    def sink(records: list[LedgerRecord], erasures: list[Erasure], source: str, offset: int) -> int:
-        written = ledger.record(records, source, offset) if offset else 0
-        ledger.erase(erasures)
+    def sink(flush: Flush) -> int:
+        written = ledger.record(flush.records, flush.source, flush.offset) if flush.offset is not None else 0
+        ledger.erase(flush.erasures)
         return written
 
     return sink

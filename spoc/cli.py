@@ -20,22 +20,25 @@ DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from processors.replay import replay
+    from processors.replay import replay, replay_topic
+    from processors.topics import bootstrap_servers
+
+    if bool(args.inputs) == bool(args.from_topic):
+        raise TerminalError("give either INPUT files or --from-topic TOPIC to replay, not both and not neither")
 
     def progress(lines: int) -> None:
         if args.progress:
             print(f"\r{lines:,} lines", end="", file=sys.stderr, flush=True)
 
     policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
-    summary = replay(
-        args.inputs,
-        args.db,
-        args.ledger or default_ledger_url(args.db, separate=args.policy is not None),
-        as_of=parse_timestamp(args.as_of) if args.as_of else None,
-        policy=policy,
-        progress=progress,
-        workers=args.workers,
+    common = dict(
+        as_of=parse_timestamp(args.as_of) if args.as_of else None, policy=policy, progress=progress, workers=args.workers,
     )
+    ledger_url = args.ledger or default_ledger_url(args.db, separate=args.policy is not None)
+    if args.from_topic:
+        summary = replay_topic(bootstrap_servers(args.bootstrap), args.from_topic, args.db, ledger_url, **common)
+    else:
+        summary = replay(args.inputs, args.db, ledger_url, **common)
     if args.progress:
         print(file=sys.stderr)
     print(summary.render())
@@ -317,10 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay",
         help="replay JSONL touchpoints into the ledger and a DuckDB file",
-        description="Replay JSONL files (.jsonl, .jsonl.gz, or - for stdin) in order. "
-        "Rebuilds the DuckDB file's tables; records ledger decisions with their input positions.",
+        description="Replay JSONL files (.jsonl, .jsonl.gz, or - for stdin) in order, or a Kafka topic from its "
+        "beginning to its end now (--from-topic). Rebuilds the DuckDB file's tables; records ledger decisions "
+        "with their input positions.",
     )
-    replay.add_argument("inputs", nargs="+", metavar="INPUT")
+    replay.add_argument("inputs", nargs="*", metavar="INPUT")
+    replay.add_argument(
+        "--from-topic", metavar="TOPIC",
+        help="read this topic (e.g. spoc.touchpoints) instead of files, each partition as the live worker does",
+    )
     replay.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file to (re)build")
     replay.add_argument("--as-of", metavar="TIMESTAMP", help="the churn report date (default: the latest event)")
     replay.add_argument(
@@ -336,8 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
     replay.add_argument(
         "--workers", type=int, metavar="N",
-        help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1)",
+        help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1; "
+        "for a topic, one per core up to its partition count)",
     )
+    _add_bootstrap(replay)
     replay.set_defaults(run=_replay)
 
     report = commands.add_parser(

@@ -1,0 +1,88 @@
+"""What one replay process works on: a partition of the customers of files, or partitions of a topic.
+
+A share runs its passes into one analytics store and hands every flush to a
+ledger sink.  ``sharers`` says how many shares deliver each flush of a source:
+every file share reads every line (so each flush is complete only when all have
+delivered it), while a topic partition belongs to one share alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from aiokafka.errors import KafkaConnectionError
+
+from ledger.policy import Policy
+from processors.kafka_reading import history
+from processors.live_partition import partition_source
+from processors.long_lived_heap import chunked_collection
+from processors.replay_pass import CHUNK, LedgerSink, ReplayPass, ReplaySummary, combine
+from processors.topics import unreachable
+from projections.duckdb_store import AnalyticsStore
+
+
+class Share(Protocol):
+    @property
+    def sharers(self) -> int: ...
+
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]: ...
+
+
+@dataclass(frozen=True)
+class FileShare:
+    """The customers of partition ``partition`` of ``partitions`` in JSONL files, read in order."""
+
+    inputs: tuple[str, ...]
+    policy: Policy
+    partition: int = 0
+    partitions: int = 1
+
+    @property
+    def sharers(self) -> int:
+        return self.partitions
+
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
+        run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions))
+        for path in self.inputs:
+            run.run_file(path)
+        return run.summary, run.latest
+
+
+@dataclass(frozen=True)
+class TopicShare:
+    """Some partitions of a topic, each from its beginning to its end when the share starts reading it.
+
+    Each partition is its own stream with its own duplicate index, positions and
+    broadcast copies, exactly as the live worker processes it.
+    """
+
+    bootstrap: str
+    topic: str
+    partitions: tuple[int, ...]
+    policy: Policy
+
+    @property
+    def sharers(self) -> int:
+        return 1
+
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
+        try:
+            return asyncio.run(self._run(analytics, sink))
+        except KafkaConnectionError as error:
+            raise unreachable(self.bootstrap, error) from None
+
+    async def _run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
+        summary, latest = ReplaySummary(), None
+        with chunked_collection():
+            for partition in self.partitions:
+                run = ReplayPass(analytics, sink, self.policy)
+                source = partition_source(self.topic, partition)
+                async for messages in history(self.bootstrap, self.topic, partition, CHUNK):
+                    run.run_messages(source, messages)
+                combine(summary, run.summary)
+                if run.latest is not None and (latest is None or run.latest > latest):
+                    latest = run.latest
+        return summary, latest
