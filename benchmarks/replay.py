@@ -33,13 +33,11 @@ from benchmarks.workload import generate  # noqa: E402
 TOPIC = "topic:"
 CHILD = """
 import json, resource, sys, time
-from processors.replay import replay, replay_topic
+from processors.replay import TopicInput, replay
 source, db, ledger, workers = sys.argv[1:5]
 started = time.perf_counter()
-if source.startswith("topic:"):
-    summary = replay_topic(source[len("topic:"):], "spoc.touchpoints", db, ledger, workers=int(workers))
-else:
-    summary = replay([source], db, ledger, workers=int(workers))
+inputs = TopicInput(source[len("topic:"):], "spoc.touchpoints") if source.startswith("topic:") else [source]
+summary = replay(inputs, db, ledger, workers=int(workers))
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))

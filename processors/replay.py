@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -39,8 +40,16 @@ def default_workers(inputs: list[str]) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
+@dataclass(frozen=True)
+class TopicInput:
+    """A Kafka topic to replay: every partition from its beginning to its end when the replay starts."""
+
+    bootstrap: str
+    topic: str
+
+
 def replay(
-    inputs: list[str],
+    inputs: list[str] | TopicInput,
     analytics_path: str | Path,
     ledger_url: str,
     *,
@@ -49,52 +58,16 @@ def replay(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> ReplaySummary:
-    """Replay ``inputs`` in order into a rebuilt analytics file and the ledger store."""
-    check_readable(inputs)
-    workers = workers or default_workers(inputs)
-    if STDIN in inputs:
-        workers = 1  # stdin can be read once only
-    shares = [FileShare(tuple(inputs), policy, k, workers) for k in range(workers)]
-    return rebuild(shares, analytics_path, ledger_url, as_of=as_of, policy=policy, progress=progress)
+    """Replay files in order, or a topic, into a rebuilt analytics file and the ledger store.
 
-
-def replay_topic(
-    bootstrap: str,
-    topic: str,
-    analytics_path: str | Path,
-    ledger_url: str,
-    *,
-    as_of: datetime | None = None,
-    policy: Policy = DEFAULT_POLICY,
-    progress: Callable[[int], None] | None = None,
-    workers: int | None = None,
-) -> ReplaySummary:
-    """Replay a topic, every partition from its beginning to its end now, as the live worker would process it.
-
-    Positions are the topic's (``topic:partition`` and offset), so the ledger store
-    is the worker's own: replaying into the live ledger store writes nothing new.
+    A topic is replayed partition by partition as the live worker processes it;
+    its positions (``topic:partition`` and offset) are the worker's, so replaying
+    into the live ledger store writes nothing new.
     """
-    try:
-        partitions = asyncio.run(partition_counts(bootstrap, (topic,))).get(topic, 0)
-    except KafkaConnectionError as error:
-        raise unreachable(bootstrap, error) from None
-    if not partitions:
-        raise TopicLayoutError(f"topic {topic} does not exist at {bootstrap}; publish to it first (`spoc publish`)")
-    workers = max(1, min(workers or os.cpu_count() or 1, partitions, MAX_WORKERS))
-    shares = [TopicShare(bootstrap, topic, tuple(range(k, partitions, workers)), policy) for k in range(workers)]
-    return rebuild(shares, analytics_path, ledger_url, as_of=as_of, policy=policy, progress=progress)
-
-
-def rebuild(
-    shares: Sequence[Share],
-    analytics_path: str | Path,
-    ledger_url: str,
-    *,
-    as_of: datetime | None,
-    policy: Policy,
-    progress: Callable[[int], None] | None,
-) -> ReplaySummary:
-    """Rebuild the analytics file from the shares of an input (in processes when more than one)."""
+    if isinstance(inputs, TopicInput):
+        shares: Sequence[Share] = _topic_shares(inputs, policy, workers)
+    else:
+        shares = _file_shares(inputs, policy, workers)
     started = time.perf_counter()
     analytics = AnalyticsStore(analytics_path)
     changes = analytics.policy_changes(policy)
@@ -129,6 +102,29 @@ def rebuild(
         compact(Path(analytics_path))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _file_shares(inputs: list[str], policy: Policy, workers: int | None) -> list[Share]:
+    check_readable(inputs)
+    workers = workers or default_workers(inputs)
+    if STDIN in inputs:
+        workers = 1  # stdin can be read once only
+    return [FileShare(tuple(inputs), policy, k, workers) for k in range(workers)]
+
+
+def _topic_shares(source: TopicInput, policy: Policy, workers: int | None) -> list[Share]:
+    try:
+        partitions = asyncio.run(partition_counts(source.bootstrap, (source.topic,))).get(source.topic, 0)
+    except KafkaConnectionError as error:
+        raise unreachable(source.bootstrap, error) from None
+    if not partitions:
+        raise TopicLayoutError(
+            f"topic {source.topic} does not exist at {source.bootstrap}; publish to it first (`spoc publish`)"
+        )
+    workers = max(1, min(workers or os.cpu_count() or 1, partitions, MAX_WORKERS))
+    return [
+        TopicShare(source.bootstrap, source.topic, tuple(range(k, partitions, workers)), policy) for k in range(workers)
+    ]
 
 
 def _reporting(sink: LedgerSink, progress: Callable[[int], None] | None) -> LedgerSink:

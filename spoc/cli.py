@@ -20,7 +20,7 @@ DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from processors.replay import replay, replay_topic
+    from processors.replay import TopicInput, replay
     from processors.topics import bootstrap_servers
 
     if bool(args.inputs) == bool(args.from_topic):
@@ -31,14 +31,15 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"\r{lines:,} lines", end="", file=sys.stderr, flush=True)
 
     policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
-    common = dict(
-        as_of=parse_timestamp(args.as_of) if args.as_of else None, policy=policy, progress=progress, workers=args.workers,
+    summary = replay(
+        TopicInput(bootstrap_servers(args.bootstrap), args.from_topic) if args.from_topic else args.inputs,
+        args.db,
+        args.ledger or default_ledger_url(args.db, separate=args.policy is not None),
+        as_of=parse_timestamp(args.as_of) if args.as_of else None,
+        policy=policy,
+        progress=progress,
+        workers=args.workers,
     )
-    ledger_url = args.ledger or default_ledger_url(args.db, separate=args.policy is not None)
-    if args.from_topic:
-        summary = replay_topic(bootstrap_servers(args.bootstrap), args.from_topic, args.db, ledger_url, **common)
-    else:
-        summary = replay(args.inputs, args.db, ledger_url, **common)
     if args.progress:
         print(file=sys.stderr)
     print(summary.render())
