@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -170,7 +171,11 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=15.0)
     parser.add_argument("--analytics-events", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "compare.json")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="only print the table of a saved run")
     args = parser.parse_args()
+    if args.report:
+        report(orjson.loads(args.report.read_bytes()))
+        return
 
     with tempfile.TemporaryDirectory(prefix="spoc-compare-") as tmp_name:
         tmp = Path(tmp_name)
@@ -183,13 +188,14 @@ def main() -> None:
             print(f"run {run + 1}: " + ", ".join(f"{k} {v:,.1f}" for k, v in runs[-1].items()), flush=True)
         views = {events: analytics(events, args.customers, tmp) for events in args.analytics_events}
 
-    medians = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-    report(medians, views, args)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_bytes(orjson.dumps({
-        "events": args.events, "customers": args.customers, "runs": runs, "medians": medians,
+    data = {
+        "events": args.events, "customers": args.customers, "runs": runs,
+        "medians": {key: statistics.median(run[key] for run in runs) for key in runs[0]},
         "views_seconds": {str(k): v for k, v in views.items()}, "machine": machine(),
-    }, option=orjson.OPT_INDENT_2))
+    }
+    report(data)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     print(f"\nwritten: {args.json}")
 
 
@@ -202,11 +208,14 @@ def machine() -> dict[str, object]:
             "platform": platform.platform()}
 
 
-def report(medians: Figures, views: dict[int, dict[str, float]], args: argparse.Namespace) -> None:
+def report(data: dict[str, Any]) -> None:
+    """Print the table of a run (``data`` as written to --json)."""
+    medians: Figures = data["medians"]
+    views: dict[str, dict[str, float]] = data["views_seconds"]
     top, quix = medians["aiokafka_orjson_read_per_s"], medians["peer_events_per_s"]
     rate: Callable[[str], str] = lambda key: (
         f"{medians[key]:>14,.0f}{medians[key] / top:>12.3f}{medians[key] / quix:>10.2f}")
-    print(f"\n{args.events:,} touchpoints over {args.customers:,} customers, medians of {args.runs} runs")
+    print(f"\n{data['events']:,} touchpoints over {data['customers']:,} customers, medians of {len(data['runs'])} runs")
     print(f"{'events/s':<52}{'median':>14}{'/ ceiling':>12}{'/ peer':>10}")
     rows = [
         ("ceiling: orjson parse alone", "orjson_parse_per_s"),
@@ -219,23 +228,25 @@ def report(medians: Figures, views: dict[int, dict[str, float]], args: argparse.
     ]
     for label, key in rows:
         print(f"{label:<52}{rate(key)}")
-    print(f"\n{'peak RSS (MiB)':<52}{'median':>14}")
+    peer_rss = medians["peer_peak_rss_mb"]
+    print(f"\n{'peak RSS (MiB)':<52}{'median':>14}{'':>12}{'/ peer':>10}")
     for label, key in (("peer", "peer_peak_rss_mb"), ("spoc replay (largest process)", "replay_peak_rss_mb"),
                        ("spoc replay --from-topic (largest process)", "replay_topic_peak_rss_mb"),
                        ("live worker", "worker_peak_rss_mb"), ("sink", "sink_peak_rss_mb")):
-        print(f"{label:<52}{medians[key]:>14,.0f}")
-    print(f"\n{'latency, touchpoint -> owner-changed (ms)':<52}{'p50':>10}{'p99':>10}{'broker p99':>12}")
-    for r in args.rates:
-        print(f"{f'at {r:g} events/s':<52}{medians[f'latency_p50_ms@{r:g}']:>10.1f}"
-              f"{medians[f'latency_p99_ms@{r:g}']:>10.1f}{medians[f'broker_round_trip_p99_ms@{r:g}']:>12.1f}")
+        print(f"{label:<52}{medians[key]:>14,.0f}{'':>12}{medians[key] / peer_rss:>10.2f}")
+    print(f"\n{'latency, touchpoint -> owner-changed (ms)':<52}{'p50':>10}{'p99':>10}{'broker p99':>12}{'p99 / broker':>14}")
+    for r in sorted({float(key.split("@")[1]) for key in medians if key.startswith("latency_p50_ms@")}):
+        p99, broker = medians[f"latency_p99_ms@{r:g}"], medians[f"broker_round_trip_p99_ms@{r:g}"]
+        print(f"{f'at {r:g} events/s':<52}{medians[f'latency_p50_ms@{r:g}']:>10.1f}{p99:>10.1f}{broker:>12.1f}"
+              f"{p99 / broker:>14.2f}")
     if views:
-        print(f"\n{'SPEC §7 view, seconds to materialise':<52}" + "".join(f"{f'{n / 1e6:g}M':>10}" for n in views))
+        print(f"\n{'SPEC §7 view, seconds to materialise':<52}" + "".join(f"{f'{int(n) / 1e6:g}M':>10}" for n in views))
         for view in VIEWS:
             print(f"{view:<52}" + "".join(f"{views[n][view]:>10.3f}" for n in views))
     replay_ratio = medians["replay_file_events_per_s"] / quix
     slowest = {n: max(v.values()) for n, v in views.items()}
     print(f"\ntargets: replay >= 1.5x peer: {replay_ratio:.2f}x ({'met' if replay_ratio >= 1.5 else 'NOT met'})"
-          + "".join(f"; every view < 1 s at {n:,}: slowest {s:.2f} s ({'met' if s < 1 else 'NOT met'})"
+          + "".join(f"; every view < 1 s at {int(n):,}: slowest {s:.2f} s ({'met' if s < 1 else 'NOT met'})"
                     for n, s in slowest.items()))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ledger.errors import SpocError
 from ledger.store import LedgerStore
-from processors.replay_pass import Flush, ReplaySummary, combine, store_in
+from processors.replay_pass import DUCKDB_MEMORY, Flush, ReplaySummary, combine, store_in
 from processors.replay_shares import Share
 from projections.duckdb_store import AnalyticsStore
 
@@ -41,7 +41,7 @@ def part_path(analytics_path: Path, partition: int) -> Path:
 def _worker(index: int, share: Share, part: str, out: Any) -> None:
     """Process entry point: replay one share into ``part``, report over ``out``."""
     try:
-        analytics = AnalyticsStore(part)
+        analytics = AnalyticsStore(part, DUCKDB_MEMORY)
         analytics.con.begin()
         analytics.create_schema(replace=True)
 

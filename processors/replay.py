@@ -23,7 +23,7 @@ from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.partitioned import run_shares
-from processors.replay_pass import Flush, LedgerSink, ReplaySummary, store_in
+from processors.replay_pass import DUCKDB_MEMORY, Flush, LedgerSink, ReplaySummary, store_in
 from processors.replay_shares import FileShare, Share, TopicShare
 from processors.sources import STDIN, check_readable
 from processors.topics import TopicLayoutError, partition_counts, unreachable
@@ -69,7 +69,7 @@ def replay(
     else:
         shares = _file_shares(inputs, policy, workers)
     started = time.perf_counter()
-    analytics = AnalyticsStore(analytics_path)
+    analytics = AnalyticsStore(analytics_path, DUCKDB_MEMORY)
     changes = analytics.policy_changes(policy)
     if changes:
         analytics.close()
@@ -121,7 +121,9 @@ def _topic_shares(source: TopicInput, policy: Policy, workers: int | None) -> li
         raise TopicLayoutError(
             f"topic {source.topic} does not exist at {source.bootstrap}; publish to it first (`spoc publish`)"
         )
-    workers = max(1, min(workers or os.cpu_count() or 1, partitions, MAX_WORKERS))
+    # One process per partition by default, even beyond the cores: a process per core
+    # would leave one with twice the partitions of another (3 partitions on 2 cores).
+    workers = max(1, min(workers or partitions, partitions, MAX_WORKERS))
     return [
         TopicShare(source.bootstrap, source.topic, tuple(range(k, partitions, workers)), policy) for k in range(workers)
     ]

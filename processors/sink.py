@@ -106,9 +106,7 @@ class Sink:
         self._copy_seconds = 0.0
 
     def _open(self) -> AnalyticsStore:
-        store = AnalyticsStore(self.working)
-        store.con.execute(f"SET memory_limit = '{self.settings.memory_limit}'")
-        return store
+        return AnalyticsStore(self.working, self.settings.memory_limit)
 
     def _setting(self, key: str) -> str | None:
         row = self.store.con.execute("SELECT value FROM spoc_settings WHERE key = ?", [key]).fetchone()

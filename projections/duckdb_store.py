@@ -127,10 +127,13 @@ class AnalyticsStore:
     holds it (or from a copy).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, memory_limit: str | None = None) -> None:
+        """``memory_limit`` caps DuckDB's buffers (e.g. ``64MB``); unlimited, DuckDB keeps every block it wrote."""
         self.path = Path(path)
         self.con = duckdb.connect(str(self.path))
         self.con.execute("SET TimeZone = 'UTC'")
+        if memory_limit is not None:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
 
     def close(self) -> None:
         self.con.close()
