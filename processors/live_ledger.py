@@ -37,6 +37,7 @@ from processors.kafka_reading import history, output_tails
 from processors.kafka_security import client_settings
 from processors.live_outputs import Outgoing, beyond
 from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
+from processors.long_lived_heap import chunked_collection, settle
 from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
 from processors.worker_metrics import WorkerMetrics
 
@@ -253,10 +254,12 @@ class LiveLedger:
     async def _replay(self, state: PartitionLedger, start: int | None, until: int | None) -> int:
         """Process the partition's history from ``start`` to ``until`` (defaults: beginning, end now)."""
         messages = 0
-        async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, state.partition, REBUILD_CHUNK, start, until):
-            effects = await asyncio.to_thread(state.process, chunk)
-            await self._make(state, effects)
-            messages += len(chunk)
+        with chunked_collection():  # a long history builds a large, long-lived state, as a replay does
+            async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, state.partition, REBUILD_CHUNK, start, until):
+                effects = await asyncio.to_thread(state.process, chunk)
+                await self._make(state, effects)
+                settle()
+                messages += len(chunk)
         if until is not None:
             state.next_offset = max(state.next_offset, until)
         return messages

@@ -16,18 +16,30 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_open_blocks = 0
+_enabled_before = True
+
 
 @contextmanager
 def chunked_collection() -> Iterator[None]:
-    """Within the block, collection happens only where :func:`settle` is called."""
-    enabled = gc.isenabled()
-    gc.disable()
+    """Within the block, collection happens only where :func:`settle` is called.
+
+    Blocks may overlap (a worker rebuilds several partitions at once, as asyncio
+    tasks of one thread): the collector comes back when the last one ends.
+    """
+    global _open_blocks, _enabled_before
+    if _open_blocks == 0:
+        _enabled_before = gc.isenabled()
+        gc.disable()
+    _open_blocks += 1
     try:
         yield
     finally:
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
+        _open_blocks -= 1
+        if _open_blocks == 0:
+            gc.unfreeze()
+            if _enabled_before:
+                gc.enable()
 
 
 def settle() -> None:

@@ -31,3 +31,13 @@ def test_the_survivors_are_frozen_until_the_block_ends() -> None:
         assert not gc.isenabled()
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+
+
+def test_overlapping_blocks_give_the_collector_back_when_the_last_one_ends() -> None:
+    first, second = chunked_collection(), chunked_collection()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the second block is still open
+    second.__exit__(None, None, None)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
