@@ -103,10 +103,11 @@ def worker_from_topic(bootstrap: str, tmp: Path, rates: list[float], seconds: fl
 
 
 SINK_CHILD = """
-import sys
+import os, sys
 from spoc.cli import main
+from spoc.worker_process import memory_mib
 code = main(["project", "--bootstrap", sys.argv[1], "--db", sys.argv[2], "--until-caught-up"])
-print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024)
+print(memory_mib(os.getpid(), "VmHWM"))
 sys.exit(code)
 """
 """`spoc project` reporting its own peak RSS as it exits (a parent cannot read it after the exit)."""

@@ -32,14 +32,15 @@ from benchmarks.workload import generate  # noqa: E402
 
 TOPIC = "topic:"
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from processors.replay import TopicInput, replay
+from spoc.worker_process import memory_mib
 source, db, ledger, workers = sys.argv[1:5]
 started = time.perf_counter()
 inputs = TopicInput(source[len("topic:"):], "spoc.touchpoints") if source.startswith("topic:") else [source]
 summary = replay(inputs, db, ledger, workers=int(workers) or None)
-peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines, "peak_rss_mb": peak / 1024,
+print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
+                  "peak_rss_mb": memory_mib(os.getpid(), "VmHWM"),
                   "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import multiprocessing
 import queue as queue_module
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ledger.errors import SpocError
-from ledger.store import LedgerStore
-from processors.replay_pass import DUCKDB_MEMORY, Flush, ReplaySummary, combine, store_in
+from processors.replay_pass import DUCKDB_MEMORY, Flush, LedgerSink, ReplaySummary, combine
 from processors.replay_shares import Share
 from projections.duckdb_store import AnalyticsStore
 
@@ -58,12 +57,9 @@ def _worker(index: int, share: Share, part: str, out: Any) -> None:
 
 
 def run_shares(
-    shares: Sequence[Share],
-    analytics: AnalyticsStore,
-    ledger: LedgerStore,
-    progress: Callable[[int], None] | None,
+    shares: Sequence[Share], analytics: AnalyticsStore, store: LedgerSink
 ) -> tuple[ReplaySummary, datetime | None]:
-    """Run the shares in processes, store their decisions in order, and merge their facts into ``analytics``."""
+    """Run the shares in processes, hand their flushes to ``store`` in order, and merge their facts into ``analytics``."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue(maxsize=MESSAGES_IN_FLIGHT * len(shares))
     parts = [part_path(analytics.path, k) for k in range(len(shares))]
@@ -73,11 +69,9 @@ def run_shares(
     ]
     for worker in workers:
         worker.start()
-    store = store_in(ledger)
     pending: dict[tuple[str, int | None], list[Flush]] = defaultdict(list)
     summary = ReplaySummary()
     latest: datetime | None = None
-    read = 0
     finished = 0
     try:
         while finished < len(shares):
@@ -97,9 +91,6 @@ def run_shares(
                 if len(delivered) == shares[index].sharers:
                     del pending[(flush.source, flush.offset)]
                     summary.ledger_events_written += store(_merged(delivered))
-                    read += flush.lines
-                    if progress is not None:
-                        progress(read)
             else:
                 part_summary, part_latest = message[2], message[3]
                 combine(summary, part_summary)

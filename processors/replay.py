@@ -82,10 +82,11 @@ def replay(
     try:
         analytics.con.begin()
         analytics.create_schema(replace=True)
+        store = _reporting(store_in(ledger), progress)
         if len(shares) > 1:
-            summary, latest = run_shares(shares, analytics, ledger, progress)
+            summary, latest = run_shares(shares, analytics, store)
         else:
-            summary, latest = shares[0].run(analytics, _reporting(store_in(ledger), progress))
+            summary, latest = shares[0].run(analytics, store)
         analytics.write_settings(
             policy,
             as_of=as_of.isoformat() if as_of else None,

@@ -14,7 +14,7 @@ from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
 from processors.live_partition import Incoming
-from processors.long_lived_heap import chunked_collection, settle
+from processors.long_lived_heap import settle
 from processors.sources import read_lines, source_name
 from projections.duckdb_store import AnalyticsStore
 
@@ -115,17 +115,17 @@ class ReplayPass:
         return self.intake.latest
 
     def run_file(self, path: str) -> None:
+        """A JSONL file, line by line.  Call it within :func:`~processors.long_lived_heap.chunked_collection`."""
         source = source_name(path)
         take, reporting = self.intake.take, self.reporting
         offset: int | None = None
-        with chunked_collection():
-            for offset, raw in read_lines(path):
-                self.seq += 1
-                take(raw, Position(source, offset, self.seq), reporting=reporting)
-                if self.seq % CHUNK == 0:
-                    self.flush(source, offset)
-                    settle()
-            self.flush(source, offset)
+        for offset, raw in read_lines(path):
+            self.seq += 1
+            take(raw, Position(source, offset, self.seq), reporting=reporting)
+            if self.seq % CHUNK == 0:
+                self.flush(source, offset)
+                settle()
+        self.flush(source, offset)
 
     def run_messages(self, source: str, messages: list[Incoming]) -> None:
         """One chunk of a topic partition, in offset order (the offset orders its events, as live).

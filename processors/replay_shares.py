@@ -46,8 +46,9 @@ class FileShare:
 
     def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
         run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions))
-        for path in self.inputs:
-            run.run_file(path)
+        with chunked_collection():
+            for path in self.inputs:
+                run.run_file(path)
         return run.summary, run.latest
 
 

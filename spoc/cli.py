@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--workers", type=int, metavar="N",
         help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1; "
-        "for a topic, one per core up to its partition count)",
+        "for a topic, one per partition, at most 8)",
     )
     _add_bootstrap(replay)
     replay.set_defaults(run=_replay)
