@@ -16,13 +16,20 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from ledger.errors import TransientError
 from processors.kafka_security import client_settings
-from processors.sources import check_readable, read_lines
+from processors.sources import check_readable, stream_lines
 from processors.topics import BROADCAST_COPY_HEADER, unreachable
 
 PENDING_LIMIT = 10_000
+OUTAGE_LIMIT_SECONDS = 300.0
+"""How long a message may wait for the broker: a broker that is back within this is a pause, not an error."""
+
+
+class PublishStalled(TransientError):
+    """The broker did not acknowledge a message within the outage limit."""
 
 
 @dataclass
@@ -48,20 +55,26 @@ def routing(raw: bytes) -> tuple[bytes | None, bool]:
 
 
 async def publish(
-    paths: list[str], bootstrap: str, topic: str, progress: Callable[[int], None] | None = None
+    paths: list[str], bootstrap: str, topic: str, progress: Callable[[int], None] | None = None,
+    outage_limit: float = OUTAGE_LIMIT_SECONDS,
 ) -> PublishSummary:
+    """Publish every line; a broker outage of up to ``outage_limit`` seconds only pauses it."""
     check_readable(paths)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client_settings())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        # A batch waiting for an unreachable broker fails after request_timeout_ms.
+        request_timeout_ms=int(outage_limit * 1000), **client_settings(),
+    )
     try:
         await producer.start()
     except KafkaConnectionError as error:
         raise unreachable(bootstrap, error) from None
     summary = PublishSummary()
-    pending: list[Any] = []
+    pending: list[tuple[int, Any]] = []  # (line count when sent, delivery future)
     try:
         partitions = sorted(await producer.partitions_for(topic))
         for path in paths:
-            for _, raw in read_lines(path):
+            async for _, raw in stream_lines(path):
                 summary.lines += 1
                 key, broadcast = routing(raw)
                 if broadcast:
@@ -69,22 +82,31 @@ async def publish(
                     for partition in partitions:
                         # The first partition reports the departure; the copies only apply it.
                         headers = [(BROADCAST_COPY_HEADER, b"1")] if partition != partitions[0] else None
-                        pending.append(await producer.send(topic, raw, partition=partition, headers=headers))
+                        pending.append((summary.lines, await producer.send(topic, raw, partition=partition, headers=headers)))
                 else:
                     summary.unkeyed += key is None
-                    pending.append(await producer.send(topic, raw, key=key))
+                    pending.append((summary.lines, await producer.send(topic, raw, key=key)))
                 if len(pending) >= PENDING_LIMIT:
-                    summary.messages += await _settle(pending, progress, summary.lines)
-        summary.messages += await _settle(pending, progress, summary.lines)
+                    summary.messages += await _settle(pending, progress, summary.lines, outage_limit)
+        summary.messages += await _settle(pending, progress, summary.lines, outage_limit)
     finally:
         await producer.stop()
     return summary
 
 
-async def _settle(pending: list[Any], progress: Callable[[int], None] | None, lines: int) -> int:
-    """Wait until the broker acknowledged every pending message (a failure raises)."""
-    for future in pending:
-        await future
+async def _settle(
+    pending: list[tuple[int, Any]], progress: Callable[[int], None] | None, lines: int, outage_limit: float
+) -> int:
+    """Wait until the broker acknowledged every pending message, in the order they were sent."""
+    for line, future in pending:
+        try:
+            await future
+        except KafkaError as error:
+            raise PublishStalled(
+                f"Kafka did not acknowledge input line {line:,} within {outage_limit:.0f} s ({error!r}); the "
+                f"lines before it are published. Publishing the input again is safe: the worker counts a "
+                f"repeated event_id with the same content as a duplicate and applies it once"
+            ) from None
     settled = len(pending)
     pending.clear()
     if progress is not None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,18 +39,47 @@ def source_name(path: str) -> str:
 
 def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
     """Yield (line number, line without its line ending), numbering from 1."""
-    stream: BinaryIO
-    if path == STDIN:
-        stream = sys.stdin.buffer
-    elif path.endswith(".gz"):
-        stream = gzip.open(path, "rb")  # type: ignore[assignment]
-    else:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below
+    stream = _open(path)
     try:
         for number, line in enumerate(stream, 1):
             yield number, line.rstrip(b"\r\n")
     except (OSError, EOFError) as error:
         raise InputError(f"cannot read {path}: {error}") from None
     finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+        _close(stream)
+
+
+async def stream_lines(path: str, chunk_bytes: int = 1 << 16) -> AsyncIterator[tuple[int, bytes]]:
+    """:func:`read_lines` for an event loop: each read runs in a thread and returns what has arrived.
+
+    A pipe from an upstream system (stdin) may stay quiet for minutes; meanwhile the
+    loop keeps running, so a producer sends what it holds and rides out broker outages.
+    """
+    stream = _open(path)
+    number, tail = 0, b""
+    try:
+        while chunk := await asyncio.to_thread(stream.read1, chunk_bytes):
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                number += 1
+                yield number, line.rstrip(b"\r")
+        if tail:
+            yield number + 1, tail.rstrip(b"\r")
+    except (OSError, EOFError) as error:
+        raise InputError(f"cannot read {path}: {error}") from None
+    finally:
+        _close(stream)
+
+
+def _open(path: str) -> BinaryIO:
+    if path == STDIN:
+        return sys.stdin.buffer
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - closed by _close
+
+
+def _close(stream: BinaryIO) -> None:
+    if stream is not sys.stdin.buffer:
+        stream.close()

@@ -142,7 +142,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from processors.publish import PublishSummary, publish
+    from processors.publish import OUTAGE_LIMIT_SECONDS, PublishSummary, publish
     from processors.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOUCHPOINTS, bootstrap_servers, ensure_topics
 
     bootstrap = bootstrap_servers(args.bootstrap)
@@ -151,9 +151,14 @@ def _publish(args: argparse.Namespace) -> int:
     async def run() -> PublishSummary:
         await ensure_topics(bootstrap, tuple(dict.fromkeys((*ALL_TOPICS, topic))), args.partitions or DEFAULT_PARTITIONS)
         with tqdm(unit=" lines", disable=None, file=sys.stderr) as bar:
-            return await publish(args.inputs, bootstrap, topic, lambda lines: bar.update(lines - bar.n))
+            return await publish(
+                args.inputs, bootstrap, topic, lambda lines: bar.update(lines - bar.n),
+                OUTAGE_LIMIT_SECONDS if args.outage_limit is None else args.outage_limit,
+            )
 
-    summary = asyncio.run(run())
+    # Warnings only: an outage is a line when the broker is lost and one when it is back.
+    with _json_logs("WARNING"):
+        summary = asyncio.run(run())
     print(
         f"published {summary.lines:,} lines as {summary.messages:,} messages to {topic} at {bootstrap} "
         f"({summary.broadcasts:,} departures sent to every partition, {summary.unkeyed:,} lines without a customer key)"
@@ -433,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bootstrap(publish)
     publish.add_argument("--topic", help="the input topic (default: spoc.touchpoints)")
     publish.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
+    publish.add_argument(
+        "--outage-limit", type=float, metavar="SECONDS",
+        help="how long to wait for a broker that went away mid-stream before giving up with an error "
+        "(default: 300); the broker must be reachable at start",
+    )
     publish.set_defaults(run=_publish)
 
     worker = commands.add_parser(

@@ -15,7 +15,7 @@ from aiokafka import ConsumerRecord
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
-from processors.topics import ALL_TOPICS, OWNER_CHANGED_DLQ, TOUCHPOINTS, KafkaUnreachable, ensure_topics
+from processors.topics import ALL_TOPICS, OWNER_CHANGED_DLQ, TOUCHPOINTS, ensure_topics
 from spoc.worker_process import WorkerProcess, partition_ends, wait_until_processed
 
 
@@ -46,13 +46,8 @@ def publish_file(bootstrap: str, path: Path, partitions: int = 3) -> None:
     asyncio.run(run())
 
 
-def publish_paced(
-    bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3, through_outages: bool = False,
-) -> None:
-    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog.
-
-    ``through_outages``: a slice whose producer cannot connect (the broker is away; nothing
-    was sent) is tried again until it can, as an upstream system would."""
+def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3) -> None:
+    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog."""
     lines = path.read_bytes().splitlines(keepends=True)
     size = -(-len(lines) // chunks)
     slices = []
@@ -64,14 +59,7 @@ def publish_paced(
     async def run() -> None:
         await ensure_topics(bootstrap, ALL_TOPICS, partitions)
         for part in slices:
-            while True:
-                try:
-                    await publish([str(part)], bootstrap, TOUCHPOINTS)
-                    break
-                except KafkaUnreachable:
-                    if not through_outages:
-                        raise
-                    await asyncio.sleep(0.5)
+            await publish([str(part)], bootstrap, TOUCHPOINTS)
             await asyncio.sleep(pause)
 
     asyncio.run(run())

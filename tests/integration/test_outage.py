@@ -1,24 +1,44 @@
 """A broker outage: Apache Kafka stops while the publisher, the worker and the DuckDB sink run, and
-comes back (same data, same ports) a few seconds later; everything resumes by itself, nothing lost."""
+comes back (same data, same ports) a few seconds later; everything resumes by itself, nothing lost.
+
+The publisher is one ``spoc publish -`` fed through a pipe, as an upstream system would run it:
+nobody retries anything for it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from processors.child_process import die_with_parent
+from processors.topics import ALL_TOPICS, ensure_topics
 from spoc.worker_process import sink_process
 from tests.conftest import ROOT
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, wait_for_workers, worker
+from tests.live import running, wait_for_workers, worker
 
 OUTAGE_SECONDS = 8
+SLICES = 40
+PAUSE_SECONDS = 0.4
+
+
+def _feed(pipe: IO[bytes], source: Path) -> None:
+    """Write the input in slices with a pause between them (a stream, not a backlog), then close the pipe."""
+    lines = source.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // SLICES)
+    with pipe:
+        for i in range(0, len(lines), size):
+            pipe.write(b"".join(lines[i:i + size]))
+            pipe.flush()
+            time.sleep(PAUSE_SECONDS)
 
 
 def test_everything_resumes_after_the_broker_was_away(
@@ -29,19 +49,27 @@ def test_everything_resumes_after_the_broker_was_away(
         pytest.skip("needs the Apache Kafka that `make test-apache` starts (scripts/kafka-broker outage)")
     source = _workload(tmp_path, 20_000, seed=81)
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 40, 0.4, 3, True))
-    publisher.start()
+    asyncio.run(ensure_topics(pipeline_bootstrap, ALL_TOPICS, 3))
+    publisher_log = (tmp_path / "publisher.log").open("wb")
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", pipeline_bootstrap],
+        stdin=subprocess.PIPE, stdout=publisher_log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+    )
+    assert publisher.stdin is not None
+    feeder = threading.Thread(target=_feed, args=(publisher.stdin, source))
+    feeder.start()
     try:
         with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
             sink = sink_process(pipeline_bootstrap, tmp_path / "live.duckdb", tmp_path / "sink.log")
             try:
                 time.sleep(5)
-                assert publisher.is_alive(), "the stream ended before the outage"
+                assert feeder.is_alive(), "the stream ended before the outage"
                 subprocess.run(
                     [str(ROOT / "scripts" / "kafka-broker"), "outage", str(OUTAGE_SECONDS)],
                     env={**os.environ, "SPOC_TEST_KAFKA_DIR": kafka_dir}, check=True, preexec_fn=die_with_parent,
                 )
-                publisher.join()
+                feeder.join()
+                assert publisher.wait(60) == 0, (tmp_path / "publisher.log").read_text()
                 wait_for_workers(pipeline_bootstrap, [live])
                 assert live.running and sink.poll() is None, "a process gave up during the outage"
             finally:
@@ -49,11 +77,14 @@ def test_everything_resumes_after_the_broker_was_away(
                 sink.wait(30)
             assert live.terminate() == 0
     finally:
-        publisher.join()
+        feeder.join()
+        publisher.kill()
+        publisher.wait()
+        publisher_log.close()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
     # The outage is a line when the broker is lost and one when it is back, in both logs, instead of
     # aiokafka's error for every attempt (once ten thousand lines a second: a busy loop, now backed off).
-    for log in ("worker.log", "sink.log"):
+    for log in ("worker.log", "sink.log", "publisher.log"):
         text = (tmp_path / log).read_text()
         assert '"logger": "aiokafka"' not in text and len(text.splitlines()) < 1000, log
         lost, back = text.count("Kafka broker unreachable"), text.count("Kafka broker reachable again")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 
+from processors.embedded_broker import EmbeddedBroker
 from processors.publish import publish
-from processors.topics import ensure_topics
+from processors.topics import TOUCHPOINTS, ensure_topics
+from spoc.worker_process import free_port
 from tests.replaying import write_jsonl
 from tests.scenario import day
 
@@ -76,3 +80,67 @@ def test_publish_without_a_broker_says_how_to_get_one(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr and "spoc broker" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _spoc_publish_from_a_pipe(bootstrap: str, *options: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", bootstrap, *options],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def test_publish_from_a_pipe_sends_each_line_as_it_arrives(tmp_path: Path) -> None:
+    """An upstream system's pipe may go quiet; what arrived is on Kafka meanwhile, not held back."""
+    with EmbeddedBroker(free_port()) as broker:
+        publisher = _spoc_publish_from_a_pipe(broker.bootstrap)
+        assert publisher.stdin is not None
+        try:
+            publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
+            publisher.stdin.flush()
+            arrived = asyncio.run(_consume_all(broker.bootstrap, TOUCHPOINTS, 1))  # the pipe is still open
+            assert [m for ms in arrived.values() for m in ms] == [orjson.dumps(_touch(1, "c1"))]
+            publisher.stdin.close()
+            assert publisher.wait(60) == 0
+        finally:
+            publisher.kill()
+            publisher.wait()
+
+
+def test_publish_gives_up_on_a_broker_away_beyond_the_outage_limit_and_says_what_to_do(tmp_path: Path) -> None:
+    broker = EmbeddedBroker(free_port()).start()
+    try:
+        publisher = _spoc_publish_from_a_pipe(broker.bootstrap, "--outage-limit", "3")
+        assert publisher.stdin is not None
+        publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
+        publisher.stdin.flush()
+        assert asyncio.run(_consume_all(broker.bootstrap, TOUCHPOINTS, 1))
+    finally:
+        broker.stop()
+    try:
+        publisher.stdin.write(orjson.dumps(_touch(2, "c1")) + b"\n")
+        publisher.stdin.close()
+        started = time.monotonic()
+        assert publisher.wait(60) == 2
+        assert time.monotonic() - started >= 2.5  # it waited for the broker first
+        assert publisher.stderr is not None
+        stderr = publisher.stderr.read().decode()
+        assert "spoc: error: Kafka did not acknowledge input line 2 within 3 s" in stderr
+        assert "Publishing the input again is safe" in stderr and "Traceback" not in stderr
+        assert "Kafka broker unreachable" in stderr  # said once, not per attempt
+    finally:
+        publisher.kill()
+        publisher.wait()
+
+
+def test_streamed_lines_are_the_lines_read_from_a_file(tmp_path: Path) -> None:
+    """``spoc publish`` streams its input, ``spoc replay`` reads it: both must see the same lines."""
+    from processors.sources import read_lines, stream_lines
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"a\r\n\nb" + b"x" * 5_000 + b"\nc\r\r\nlast without newline")
+
+    async def streamed() -> list[tuple[int, bytes]]:
+        return [line async for line in stream_lines(str(path), chunk_bytes=64)]
+
+    assert asyncio.run(streamed()) == list(read_lines(str(path)))
+    assert len(list(read_lines(str(path)))) == 5
