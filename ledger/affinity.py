@@ -34,9 +34,11 @@ class Affinity:
     """A(c, e, t) = sum of w_i * 2^(-(t - t_i) / H) over touches at or before t.
 
     The running value is kept anchored at the latest touch, so the usual query
-    (t at or after every touch so far) costs one power.  The touch times and
-    weights are also kept, compactly, so that a late event (arriving after touches
-    that happened later than it) sees only the touches at or before its time.
+    (t at or after every touch so far) costs one power.  From the second touch on,
+    the touch times and weights are also kept, compactly, so that a late event
+    (arriving after touches that happened later than it) sees only the touches at
+    or before its time; a single touch is its own history (anchor, value), and most
+    pairs of customer and employee never get a second one.
     """
 
     __slots__ = ("value", "anchor", "history")
@@ -44,15 +46,19 @@ class Affinity:
     def __init__(self) -> None:
         self.value = 0.0
         self.anchor = float("-inf")
-        self.history = array("d")  # t0, w0, t1, w1, ...
+        self.history: array[float] | None = None  # t0, w0, t1, w1, ... once there are two touches
 
     @property
     def last_touch(self) -> float:
         return self.anchor
 
     def add(self, t: float, weight: float, half_life: float) -> None:
-        self.history.append(t)
-        self.history.append(weight)
+        if self.anchor != float("-inf"):
+            history = self.history
+            if history is None:
+                history = self.history = array("d", (self.anchor, self.value))
+            history.append(t)
+            history.append(weight)
         if t >= self.anchor:
             if self.value:
                 self.value = self.value * 2.0 ** (-(t - self.anchor) / half_life) + weight
@@ -67,7 +73,7 @@ class Affinity:
             if t == self.anchor or not self.value:
                 return self.value
             return self.value * 2.0 ** (-(t - self.anchor) / half_life)
-        history = self.history
+        history = self._touches()
         return sum(
             w * 2.0 ** (-(t - ti) / half_life) for ti, w in zip(history[::2], history[1::2]) if ti <= t
         )
@@ -75,4 +81,7 @@ class Affinity:
     def last_touch_at_or_before(self, t: float) -> float:
         if t >= self.anchor:
             return self.anchor
-        return max((ti for ti in self.history[::2] if ti <= t), default=float("-inf"))
+        return max((ti for ti in self._touches()[::2] if ti <= t), default=float("-inf"))
+
+    def _touches(self) -> array[float]:
+        return self.history if self.history is not None else array("d", (self.anchor, self.value))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 from typing import Any
 from uuid import UUID
 
@@ -165,7 +166,7 @@ class LedgerCore:
             weight = touch_weight(touch)
             affinity = customer.affinities.get(employee_id)
             if affinity is None:
-                affinity = customer.affinities[employee_id] = Affinity()
+                affinity = customer.affinities[intern(employee_id)] = Affinity()
             affinity.add(t, weight, self._half_life)
             self._update_challenger(customer, employee_id, weight, t)
         self._apply_owner_rules(customer, t, at, touch.event_id, touch)

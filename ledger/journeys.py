@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 
 from schemas.events import Touchpoint
 
@@ -20,8 +21,13 @@ def journey_key(touch: Touchpoint) -> str:
 
 @dataclass(slots=True)
 class Journey:
+    """A journey's identity and its last touch: all a later touch needs to join it and name its handoff.
+
+    Case journeys are kept for ever, so the strings that repeat across touches
+    (departments, employees) are interned: one copy each, not one per journey.
+    """
+
     journey_id: str
-    key: str
     last_event_id: str
     last_at: float
     last_outcome: str | None
@@ -84,7 +90,7 @@ class JourneyBook:
             ):
                 journey = None
         if journey is None:
-            journeys[slot] = self._open(touch, t, key)
+            journeys[slot] = self._open(touch, t)
             return Placement(touch.event_id, key, None, False, None)
         handoff = _handoff(journey, touch, t)
         previous_outcome = journey.last_outcome
@@ -95,20 +101,19 @@ class JourneyBook:
         journey.last_event_id = touch.event_id
         journey.last_at = t
         journey.last_outcome = touch.outcome
-        journey.last_employee_id = touch.employee_id
-        journey.last_department = touch.department
+        journey.last_employee_id = None if touch.employee_id is None else intern(touch.employee_id)
+        journey.last_department = intern(touch.department)
         return Placement(journey.journey_id, key, previous_outcome, True, handoff)
 
     @staticmethod
-    def _open(touch: Touchpoint, t: float, key: str) -> Journey:
+    def _open(touch: Touchpoint, t: float) -> Journey:
         return Journey(
             journey_id=touch.event_id,
-            key=key,
             last_event_id=touch.event_id,
             last_at=t,
             last_outcome=touch.outcome,
-            last_employee_id=touch.employee_id,
-            last_department=touch.department,
+            last_employee_id=None if touch.employee_id is None else intern(touch.employee_id),
+            last_department=intern(touch.department),
         )
 
 

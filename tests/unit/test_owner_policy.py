@@ -61,6 +61,17 @@ def test_affinity_of_a_late_event_counts_only_touches_at_or_before_it() -> None:
     assert affinity.last_touch_at_or_before(H) == 0.0
 
 
+def test_a_single_touch_is_its_own_history() -> None:
+    affinity = Affinity()
+    affinity.add(2 * H, 1.0, H)
+    assert affinity.at(H, H) == 0 and affinity.last_touch_at_or_before(H) == float("-inf")
+    assert affinity.at(3 * H, H) == 0.5 and affinity.last_touch_at_or_before(3 * H) == 2 * H
+    # A late second touch: the first is still seen at its own time, and only there.
+    affinity.add(0.0, 0.2, H)
+    assert affinity.at(H, H) == 0.1 and affinity.last_touch_at_or_before(H) == 0.0
+    assert affinity.at(2 * H, H) == 1.05
+
+
 # Rule 1: first assignment.
 
 def test_first_productive_touch_assigns_its_employee() -> None:
