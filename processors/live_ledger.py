@@ -37,7 +37,7 @@ from processors.kafka_reading import history, output_tails
 from processors.kafka_security import client_settings
 from processors.live_outputs import Outgoing, beyond
 from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
-from processors.long_lived_heap import chunked_collection, settle
+from processors.long_lived_heap import LiveSettling, chunked_collection, settle
 from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
 from processors.worker_metrics import WorkerMetrics
 
@@ -82,6 +82,7 @@ class LiveLedger:
         self.producer: AIOKafkaProducer | None = None
         self._transactional: dict[int, AIOKafkaProducer] = {}
         self._fenced: set[int] = set()
+        self._settling = LiveSettling()
 
     async def start(self) -> None:
         """Open the ledger store and the producer (once; later calls return at once)."""
@@ -222,6 +223,7 @@ class LiveLedger:
             if messages:
                 effects = await asyncio.to_thread(state.process, messages)
                 await self._make(state, effects)
+                self._settling.processed(len(messages))
 
     async def _prepare(self, partition: int, until: int | None) -> PartitionLedger:
         async with self._locks[partition]:
