@@ -126,7 +126,9 @@ def facts_value(batch: Batch) -> bytes | None:
             position.source, position.offset, position.seq,
         ]
     for erasure in batch.erasures:
-        facts["erasure"] = {"customer_id": erasure.customer_id, "seq": erasure.position.seq}
+        facts["erasure"] = {
+            "customer_id": erasure.customer_id, "source": erasure.position.source, "seq": erasure.position.seq,
+        }
     return orjson.dumps(facts) if facts else None
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ledger.core import Erasure
 from ledger.errors import SpocError
 from processors.replay_pass import DUCKDB_MEMORY, Flush, LedgerSink, ReplaySummary, combine
 from processors.replay_shares import Share
@@ -71,6 +72,7 @@ def run_shares(
         worker.start()
     pending: dict[tuple[str, int | None], list[Flush]] = defaultdict(list)
     summary = ReplaySummary()
+    erasures: list[Erasure] = []
     latest: datetime | None = None
     finished = 0
     try:
@@ -90,7 +92,9 @@ def run_shares(
                 delivered.append(flush)
                 if len(delivered) == shares[index].sharers:
                     del pending[(flush.source, flush.offset)]
-                    summary.ledger_events_written += store(_merged(delivered))
+                    merged = _merged(delivered)
+                    erasures.extend(merged.erasures)
+                    summary.ledger_events_written += store(merged)
             else:
                 part_summary, part_latest = message[2], message[3]
                 combine(summary, part_summary)
@@ -101,6 +105,9 @@ def run_shares(
             worker.join()
         for k, part in enumerate(parts):
             analytics.absorb(part, f"partition_{k}")
+        # The rejected lines are in the reporting share's part, the erasures in the customer's.
+        for erasure in erasures:
+            analytics.blank_rejected(erasure.customer_id, erasure.position.source, erasure.position.seq)
     finally:
         for worker in workers:
             if worker.is_alive():

@@ -128,7 +128,8 @@ class Sink:
             for table, table_rows in rows.tables.items():
                 self.store.append(table, table_rows)
             for erasure in rows.erasures:
-                self.store.erase(erasure["customer_id"], erasure["seq"])
+                # Facts from before erasures named their source: every rejected line naming the customer goes.
+                self.store.erase(erasure["customer_id"], erasure.get("source", ""), erasure["seq"])
             if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
                 self.latest = rows.latest
             self.store.write_settings(self.settings.policy, latest_event_at=self.latest)

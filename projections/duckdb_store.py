@@ -21,6 +21,8 @@ FACT_TABLES = (
 )
 # Tables whose rows belong to one customer and go when the customer is erased.
 CUSTOMER_TABLES = ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events")
+ERASED = "[erased]"
+"""What is left of a rejected line that named an erased customer."""
 VIEWS = (
     "owner_history", "customer_owner", "journeys", "handoffs", "repeat_contacts", "customer_metrics",
     "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load",
@@ -185,7 +187,7 @@ class AnalyticsStore:
         self.append("ledger_events", [ledger_row(r) for r in batch.records])
         self.append("rejected_events", [rejected_row(r) for r in batch.rejected])
         for erasure in batch.erasures:
-            self.erase(erasure.customer_id, erasure.position.seq)
+            self.erase(erasure.customer_id, erasure.position.source, erasure.position.seq)
 
     def absorb(self, part: Path, alias: str) -> None:
         """Copy every fact row of another analytics file (a replay partition) into this one.
@@ -197,7 +199,23 @@ class AnalyticsStore:
         for table in FACT_TABLES:
             self.con.execute(f"INSERT INTO {table} SELECT * FROM {alias}.{table}")
 
-    def erase(self, customer_id: str, up_to_seq: int) -> None:
-        """Delete every row of the customer up to the erasure (SPEC §3 rule 5)."""
+    def erase(self, customer_id: str, source: str, up_to_seq: int) -> None:
+        """Delete every row of the customer up to the erasure (SPEC §3 rule 5); blank the bad input naming them."""
         for table in CUSTOMER_TABLES:
             self.con.execute(f"DELETE FROM {table} WHERE customer_id = ? AND seq <= ?", [customer_id, up_to_seq])
+        self.blank_rejected(customer_id, source, up_to_seq)
+
+    def blank_rejected(self, customer_id: str, source: str, up_to_seq: int) -> None:
+        """Blank the rejected lines that name the customer, keeping their reason and position.
+
+        A bad line belongs to no customer for sure (it may not even parse): one that
+        holds the id as a JSON string (``"id"``, or ``"id`` at its very end: a line cut
+        short) loses its content.  From the erasure's own source (a file, a topic
+        partition) that is the lines up to it, from other sources the ones already here.
+        """
+        needle = orjson.dumps(customer_id).decode()
+        self.con.execute(
+            "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) "
+            "WHERE (contains(raw_text, ?) OR ends_with(raw_text, ?)) AND (source <> ? OR seq <= ?)",
+            [ERASED.encode(), ERASED, customer_id, ERASED, needle, needle[:-1], source, up_to_seq],
+        )

@@ -27,13 +27,20 @@ def _history(count: int) -> list[bytes]:
     ]
 
 
+def _bad_lines() -> list[bytes]:
+    """Input the worker rejects that names the customer: a wrong field (keyed by the customer, so in the
+    erasure's partition) and a line cut short after the id (no key: any partition)."""
+    wrong = orjson.loads(_history(1)[0]) | {"event_id": f"{WHO}-bad", "channel": "pigeon"}
+    return [orjson.dumps(wrong), b'{"event_id":"' + WHO.encode() + b'-cut","customer_id":"' + WHO.encode()]
+
+
 def _holding(paths: list[Path], needle: bytes) -> list[str]:
     return [path.name for path in paths if path.exists() and needle in path.read_bytes()]
 
 
 def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: Path, pipeline_bootstrap: str) -> None:
     history = tmp_path / "history.jsonl"
-    history.write_bytes(b"\n".join([*generate(3_000, customers=300, seed=5), *_history(12)]) + b"\n")
+    history.write_bytes(b"\n".join([*generate(3_000, customers=300, seed=5), *_history(12), *_bad_lines()]) + b"\n")
     erasure = tmp_path / "erasure.jsonl"
     erasure.write_bytes(orjson.dumps({
         "type": "customer_erased", "event_id": f"{WHO}-erased", "occurred_at": "2024-06-01T00:00:00+00:00",
@@ -69,6 +76,10 @@ def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: P
     # The owners table's changelog ends the customer with a tombstone (compaction drops what came before).
     changelog = [r for r in read_records(pipeline_bootstrap, f"{group}-owners-changelog") if r.key == WHO.encode()]
     assert changelog and changelog[-1].value is None
+    # The rejected lines that named the customer are still counted, with their reasons.
+    assert rows(db, "SELECT reason FROM rejected_events WHERE raw_text = '[erased]' ORDER BY reason") == [
+        ("invalid_json",), ("unknown_enum_value",),
+    ]
     # Everyone else is still there.
     assert rows(db, "SELECT count(DISTINCT customer_id) FROM touchpoints") == rows(db, "SELECT count(*) FROM customer_metrics")
     assert rows(db, "SELECT count(*) FROM touchpoints")[0][0] > 2_000

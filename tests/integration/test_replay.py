@@ -152,10 +152,15 @@ def test_ledger_store_holds_the_decisions_with_their_input_positions(tmp_path: P
 
 def test_erasure_removes_the_customer_from_duckdb_and_the_ledger_store(tmp_path: Path, story: Path) -> None:
     erase = {"type": "customer_erased", "event_id": "x1", "occurred_at": day(300), "customer_id": "c2"}
-    path = write_jsonl(tmp_path / "erase.jsonl", [*STORY, erase])
+    named_before = {**tp("bad-1", day(299), "c2", "alice"), "channel": "pigeon"}
+    named_after = {**tp("bad-2", day(301), "c2", "alice"), "channel": "pigeon"}
+    path = write_jsonl(tmp_path / "erase.jsonl", [*STORY, named_before, erase, named_after])
     db, _ = run_replay(tmp_path, [path])
     for table in ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events", "customer_metrics", "owner_history", "journeys"):
         assert rows(db, f"SELECT count(*) FROM {table} WHERE customer_id = 'c2'") == [(0,)], table
+    # The bad line before the erasure keeps its reason and position, not its content; the one after is new input.
+    blanked = rows(db, "SELECT reason, raw_text FROM rejected_events WHERE contains(detail, 'pigeon') ORDER BY seq")
+    assert blanked == [("unknown_enum_value", "[erased]"), ("unknown_enum_value", orjson.dumps(named_after).decode())]
     ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
     assert not any(b"c2" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
     assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
@@ -168,7 +173,10 @@ def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_s
     deleted nothing (wrong id format), and DuckDB and SQLite keep deleted rows' bytes in free space."""
     who = "erase-me-4f1d9c"
     history = [tp(f"z{i}", day(i), who, "alice", outcome="resolved", case_id=f"{who}-case-{i % 3}") for i in range(40)]
-    first = write_jsonl(tmp_path / "first.jsonl", [*STORY, *history])
+    # Bad input naming the customer: a wrong field, and a line cut short right after the id.
+    bad = [{**tp("z-bad", day(41), who, "alice"), "channel": "pigeon"}, b'{"event_id":"z-cut","customer_id":"' + who.encode()]
+    someone_else = {**tp("c1-bad", day(42), "c1", "alice"), "channel": "pigeon"}
+    first = write_jsonl(tmp_path / "first.jsonl", [*STORY, *history, *bad, someone_else])
     erasure = write_jsonl(tmp_path / "erasure.jsonl", [
         {"type": "customer_erased", "event_id": "x1", "occurred_at": day(300), "customer_id": who},
     ])
@@ -181,6 +189,8 @@ def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_s
         assert who.encode() not in path.read_bytes(), path.name
     kept = sum(1 for event in STORY if event.get("customer_id") == "c1" and "type" not in event)
     assert rows(db, "SELECT count(*) FROM touchpoints WHERE customer_id = 'c1'") == [(kept,)]
+    assert rows(db, "SELECT count(*) FROM rejected_events WHERE raw_text = '[erased]'") == [(2,)]
+    assert rows(db, "SELECT raw_text FROM rejected_events WHERE contains(raw_text, 'c1-bad')") == [(orjson.dumps(someone_else).decode(),)]
     ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
     assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
 
