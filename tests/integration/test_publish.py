@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -106,6 +107,22 @@ def test_publish_from_a_pipe_sends_each_line_as_it_arrives(tmp_path: Path) -> No
             publisher.wait()
 
 
+def test_ctrl_c_stops_publish_while_its_pipe_is_quiet() -> None:
+    with EmbeddedBroker(free_port()) as broker:
+        publisher = _spoc_publish_from_a_pipe(broker.bootstrap)
+        assert publisher.stdin is not None and publisher.stderr is not None
+        try:
+            publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
+            publisher.stdin.flush()
+            assert asyncio.run(_consume_all(broker.bootstrap, TOUCHPOINTS, 1))  # running, waiting for more
+            publisher.send_signal(signal.SIGINT)
+            assert publisher.wait(20) == 130  # it once waited for the pipe's next line first
+            assert "spoc: interrupted" in publisher.stderr.read().decode()
+        finally:
+            publisher.kill()
+            publisher.wait()
+
+
 def test_publish_gives_up_on_a_broker_away_beyond_the_outage_limit_and_says_what_to_do(tmp_path: Path) -> None:
     broker = EmbeddedBroker(free_port()).start()
     try:
@@ -132,15 +149,29 @@ def test_publish_gives_up_on_a_broker_away_beyond_the_outage_limit_and_says_what
         publisher.wait()
 
 
-def test_streamed_lines_are_the_lines_read_from_a_file(tmp_path: Path) -> None:
-    """``spoc publish`` streams its input, ``spoc replay`` reads it: both must see the same lines."""
-    from processors.sources import read_lines, stream_lines
+def test_lines_from_a_pipe_are_the_lines_read_from_a_file(tmp_path: Path) -> None:
+    """``spoc publish -`` reads a pipe as data arrives, ``spoc replay`` reads files: both must see the same lines."""
+    import os
+    import threading
 
+    from processors.sources import pipe_lines, read_lines
+
+    content = b"a\r\n\nb" + b"x" * 5_000 + b"\nc\r\r\nlast without newline"
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b"a\r\n\nb" + b"x" * 5_000 + b"\nc\r\r\nlast without newline")
+    path.write_bytes(content)
+    read, write = os.pipe()
+
+    def dribble() -> None:  # in small pieces, as a slow upstream would
+        with os.fdopen(write, "wb", buffering=0) as pipe:
+            for i in range(0, len(content), 61):
+                pipe.write(content[i:i + 61])
 
     async def streamed() -> list[tuple[int, bytes]]:
-        return [line async for line in stream_lines(str(path), chunk_bytes=64)]
+        with os.fdopen(read, "rb") as pipe:
+            return [line async for line in pipe_lines(pipe, chunk_bytes=64)]
 
+    writer = threading.Thread(target=dribble)
+    writer.start()
     assert asyncio.run(streamed()) == list(read_lines(str(path)))
+    writer.join()
     assert len(list(read_lines(str(path)))) == 5
