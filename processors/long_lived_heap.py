@@ -10,8 +10,8 @@ instead collect the young objects once per chunk and then freeze the survivors
 within a chunk are still found, and the cost no longer grows with the heap.
 
 What a block built stays frozen after it: the live worker goes on from a rebuilt
-state, and a full collection over 1M events' state took 2.2-2.7 s, three times in
-the first minute of live traffic after a rebuild when the state was unfrozen.  The
+state, and when that state was unfrozen, a full collection over 1M events' worth of
+it took 2.3-3.0 s, about every 50 s of live traffic after the rebuild.  The
 live path then settles every :data:`LIVE_SETTLE_EVENTS` (:class:`LiveSettling`),
 so the state it adds is frozen too.  The price: a cycle that was alive at a settle
 and dies later is never collected.  The ledger's state has no cycles (it is freed
