@@ -87,6 +87,8 @@ def _spoc_publish_from_a_pipe(bootstrap: str, *options: str) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", bootstrap, *options],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # Ctrl-C as at a terminal, even when the tests run in the background (where SIGINT is ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
