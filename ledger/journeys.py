@@ -101,20 +101,25 @@ class JourneyBook:
         journey.last_event_id = touch.event_id
         journey.last_at = t
         journey.last_outcome = touch.outcome
-        journey.last_employee_id = None if touch.employee_id is None else intern(touch.employee_id)
-        journey.last_department = intern(touch.department)
+        journey.last_employee_id, journey.last_department = _kept(touch)
         return Placement(journey.journey_id, key, previous_outcome, True, handoff)
 
     @staticmethod
     def _open(touch: Touchpoint, t: float) -> Journey:
+        employee_id, department = _kept(touch)
         return Journey(
             journey_id=touch.event_id,
             last_event_id=touch.event_id,
             last_at=t,
             last_outcome=touch.outcome,
-            last_employee_id=None if touch.employee_id is None else intern(touch.employee_id),
-            last_department=intern(touch.department),
+            last_employee_id=employee_id,
+            last_department=department,
         )
+
+
+def _kept(touch: Touchpoint) -> tuple[str | None, str]:
+    """The touch's employee and department as a journey keeps them: interned."""
+    return (None if touch.employee_id is None else intern(touch.employee_id)), intern(touch.department)
 
 
 def _handoff(journey: Journey, touch: Touchpoint, t: float) -> Handoff | None:

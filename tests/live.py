@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from aiokafka import ConsumerRecord
 
+from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
 from processors.sink import SinkSettings, run_sink
@@ -46,19 +50,41 @@ def publish_file(bootstrap: str, path: Path, partitions: int = 3) -> None:
     asyncio.run(run())
 
 
-def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3) -> None:
-    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog."""
+def slices(path: Path, chunks: int) -> list[bytes]:
+    """The file's lines in ``chunks`` consecutive slices (the last may be shorter)."""
     lines = path.read_bytes().splitlines(keepends=True)
     size = -(-len(lines) // chunks)
-    slices = []
-    for i in range(0, len(lines), size):
-        part = path.with_name(f"{path.stem}.part{i // size:03d}.jsonl")
-        part.write_bytes(b"".join(lines[i:i + size]))
-        slices.append(part)
+    return [b"".join(lines[i:i + size]) for i in range(0, len(lines), size)]
+
+
+def spoc_publish_from_a_pipe(bootstrap: str, *options: str, output: IO[bytes] | int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """``spoc publish -`` reading a pipe the caller writes, as an upstream system would run it.
+
+    stdout goes to ``output``, stderr too when ``output`` is a file.  SIGINT acts as at a
+    terminal even when the tests run in the background (where it is ignored, and inherited)."""
+
+    def child_setup() -> None:
+        die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", bootstrap, *options],
+        stdin=subprocess.PIPE, stdout=output, stderr=subprocess.PIPE if output == subprocess.PIPE else subprocess.STDOUT,
+        preexec_fn=child_setup,
+    )
+
+
+def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3) -> None:
+    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog."""
+    parts = []
+    for k, content in enumerate(slices(path, chunks)):
+        part = path.with_name(f"{path.stem}.part{k:03d}.jsonl")
+        part.write_bytes(content)
+        parts.append(part)
 
     async def run() -> None:
         await ensure_topics(bootstrap, ALL_TOPICS, partitions)
-        for part in slices:
+        for part in parts:
             await publish([str(part)], bootstrap, TOUCHPOINTS)
             await asyncio.sleep(pause)
 

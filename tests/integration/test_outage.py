@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,7 +22,7 @@ from processors.topics import ALL_TOPICS, ensure_topics
 from spoc.worker_process import sink_process
 from tests.conftest import ROOT
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import running, wait_for_workers, worker
+from tests.live import running, slices, spoc_publish_from_a_pipe, wait_for_workers, worker
 
 OUTAGE_SECONDS = 8
 SLICES = 40
@@ -32,11 +31,9 @@ PAUSE_SECONDS = 0.4
 
 def _feed(pipe: IO[bytes], source: Path) -> None:
     """Write the input in slices with a pause between them (a stream, not a backlog), then close the pipe."""
-    lines = source.read_bytes().splitlines(keepends=True)
-    size = -(-len(lines) // SLICES)
     with pipe:
-        for i in range(0, len(lines), size):
-            pipe.write(b"".join(lines[i:i + size]))
+        for content in slices(source, SLICES):
+            pipe.write(content)
             pipe.flush()
             time.sleep(PAUSE_SECONDS)
 
@@ -51,10 +48,7 @@ def test_everything_resumes_after_the_broker_was_away(
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     asyncio.run(ensure_topics(pipeline_bootstrap, ALL_TOPICS, 3))
     publisher_log = (tmp_path / "publisher.log").open("wb")
-    publisher = subprocess.Popen(
-        [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", pipeline_bootstrap],
-        stdin=subprocess.PIPE, stdout=publisher_log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-    )
+    publisher = spoc_publish_from_a_pipe(pipeline_bootstrap, output=publisher_log)
     assert publisher.stdin is not None
     feeder = threading.Thread(target=_feed, args=(publisher.stdin, source))
     feeder.start()

@@ -17,6 +17,7 @@ from processors.embedded_broker import EmbeddedBroker
 from processors.publish import publish
 from processors.topics import TOUCHPOINTS, ensure_topics
 from spoc.worker_process import free_port
+from tests.live import spoc_publish_from_a_pipe
 from tests.replaying import write_jsonl
 from tests.scenario import day
 
@@ -83,19 +84,10 @@ def test_publish_without_a_broker_says_how_to_get_one(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _spoc_publish_from_a_pipe(bootstrap: str, *options: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "spoc", "publish", "-", "--bootstrap", bootstrap, *options],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        # Ctrl-C as at a terminal, even when the tests run in the background (where SIGINT is ignored).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-
-
 def test_publish_from_a_pipe_sends_each_line_as_it_arrives(tmp_path: Path) -> None:
     """An upstream system's pipe may go quiet; what arrived is on Kafka meanwhile, not held back."""
     with EmbeddedBroker(free_port()) as broker:
-        publisher = _spoc_publish_from_a_pipe(broker.bootstrap)
+        publisher = spoc_publish_from_a_pipe(broker.bootstrap)
         assert publisher.stdin is not None
         try:
             publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
@@ -111,7 +103,7 @@ def test_publish_from_a_pipe_sends_each_line_as_it_arrives(tmp_path: Path) -> No
 
 def test_ctrl_c_stops_publish_while_its_pipe_is_quiet() -> None:
     with EmbeddedBroker(free_port()) as broker:
-        publisher = _spoc_publish_from_a_pipe(broker.bootstrap)
+        publisher = spoc_publish_from_a_pipe(broker.bootstrap)
         assert publisher.stdin is not None and publisher.stderr is not None
         try:
             publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
@@ -128,7 +120,7 @@ def test_ctrl_c_stops_publish_while_its_pipe_is_quiet() -> None:
 def test_publish_gives_up_on_a_broker_away_beyond_the_outage_limit_and_says_what_to_do(tmp_path: Path) -> None:
     broker = EmbeddedBroker(free_port()).start()
     try:
-        publisher = _spoc_publish_from_a_pipe(broker.bootstrap, "--outage-limit", "3")
+        publisher = spoc_publish_from_a_pipe(broker.bootstrap, "--outage-limit", "3")
         assert publisher.stdin is not None
         publisher.stdin.write(orjson.dumps(_touch(1, "c1")) + b"\n")
         publisher.stdin.flush()
