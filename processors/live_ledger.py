@@ -214,16 +214,25 @@ class LiveLedger:
         """Process one partition's messages (in offset order) and make their effects."""
         state = await self._prepare(partition, messages[0].offset)
         async with self._locks[partition]:
-            if messages[0].offset > state.next_offset:
-                # Delivery resumed past what the state has seen (a committed offset
-                # beyond the rebuild's end): read the gap from the topic first.
-                await self._replay(state, start=state.next_offset, until=messages[0].offset)
             # Messages the state has already seen (a rebuild read them, or a redelivery).
-            messages = [m for m in messages if m.offset >= state.next_offset]
-            if messages:
-                effects = await asyncio.to_thread(state.process, messages)
-                await self._make(state, effects)
-                self._settling.processed(len(messages))
+            start = state.next_offset
+            messages = [m for m in messages if m.offset >= start]
+            if not messages:
+                return
+            if not _follow_on(messages, start):
+                # Not the next offsets in order: a committed offset beyond the rebuild's end, or
+                # faust's delivery around a rebalance (a fetched stretch skipped, a stale message
+                # after cleared ones).  The topic is the truth: read that stretch from it.
+                until = max(m.offset for m in messages) + 1
+                log.info(
+                    "delivery skipped or reordered offsets; reading them from the topic",
+                    extra={"partition": partition, "from_offset": start, "until_offset": until},
+                )
+                await self._replay(state, start=start, until=until)
+                return
+            effects = await asyncio.to_thread(state.process, messages)
+            await self._make(state, effects)
+            self._settling.processed(len(messages))
 
     async def _prepare(self, partition: int, until: int | None) -> PartitionLedger:
         async with self._locks[partition]:
@@ -316,6 +325,11 @@ class LiveLedger:
                     "output tails", lambda: output_tails(self.settings.bootstrap, OUTPUT_TOPICS, state.partition)
                 )
                 outgoing = [o for o in outgoing if beyond(o.mark, tails.get(o.topic))]
+
+
+def _follow_on(messages: list[Incoming], start: int) -> bool:
+    """Whether the messages are exactly offsets ``start``, ``start + 1``, ... in order."""
+    return all(m.offset == start + i for i, m in enumerate(messages))
 
 
 class PartitionFenced(Exception):
