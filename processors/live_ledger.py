@@ -123,14 +123,13 @@ class LiveLedger:
             task = self._catching_up.pop(partition, None)
             if task is not None:
                 task.cancel()
-        waiting = []
+        finishing = []
         for partition in partitions:
             queue, task = self._queues.pop(partition, None), self._processors.pop(partition, None)
             if queue is not None and task is not None:
-                queue.put_nowait(None)
-                waiting.append(task)
-        if waiting:
-            _, late = await asyncio.wait(waiting, timeout=RELEASE_TIMEOUT_SECONDS)
+                finishing.append(asyncio.create_task(_finish(queue, task)))
+        if finishing:
+            _, late = await asyncio.wait(finishing, timeout=RELEASE_TIMEOUT_SECONDS)
             for task in late:
                 task.cancel()
         for partition in partitions:
@@ -211,28 +210,26 @@ class LiveLedger:
             log.error("partition processing failed", exc_info=self._failure)
 
     async def handle(self, partition: int, messages: list[Incoming]) -> None:
-        """Process one partition's messages (in offset order) and make their effects."""
+        """Process one partition's messages and make their effects (the next offsets in order;
+        what the state has seen is skipped, a gap is read from the topic)."""
         state = await self._prepare(partition, messages[0].offset)
         async with self._locks[partition]:
-            # Messages the state has already seen (a rebuild read them, or a redelivery).
             start = state.next_offset
-            messages = [m for m in messages if m.offset >= start]
-            if not messages:
-                return
-            if not _follow_on(messages, start):
-                # Not the next offsets in order: a committed offset beyond the rebuild's end, or
-                # faust's delivery around a rebalance (a fetched stretch skipped, a stale message
-                # after cleared ones).  The topic is the truth: read that stretch from it.
+            fresh, gap = _next_offsets(messages, start)
+            if gap:
+                # Past offsets the state has not seen: a committed offset beyond the rebuild's end,
+                # or faust's delivery around a rebalance (a fetched stretch skipped).  The topic is
+                # the truth: read the stretch from it.
                 until = max(m.offset for m in messages) + 1
                 log.info(
-                    "delivery skipped or reordered offsets; reading them from the topic",
+                    "delivery skipped offsets; reading them from the topic",
                     extra={"partition": partition, "from_offset": start, "until_offset": until},
                 )
                 await self._replay(state, start=start, until=until)
-                return
-            effects = await asyncio.to_thread(state.process, messages)
-            await self._make(state, effects)
-            self._settling.processed(len(messages))
+            elif fresh:
+                effects = await asyncio.to_thread(state.process, fresh)
+                await self._make(state, effects)
+                self._settling.processed(len(fresh))
 
     async def _prepare(self, partition: int, until: int | None) -> PartitionLedger:
         async with self._locks[partition]:
@@ -327,9 +324,32 @@ class LiveLedger:
                 outgoing = [o for o in outgoing if beyond(o.mark, tails.get(o.topic))]
 
 
-def _follow_on(messages: list[Incoming], start: int) -> bool:
-    """Whether the messages are exactly offsets ``start``, ``start + 1``, ... in order."""
-    return all(m.offset == start + i for i, m in enumerate(messages))
+async def _finish(queue: asyncio.Queue[list[Incoming] | None], processor: asyncio.Task[None]) -> None:
+    """Let the processor finish its queue and end (the end mark waits for room in a full queue)."""
+    try:
+        await queue.put(None)
+        await asyncio.wait([processor])
+    except asyncio.CancelledError:
+        processor.cancel()
+        raise
+
+
+def _next_offsets(messages: list[Incoming], start: int) -> tuple[list[Incoming], bool]:
+    """The messages that continue from offset ``start``, each once and in order; and whether
+    one lay past a gap.
+
+    Messages before the next offset are ones the state has seen (a rebuild read them, or a
+    redelivery: around a rebalance faust can deliver a stretch twice, even within one batch).
+    """
+    fresh: list[Incoming] = []
+    expected = start
+    for message in messages:
+        if message.offset == expected:
+            fresh.append(message)
+            expected += 1
+        elif message.offset > expected:
+            return fresh, True
+    return fresh, False
 
 
 class PartitionFenced(Exception):
