@@ -223,7 +223,8 @@ class LiveLedger:
                 until = max(m.offset for m in messages) + 1
                 log.info(
                     "delivery skipped offsets; reading them from the topic",
-                    extra={"partition": partition, "from_offset": start, "until_offset": until},
+                    extra={"partition": partition, "from_offset": start, "until_offset": until,
+                           "delivered_from": messages[0].offset},
                 )
                 await self._replay(state, start=start, until=until)
             elif fresh:
