@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sqlite3
 import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -63,8 +65,20 @@ def _workload(tmp_path: Path, touches: int, seed: int) -> Path:
     return path
 
 
+def _stored_events(ledger: Path) -> Counter[tuple[str, int, str, bytes]]:
+    """Every event in a SQLite ledger store (the events name no input position: live and replay store the same)."""
+    with closing(sqlite3.connect(ledger)) as con:
+        return Counter(con.execute("SELECT originator_id, originator_version, topic, state FROM stored_events"))
+
+
 def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path) -> None:
+    """The worker's ledger store (``tmp_path/ledger.sqlite``), its topics, and the sink's tables equal replay's."""
     replayed, _ = run_replay(tmp_path, [source], name="replay")
+    live_events, replayed_events = _stored_events(tmp_path / "ledger.sqlite"), _stored_events(tmp_path / "replay.ledger.sqlite")
+    assert live_events == replayed_events, (
+        f"ledger store: {sum((replayed_events - live_events).values())} events missing, "
+        f"{sum((live_events - replayed_events).values())} unexpected"
+    )
     live = tmp_path / "live.duckdb"
     project(bootstrap, live)
     expected, actual = _tables(replayed), _tables(live)
