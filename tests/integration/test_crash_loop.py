@@ -13,7 +13,7 @@ from spoc.worker_process import sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import publish_paced, running, wait_for_workers, wait_until, worker
 
-KILLS = 6
+KILLS = 10
 
 
 def test_worker_and_sink_killed_again_and_again_end_equal_to_replay(tmp_path: Path, pipeline_bootstrap: str) -> None:
@@ -49,7 +49,7 @@ def test_worker_and_sink_killed_again_and_again_end_equal_to_replay(tmp_path: Pa
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
-TAKEOVERS = 3
+TAKEOVERS = 5
 
 
 def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: Path, pipeline_bootstrap: str) -> None:
