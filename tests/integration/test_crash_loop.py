@@ -66,8 +66,11 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
     while_publishing = 0
     with running([worker(pipeline_bootstrap, ledger, log, group) for log in logs]) as workers:
         try:
-            for _ in range(TAKEOVERS):
+            def both_hold_partitions() -> None:
                 wait_until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
+
+            for _ in range(TAKEOVERS):
+                both_hold_partitions()
                 time.sleep(rng.uniform(0.5, 2.0))
                 victim = rng.randrange(2)
                 dead, survivor = workers[victim], workers[1 - victim]
@@ -80,6 +83,7 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
                 dead.close()
             assert while_publishing >= 2, f"only {while_publishing} takeovers while the stream flowed"
             publisher.join()
+            both_hold_partitions()  # the last one restarted is up (SIGTERM while it imports kills it outright)
             wait_for_workers(pipeline_bootstrap, workers)
             for each in workers:
                 assert each.terminate() == 0
