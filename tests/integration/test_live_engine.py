@@ -9,6 +9,7 @@ partition released with its queue full still finishes every queued batch."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -32,63 +33,57 @@ def _out_of_order(messages: list[Incoming]) -> list[list[Incoming]]:
     return [messages[:100], messages[100:150] + messages[200:300] + messages[150:200], messages]
 
 
-def _engine(tmp_path: Path, bootstrap: str) -> LiveLedger:
-    return LiveLedger(LiveSettings(bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite"), WorkerMetrics(), lambda *_: None)
-
-
-async def _published(bootstrap: str, source: Path) -> list[Incoming]:
-    await ensure_topics(bootstrap, ALL_TOPICS, 1)
-    await publish([str(source)], bootstrap, TOUCHPOINTS)
-    [messages] = [chunk async for chunk in history(bootstrap, TOUCHPOINTS, 0, 10**6)]
-    return messages
-
-
 def _repeated(messages: list[Incoming]) -> list[list[Incoming]]:
     """A stretch twice within one batch, then an old stretch again."""
     return [messages[:100], messages[100:200] + messages[150:], messages[:50]]
+
+
+Drive = Callable[[LiveLedger, list[Incoming]], Awaitable[None]]
+
+
+def _drive_and_compare(tmp_path: Path, bootstrap: str, seed: int, drive: Drive) -> None:
+    """Publish a workload to a one-partition topic, let ``drive`` feed its messages to an engine,
+    then compare the ledger store, the topics and the sink's tables with replay."""
+    source = _workload(tmp_path, 3_000, seed=seed)
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, ALL_TOPICS, 1)
+        await publish([str(source)], bootstrap, TOUCHPOINTS)
+        [messages] = [chunk async for chunk in history(bootstrap, TOUCHPOINTS, 0, 10**6)]
+        engine = LiveLedger(LiveSettings(bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite"), WorkerMetrics(), lambda *_: None)
+        await engine.start()
+        try:
+            await drive(engine, messages)
+        finally:
+            await engine.stop()
+
+    asyncio.run(run())
+    _assert_live_equals_replay(tmp_path, bootstrap, source)
 
 
 @pytest.mark.parametrize(
     "deliveries", [_skip_then_stale, _out_of_order, _repeated], ids=["gap", "out_of_order", "repeated"]
 )
 def test_batches_with_gaps_or_out_of_order_give_the_effects_of_replay(
-    tmp_path: Path, pipeline_bootstrap: str, deliveries
+    tmp_path: Path, pipeline_bootstrap: str, deliveries: Callable[[list[Incoming]], list[list[Incoming]]]
 ) -> None:
-    source = _workload(tmp_path, 3_000, seed=47)
+    async def deliver(engine: LiveLedger, messages: list[Incoming]) -> None:
+        for batch in deliveries(messages):
+            await engine.handle(0, batch)
 
-    async def run() -> None:
-        messages = await _published(pipeline_bootstrap, source)
-        engine = _engine(tmp_path, pipeline_bootstrap)
-        await engine.start()
-        try:
-            for batch in deliveries(messages):
-                await engine.handle(0, batch)
-        finally:
-            await engine.stop()
-
-    asyncio.run(run())
-    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+    _drive_and_compare(tmp_path, pipeline_bootstrap, 47, deliver)
 
 
 def test_a_partition_released_with_a_full_queue_finishes_every_queued_batch(tmp_path: Path, pipeline_bootstrap: str) -> None:
-    source = _workload(tmp_path, 3_000, seed=53)
+    async def fill_then_release(engine: LiveLedger, messages: list[Incoming]) -> None:
+        # The first batch starts the partition's rebuild; the next ones wait in its queue, filling it.
+        await engine.submit(0, messages[:100])
+        await asyncio.sleep(0.01)
+        size = (len(messages) - 100) // QUEUED_BATCHES + 1
+        for start in range(100, len(messages), size):
+            await engine.submit(0, messages[start:start + size])
+        assert engine._queues[0].full(), "the scenario needs a full queue"
+        await engine.release({0})  # the partition is revoked: a rebalance
+        assert not engine.states
 
-    async def run() -> None:
-        messages = await _published(pipeline_bootstrap, source)
-        engine = _engine(tmp_path, pipeline_bootstrap)
-        await engine.start()
-        try:
-            # The first batch starts the partition's rebuild; the next ones wait in its queue, filling it.
-            await engine.submit(0, messages[:100])
-            await asyncio.sleep(0.01)
-            size = (len(messages) - 100) // QUEUED_BATCHES + 1
-            for start in range(100, len(messages), size):
-                await engine.submit(0, messages[start:start + size])
-            assert engine._queues[0].full(), "the scenario needs a full queue"
-            await engine.release({0})  # the partition is revoked: a rebalance
-            assert not engine.states
-        finally:
-            await engine.stop()
-
-    asyncio.run(run())
-    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+    _drive_and_compare(tmp_path, pipeline_bootstrap, 53, fill_then_release)
