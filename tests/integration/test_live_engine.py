@@ -1,7 +1,7 @@
 """The live engine driven directly, as faust drives it at its worst: its effects still equal replay.
 
-The engine does not trust the consumer's delivery order: batches with a gap, out of order or stale
-are made whole from the topic.  (Around a rebalance faust can hand the agent a stale message after
+The engine does not trust the consumer's delivery order: offsets it has seen are dropped, and a
+batch that skips offsets has its stretch read from the topic.  (Around a rebalance faust can hand the agent a stale message after
 messages it cleared, or skip a stretch it fetched: seen once as touchpoints missing from the live
 tables while the ledger store's position had moved past them, docs/reliability.md.)  And a
 partition released with its queue full still finishes every queued batch."""
