@@ -358,10 +358,20 @@ class PartitionFenced(Exception):
 
 
 async def _send_all(producer: AIOKafkaProducer, partition: int, outgoing: list[Outgoing]) -> None:
-    pending = [
-        await producer.send(o.topic, o.value, key=o.key, partition=partition, headers=o.headers) for o in outgoing
-    ]
-    await asyncio.gather(*pending)
+    """Send every message and wait for every acknowledgement.
+
+    A failure is raised once every message sent so far has settled, so none is left with an
+    exception nobody retrieved (a fenced producer's failed sends were logged one by one at exit).
+    """
+    pending: list[asyncio.Future[Any]] = []
+    try:
+        for o in outgoing:
+            pending.append(await producer.send(o.topic, o.value, key=o.key, partition=partition, headers=o.headers))
+    finally:
+        outcomes = await asyncio.gather(*pending, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
