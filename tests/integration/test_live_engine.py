@@ -1,10 +1,11 @@
 """The live engine driven directly, as faust drives it at its worst: its effects still equal replay.
 
 The engine does not trust the consumer's delivery order: offsets it has seen are dropped, and a
-batch that skips offsets has its stretch read from the topic.  (Around a rebalance faust can hand the agent a stale message after
-messages it cleared, or skip a stretch it fetched: seen once as touchpoints missing from the live
-tables while the ledger store's position had moved past them, docs/reliability.md.)  And a
-partition released with its queue full still finishes every queued batch."""
+batch that skips offsets has its stretch read from the topic.  (Around a rebalance faust delivers
+offsets again, even twice within one batch, and can skip a stretch: seen once as touchpoints
+missing from the live tables while the ledger store's position had moved past them,
+docs/reliability.md.)  And a partition released with its queue full still finishes every queued
+batch."""
 
 from __future__ import annotations
 
