@@ -23,6 +23,19 @@ def test_a_cycle_made_within_a_chunk_is_collected_at_settle() -> None:
         assert probe() is None
 
 
+def test_settling_without_collecting_freezes_even_a_cycle() -> None:
+    with chunked_collection():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        probe = weakref.ref(a)
+        frozen_before = gc.get_freeze_count()
+        del a, b
+        settle(collect=False)
+        assert gc.get_freeze_count() >= frozen_before + 2
+        gc.collect()
+        assert probe() is not None  # frozen: the collector no longer looks at it
+
+
 def test_what_a_block_built_stays_frozen_and_the_collector_comes_back_for_new_cycles() -> None:
     assert gc.isenabled()
     frozen_before = gc.get_freeze_count()
