@@ -3,6 +3,11 @@
 Every driver (``spoc replay``, the faust worker, the tests) feeds events through
 :meth:`LedgerCore.process` in arrival order and drains the facts it produced, so
 batch and live results agree by construction.
+
+The records made for every event (positions, facts, placements, candidates) are
+slotted dataclasses that are immutable by convention, not ``frozen``: a frozen
+dataclass sets each field through ``object.__setattr__``, and building one of five
+fields measured 573 ns against 155 ns, several times per event.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from schemas.events import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Position:
     """Where an input event came from: ``file:line`` or ``topic:partition`` and offset.
 
@@ -49,7 +54,7 @@ class Position:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TouchFact:
     touch: Touchpoint
     position: Position
@@ -69,7 +74,7 @@ class ControlFact:
     position: Position
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LedgerRecord:
     customer_id: str
     event: Any

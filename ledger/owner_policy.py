@@ -13,7 +13,7 @@ from ledger.affinity import Affinity
 from ledger.policy import Policy
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
 class Candidate:
     employee_id: str
     affinity: float

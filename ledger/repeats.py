@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
 class Repeat:
     previous_event_id: str
     gap_seconds: float
