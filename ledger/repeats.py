@@ -56,5 +56,5 @@ class RepeatIndex:
 
     def _sweep(self, horizon: float) -> None:
         """Forget keys whose every touch is older than one window (no in-order touch can repeat them)."""
-        self.recent = {k: v for k, v in self.recent.items() if any(x[0] >= horizon for x in v)}
+        self.recent = {k: v for k, v in self.recent.items() if max(v)[0] >= horizon}
         self._sweep_at = max(8, 2 * len(self.recent))
