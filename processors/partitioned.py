@@ -71,41 +71,11 @@ def run_shares(
     ]
     for worker in workers:
         worker.start()
-    pending: dict[tuple[str, int | None], list[Flush]] = defaultdict(list)
-    summary = ReplaySummary()
-    erasures: list[Erasure] = []
-    latest: datetime | None = None
-    finished = 0
     try:
         # Unpickling the flushes makes many small objects; with automatic collection they set off
         # collections over everything alive, and receiving cost ~25 us a ledger decision (~4 us without).
         with chunked_collection():
-            while finished < len(shares):
-                try:
-                    message = messages.get(timeout=1.0)
-                except queue_module.Empty:
-                    if any(w.exitcode not in (None, 0) for w in workers):
-                        raise PartitionFailed("a replay worker process died; see its output above") from None
-                    continue
-                kind, index = message[0], message[1]
-                if kind == "error":
-                    raise PartitionFailed(f"replay process {index} failed: {message[2]}")
-                if kind == "flush":
-                    flush: Flush = message[2]
-                    delivered = pending[(flush.source, flush.offset)]
-                    delivered.append(flush)
-                    if len(delivered) == shares[index].sharers:
-                        del pending[(flush.source, flush.offset)]
-                        merged = _merged(delivered)
-                        erasures.extend(merged.erasures)
-                        summary.ledger_events_written += store(merged)
-                        settle()
-                else:
-                    part_summary, part_latest = message[2], message[3]
-                    combine(summary, part_summary)
-                    if part_latest is not None and (latest is None or part_latest > latest):
-                        latest = part_latest
-                    finished += 1
+            summary, latest, erasures = _receive(messages, workers, shares, store)
         for worker in workers:
             worker.join()
         for k, part in enumerate(parts):
@@ -121,6 +91,44 @@ def run_shares(
             for leftover in (part, part.with_name(part.name + ".wal")):
                 leftover.unlink(missing_ok=True)
     return summary, latest
+
+
+def _receive(
+    messages: Any, workers: list[Any], shares: Sequence[Share], store: LedgerSink
+) -> tuple[ReplaySummary, datetime | None, list[Erasure]]:
+    """Take the workers' messages until all are done, storing each flush once every share that reads it delivered it."""
+    pending: dict[tuple[str, int | None], list[Flush]] = defaultdict(list)
+    summary = ReplaySummary()
+    erasures: list[Erasure] = []
+    latest: datetime | None = None
+    finished = 0
+    while finished < len(shares):
+        try:
+            message = messages.get(timeout=1.0)
+        except queue_module.Empty:
+            if any(w.exitcode not in (None, 0) for w in workers):
+                raise PartitionFailed("a replay worker process died; see its output above") from None
+            continue
+        kind, index = message[0], message[1]
+        if kind == "error":
+            raise PartitionFailed(f"replay process {index} failed: {message[2]}")
+        if kind == "flush":
+            flush: Flush = message[2]
+            delivered = pending[(flush.source, flush.offset)]
+            delivered.append(flush)
+            if len(delivered) == shares[index].sharers:
+                del pending[(flush.source, flush.offset)]
+                merged = _merged(delivered)
+                erasures.extend(merged.erasures)
+                summary.ledger_events_written += store(merged)
+                settle()
+        else:
+            part_summary, part_latest = message[2], message[3]
+            combine(summary, part_summary)
+            if part_latest is not None and (latest is None or part_latest > latest):
+                latest = part_latest
+            finished += 1
+    return summary, latest, erasures
 
 
 def _merged(flushes: list[Flush]) -> Flush:
