@@ -46,7 +46,7 @@ def cyclic_garbage_left(tmp_path: Path, source: Path, chunk: int, monkeypatch: p
 
 
 def test_the_chunks_of_a_file_replay_leave_no_cyclic_garbage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What is left does not depend on the number of chunks: the stores' own few objects, freed at their close."""
+    """What is left does not depend on the number of chunks: a few objects of the stores, which die when they close."""
     source = tmp_path / "input.jsonl"
     source.write_bytes(b"\n".join(every_kind_of_input()) + b"\n")
     run_replay(tmp_path, [source], name="warm", workers=1)  # first use makes a few cycles once (imports, caches)
