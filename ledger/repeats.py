@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass
 
 
@@ -11,14 +13,30 @@ class Repeat:
     gap_seconds: float
 
 
-class RepeatIndex:
-    """Recent touches per key (``case:``/``topic:``), kept for one repeat window."""
+class _KeyTouches:
+    """One key's touches in time order (equal times in arrival order)."""
 
-    __slots__ = ("recent", "_sweep_at")
+    __slots__ = ("times", "event_ids")
+
+    def __init__(self, t: float, event_id: str) -> None:
+        self.times = array("d", (t,))
+        self.event_ids = [event_id]
+
+
+class RepeatIndex:
+    """Every touch of a customer per key (``case:``/``topic:``), in time order.
+
+    A late touch (older than touches already seen) is judged against the touches
+    that arrived before it, however old, so every touch is kept: 16 bytes and its
+    event id.  A window's worth would do for touches in time order only.  A key
+    touched once (most cases are) is kept as a bare ``(time, event_id)``: 80 bytes
+    against ~180 for the arrays.
+    """
+
+    __slots__ = ("by_key",)
 
     def __init__(self) -> None:
-        self.recent: dict[str, list[tuple[float, str]]] = {}
-        self._sweep_at = 8  # sweep stale keys when this many are held
+        self.by_key: dict[str, _KeyTouches | tuple[float, str]] = {}
 
     def observe(
         self, key: str, t: float, event_id: str, *, may_repeat: bool, window_seconds: float
@@ -26,35 +44,26 @@ class RepeatIndex:
         """Record a touch; return the repeat it makes, if ``may_repeat`` and one applies.
 
         ``may_repeat`` is false for outbound touches and for the receiving leg of a
-        transfer.  The previous touch is the latest earlier touch at most one window
-        before ``t`` (ties: the one that arrived last).
+        transfer.  The previous touch is the latest one at or before ``t`` and at most
+        one window before it (ties: the one that arrived last).
         """
-        touches = self.recent.get(key)
+        touches = self.by_key.get(key)
         if touches is None:
-            self.recent[key] = [(t, event_id)]
-            if len(self.recent) >= self._sweep_at:
-                self._sweep(t - window_seconds)
+            self.by_key[key] = (t, event_id)
             return None
-        if t >= touches[-1][0]:
-            # In time order (the usual case): forget what no later touch can repeat.
-            horizon = t - window_seconds
-            stale = 0
-            while stale < len(touches) and touches[stale][0] < horizon:
-                stale += 1
-            if stale:
-                del touches[:stale]
+        if type(touches) is tuple:
+            touches = self.by_key[key] = _KeyTouches(*touches)
+        times = touches.times
+        at = len(times) if t >= times[-1] else bisect_right(times, t)
         repeat = None
-        if may_repeat:
-            best: tuple[float, str] | None = None
-            for touch in touches:
-                if touch[0] <= t and t - touch[0] <= window_seconds and (best is None or touch[0] >= best[0]):
-                    best = touch
-            if best is not None:
-                repeat = Repeat(best[1], t - best[0])
-        touches.append((t, event_id))
+        if may_repeat and at:
+            gap = t - times[at - 1]
+            if gap <= window_seconds:
+                repeat = Repeat(touches.event_ids[at - 1], gap)
+        if at == len(times):
+            times.append(t)
+            touches.event_ids.append(event_id)
+        else:
+            times.insert(at, t)
+            touches.event_ids.insert(at, event_id)
         return repeat
-
-    def _sweep(self, horizon: float) -> None:
-        """Forget keys whose every touch is older than one window (no in-order touch can repeat them)."""
-        self.recent = {k: v for k, v in self.recent.items() if max(v)[0] >= horizon}
-        self._sweep_at = max(8, 2 * len(self.recent))

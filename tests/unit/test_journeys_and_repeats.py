@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.repeats import Repeat, RepeatIndex
 from tests.scenario import Scenario, day
 
 # Journeys.
@@ -154,13 +158,36 @@ def test_a_transfer_outside_the_journey_window_is_a_new_contact() -> None:
     assert s.fact(later).repeat is not None
 
 
-def test_keys_that_never_come_back_are_forgotten_after_a_window() -> None:
-    from ledger.repeats import RepeatIndex
+def test_a_late_touch_repeats_an_earlier_touch_however_long_ago_a_newer_one_arrived() -> None:
+    s = Scenario()
+    first = s.touch(day(0), "alice", case_id="T-1", outcome="resolved")
+    s.touch(day(30), "bob", case_id="T-1", direction="outbound")  # far newer: day 0 no longer matters in order
+    late = s.touch(day(5), "carol", case_id="T-1")  # arrives now, happened 5 days after the first
+    assert s.fact(late).repeat == Repeat(first, 5 * 86400.0)
+    later_late = s.touch(day(5), "dave", case_id="T-1")  # same instant: the one that arrived last is previous
+    assert s.fact(later_late).repeat == Repeat(late, 0.0)
+    too_late = s.touch(day(-1), "erin", case_id="T-1")  # nothing of this key at or before it
+    assert s.fact(too_late).repeat is None
 
-    index = RepeatIndex()
+
+@st.composite
+def touch_streams(draw: st.DrawFn) -> list[tuple[str, float, bool]]:
+    """Touches of one customer in arrival order: key, time (late ones and ties included), inbound."""
+    times = st.integers(0, 40).map(lambda half_days: half_days * 43200.0)
+    return draw(st.lists(st.tuples(st.sampled_from(["case:a", "case:b", "topic:general"]), times, st.booleans())))
+
+
+@given(touch_streams())
+def test_repeat_index_finds_what_a_scan_of_every_earlier_arrival_finds(stream: list[tuple[str, float, bool]]) -> None:
+    """SPEC §5 read plainly: the latest touch that arrived earlier, at or before t, at most 7 days before it."""
     week = 7 * 86400.0
-    index.observe("case:old", 0.0, "e0", may_repeat=True, window_seconds=week)
-    for n in range(1, 20):
-        index.observe(f"case:{n}", 2 * week + n, f"e{n}", may_repeat=True, window_seconds=week)
-    assert "case:old" not in index.recent
-    assert "case:19" in index.recent
+    index = RepeatIndex()
+    for n, (key, t, inbound) in enumerate(stream):
+        expected = None
+        for m in range(n):  # ties on time: the later arrival wins, so >=
+            k, tm, _ = stream[m]
+            if k == key and tm <= t and t - tm <= week and (expected is None or tm >= stream[expected][1]):
+                expected = m
+        got = index.observe(key, t, f"e{n}", may_repeat=inbound, window_seconds=week)
+        want = Repeat(f"e{expected}", t - stream[expected][1]) if inbound and expected is not None else None
+        assert got == want, (n, stream[: n + 1])
