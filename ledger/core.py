@@ -255,8 +255,9 @@ class LedgerCore:
         elif cached == employee_id:
             # A negative weight may drop the leader below another employee.
             customer.challenger_known = weight >= 0.0
-        elif weight >= 0.0:
-            # Only this employee rose: the leader is the better of the two.
+        else:
+            # Only this employee changed, so the leader is the better of the two: one that fell
+            # stays below, but a first touch may be negative and still rank above a leader below zero.
             leader = customer.affinities[cached]
             toucher = Candidate(employee_id, customer.affinities[employee_id].value, t)
             if ranks_above(toucher, Candidate(cached, leader.at(t, self._half_life), leader.last_touch)):

@@ -4,7 +4,6 @@ and partitioning customers (as Kafka does) does not change any customer's result
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,56 +13,8 @@ from hypothesis import strategies as st
 
 from ledger.core import LedgerCore, Position
 from schemas import Rejection, decode
+from tests.event_streams import CUSTOMERS, streams
 from tests.replaying import run_replay, snapshot, write_jsonl
-from tests.scenario import T0
-
-CUSTOMERS = ("c1", "c2", "c3")
-EMPLOYEES = ("alice", "bob", "carl", None)
-DEPARTMENTS = ("sales", "billing", "support")
-
-
-@st.composite
-def touchpoint(draw: st.DrawFn) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "customer_id": draw(st.sampled_from(CUSTOMERS)),
-        "channel": "phone",
-        "direction": draw(st.sampled_from(("inbound", "outbound"))),
-        "department": draw(st.sampled_from(DEPARTMENTS)),
-        "employee_id": draw(st.sampled_from(EMPLOYEES)),
-        "outcome": draw(st.sampled_from(("resolved", "unresolved", "transferred", "redirected", "abandoned", None))),
-    }
-    if draw(st.booleans()):
-        event["topic"] = draw(st.sampled_from(("refund", "invoice")))
-    if draw(st.integers(0, 4)) == 0:
-        event["case_id"] = draw(st.sampled_from(("T-1", "T-2")))
-    csat = draw(st.sampled_from((None, 1, 3, 5)))
-    if csat is not None:
-        event["csat"] = csat
-    return event
-
-
-control = st.one_of(
-    st.builds(lambda c: {"type": "customer_churned", "customer_id": c}, st.sampled_from(CUSTOMERS)),
-    st.builds(lambda e: {"type": "employee_departed", "employee_id": e}, st.sampled_from(EMPLOYEES[:3])),
-    st.builds(lambda c, e: {"type": "owner_pinned", "customer_id": c, "employee_id": e},
-              st.sampled_from(CUSTOMERS), st.sampled_from(EMPLOYEES[:3])),
-    st.builds(lambda c: {"type": "owner_unpinned", "customer_id": c}, st.sampled_from(CUSTOMERS)),
-    st.builds(lambda c: {"type": "customer_erased", "customer_id": c}, st.sampled_from(CUSTOMERS)),
-)
-
-
-@st.composite
-def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
-    """A customer history with hours-to-months gaps and the occasional late event."""
-    events = []
-    at = T0
-    for n in range(draw(st.integers(1, 40))):
-        at += timedelta(hours=draw(st.sampled_from((0, 1, 30, 80, 24 * 8, 24 * 40, 24 * 200))))
-        body = draw(st.one_of(touchpoint(), touchpoint(), touchpoint(), control))
-        late = timedelta(hours=draw(st.sampled_from((0, 0, 0, 0, 5, 100))))
-        events.append({"event_id": f"ev-{n}", "occurred_at": (at - late).isoformat(), **body})
-    return events
-
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,0 +1,268 @@
+"""SPEC §3-§5 read plainly, to test the ledger core against: no caches, no running values.
+
+Every affinity is the SPEC's sum over the touches that arrived so far, every
+challenger or successor ranks every employee, and journeys, handoffs and repeats
+scan the customer's earlier arrivals.  Slow and obvious on purpose; where the SPEC
+leaves room it follows docs/ledger.md.
+
+Floating point: the SPEC's sums are exact; the core keeps running values and this
+model sums afresh, so equal affinities can differ in their last bits between the two
+(or within one).  Both count affinities within one part in 10^9 as equal
+(docs/ledger.md).  The model marks a history ``ambiguous`` when a decision turned on
+a difference close to that line, or on a sum that only just is or is not positive,
+and a test compares nothing from there on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.policy import DEFAULT_POLICY, Policy
+from schemas.events import (
+    CustomerChurned,
+    CustomerErased,
+    EmployeeDeparted,
+    InputEvent,
+    OwnerPinned,
+    OwnerUnpinned,
+    Touchpoint,
+)
+
+TIE = 1e-9
+"""Affinities closer than this, relative to the larger, are equal (docs/ledger.md)."""
+NEAR_TIE = (1e-11, 1e-7)
+"""Relative differences this close to ``TIE`` make a history ambiguous."""
+ZERO = 1e-12
+
+
+@dataclass
+class Touch:
+    event_id: str
+    t: float
+    employee: str | None
+    weight: float | None
+    key: str
+    journey_id: str
+    outcome: str | None
+    department: str
+
+
+@dataclass
+class Customer:
+    touches: list[Touch] = field(default_factory=list)
+    owner: str | None = None
+    since: float | None = None
+    ever_owned: bool = False
+    pinned: bool = False
+
+
+@dataclass
+class Decision:
+    customer_id: str
+    kind: str  # OwnerAssigned or OwnerChanged
+    previous_owner_id: str | None
+    owner_id: str | None
+    reason: str
+    affinities: dict[str, float]
+    trigger_event_id: str
+
+
+@dataclass
+class TouchOutcome:
+    journey_id: str
+    journey_key: str
+    weight: float | None
+    owner_before: str | None
+    owner_match: bool | None
+    repeat: tuple[str, float] | None
+    handoff: dict[str, object] | None
+
+
+def productive(touch: Touchpoint) -> bool:
+    return touch.outcome == "resolved" or touch.kind == "purchase" or (touch.csat is not None and touch.csat >= 4)
+
+
+def weight(touch: Touchpoint) -> float:
+    w = 1.0 if productive(touch) else 0.0 if touch.outcome in ("transferred", "redirected", "abandoned") else 0.2
+    return w - 0.5 if touch.csat is not None and touch.csat <= 2 else w
+
+
+class SpecModel:
+    def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
+        self.policy = policy
+        self.customers: dict[str, Customer] = {}
+        self.departed: set[str] = set()
+        self.decisions: list[Decision] = []
+        self.touches: dict[str, TouchOutcome] = {}
+        self.ambiguous = False
+
+    def process(self, event: InputEvent) -> None:
+        t = event.occurred_at.timestamp()
+        if isinstance(event, EmployeeDeparted):
+            self._departure(event.employee_id, event.event_id, t)
+            return
+        if isinstance(event, CustomerErased):
+            self.customers.pop(event.customer_id, None)
+            return
+        customer = self.customers.setdefault(event.customer_id, Customer())
+        if isinstance(event, Touchpoint):
+            self._touch(event.customer_id, customer, event, t)
+            return
+        if isinstance(event, OwnerPinned):
+            if event.employee_id not in self.departed:
+                if event.employee_id != customer.owner:
+                    self._assign(event.customer_id, customer, event.employee_id, "pinned", {}, event.event_id, t)
+                customer.pinned = True
+        elif isinstance(event, OwnerUnpinned):
+            customer.pinned = False
+        else:
+            assert isinstance(event, CustomerChurned)
+        self._rules(event.customer_id, customer, t, event.event_id, None)
+
+    # §3
+
+    def affinity(self, customer: Customer, employee: str, t: float) -> float:
+        half_life = self.policy.half_life_seconds
+        return sum(
+            x.weight * 2 ** (-(t - x.t) / half_life)
+            for x in customer.touches
+            if x.employee == employee and x.weight is not None and x.t <= t
+        )
+
+    def _history(self, customer: Customer, employee: str, t: float) -> list[tuple[float, float | None]]:
+        return [(x.t, x.weight) for x in customer.touches if x.employee == employee and x.t <= t]
+
+    def best(self, customer: Customer, t: float, exclude: str | None) -> tuple[str, float] | None:
+        """The active employee with the highest affinity; ties: most recent touch, then lowest id."""
+        best: tuple[float, float, str] | None = None
+        for employee in sorted({x.employee for x in customer.touches if x.employee is not None and x.t <= t}):
+            if employee != exclude and employee not in self.departed:
+                last = max(x.t for x in customer.touches if x.employee == employee and x.t <= t)
+                candidate = (self.affinity(customer, employee, t), last, employee)
+                if best is None or self._ranks_above(candidate, best):
+                    best = candidate
+        return (best[2], best[0]) if best is not None else None
+
+    def _ranks_above(self, a: tuple[float, float, str], b: tuple[float, float, str]) -> bool:
+        if not self._equal(a[0], b[0]):
+            return a[0] > b[0]
+        return a[1] > b[1] if a[1] != b[1] else a[2] < b[2]
+
+    def _equal(self, a: float, b: float) -> bool:
+        difference = abs(a - b) / max(abs(a), abs(b), 1e-300)
+        if NEAR_TIE[0] < difference < NEAR_TIE[1]:
+            self.ambiguous = True
+        return difference <= TIE
+
+    def _at_least(self, a: float, b: float) -> bool:
+        return self._equal(a, b) or a > b
+
+    def _touch(self, customer_id: str, customer: Customer, touch: Touchpoint, t: float) -> None:
+        if touch.case_id is not None:
+            key = f"case:{touch.case_id}"
+        else:
+            key = f"topic:{touch.topic if touch.topic is not None else 'general'}"
+        previous = self._journey_predecessor(customer, touch, key, t)
+        journey_id = previous.journey_id if previous is not None else touch.event_id
+        w = weight(touch) if touch.employee_id is not None else None
+        owner_before = customer.owner
+        match = None if touch.employee_id is None or not customer.ever_owned else touch.employee_id == owner_before
+        outcome = TouchOutcome(
+            journey_id, key, w, owner_before, match,
+            self._repeat(customer, touch, key, t, previous), self._handoff(customer, touch, t, previous),
+        )
+        customer.touches.append(
+            Touch(touch.event_id, t, touch.employee_id, w, key, journey_id, touch.outcome, touch.department)
+        )
+        self.touches[touch.event_id] = outcome
+        self._rules(customer_id, customer, t, touch.event_id, touch)
+
+    def _rules(self, customer_id: str, customer: Customer, t: float, trigger: str, touch: Touchpoint | None) -> None:
+        if customer.pinned:
+            return
+        if customer.owner is None:
+            employee = touch.employee_id if touch is not None else None
+            if touch is not None and employee is not None and employee not in self.departed and productive(touch):
+                a = self.affinity(customer, employee, t)
+                self._assign(customer_id, customer, employee, "first_productive_contact", {employee: a}, trigger, t)
+            return
+        assert customer.since is not None
+        if t - customer.since < self.policy.min_seconds_between_changes:
+            return
+        best = self.best(customer, t, exclude=customer.owner)
+        if best is None:
+            return
+        owner_affinity = self.affinity(customer, customer.owner, t)
+        bar = max(self.policy.stability_ratio * owner_affinity, owner_affinity + self.policy.stability_margin)
+        if self._at_least(best[1], bar):
+            self._assign(
+                customer_id, customer, best[0], "affinity", {best[0]: best[1], customer.owner: owner_affinity},
+                trigger, t,
+            )
+
+    def _departure(self, employee: str, trigger: str, t: float) -> None:
+        self.departed.add(employee)
+        for customer_id in sorted(c for c, s in self.customers.items() if s.owner == employee):
+            customer = self.customers[customer_id]
+            best = self.best(customer, t, exclude=employee)
+            if best is not None and abs(best[1]) <= ZERO and any(w for _, w in self._history(customer, best[0], t)):
+                self.ambiguous = True  # a sum that only just fails (or passes) "positive"
+            if best is not None and best[1] > 0.0:
+                self._assign(customer_id, customer, best[0], "owner_departed", {best[0]: best[1]}, trigger, t)
+            else:
+                self._assign(customer_id, customer, None, "owner_departed_unassigned", {}, trigger, t)
+            customer.pinned = False  # a departure ends a pin
+
+    def _assign(
+        self, customer_id: str, customer: Customer, owner: str | None, reason: str,
+        affinities: dict[str, float], trigger: str, t: float,
+    ) -> None:
+        kind = "OwnerAssigned" if not customer.ever_owned and owner is not None else "OwnerChanged"
+        previous = None if kind == "OwnerAssigned" else customer.owner
+        self.decisions.append(Decision(customer_id, kind, previous, owner, reason, affinities, trigger))
+        customer.owner, customer.since = owner, t
+        customer.ever_owned = customer.ever_owned or owner is not None
+
+    # §4
+
+    def _journey_predecessor(self, customer: Customer, touch: Touchpoint, key: str, t: float) -> Touch | None:
+        """The touch this one follows in its journey, or None when it opens a journey."""
+        same_key = [x for x in customer.touches if x.key == key]
+        if not same_key:
+            return None
+        last = same_key[-1]  # cases: one journey per key; topics: the open one is the latest's
+        if touch.case_id is not None:
+            return last
+        if last.outcome == "resolved" or t - last.t > self.policy.journey_window_seconds:
+            return None
+        return last
+
+    def _handoff(self, customer: Customer, touch: Touchpoint, t: float, previous: Touch | None) -> dict[str, object] | None:
+        if previous is None:
+            return None
+        employee_changed = previous.employee != touch.employee_id
+        cross = previous.department != touch.department
+        if not (employee_changed or cross):
+            return None
+        earlier = {x.department for x in customer.touches if x.journey_id == previous.journey_id}
+        kind = {"transferred": "transfer", "redirected": "redirect"}.get(previous.outcome or "", "bounce")
+        return {
+            "journey_id": previous.journey_id, "from_event_id": previous.event_id, "to_event_id": touch.event_id,
+            "from_department": previous.department, "to_department": touch.department,
+            "from_employee_id": previous.employee, "to_employee_id": touch.employee_id, "kind": kind,
+            "cross_department": cross, "reexplained": employee_changed,
+            "ping_pong": cross and touch.department in earlier, "gap_seconds": t - previous.t,
+        }
+
+    # §5
+
+    def _repeat(
+        self, customer: Customer, touch: Touchpoint, key: str, t: float, previous: Touch | None
+    ) -> tuple[str, float] | None:
+        if touch.direction != "inbound" or (previous is not None and previous.outcome == "transferred"):
+            return None
+        found = None
+        for x in customer.touches:  # arrival order: on equal times the later arrival wins
+            if x.key == key and 0 <= t - x.t <= self.policy.repeat_window_seconds and (found is None or x.t >= found.t):
+                found = x
+        return (found.event_id, t - found.t) if found is not None else None
