@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from math import isclose
 
 from ledger.affinity import Affinity
 from ledger.policy import Policy
+
+SAME_AFFINITY = 1e-9
+"""Affinities this close (relative to the larger) are equal.
+
+The SPEC's sums are exact; kept as running values (ledger/affinity.py) two equal
+sums can differ in their last bits, e.g. one employee's ``1.0`` against another's
+``1.0`` plus a touch of weight ``0``, and a tie would then go to whichever rounded
+up instead of to the most recent touch.  Real differences are far larger: touches
+one second apart differ by ~4e-8 at the SPEC's half-life.
+"""
 
 
 @dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
@@ -47,9 +58,13 @@ def best_candidate(
     return best
 
 
+def same_affinity(a: float, b: float) -> bool:
+    return isclose(a, b, rel_tol=SAME_AFFINITY)
+
+
 def ranks_above(a: Candidate, b: Candidate) -> bool:
     """Higher affinity; ties: the more recent touch, then the lower employee_id."""
-    if a.affinity != b.affinity:
+    if not same_affinity(a.affinity, b.affinity):
         return a.affinity > b.affinity
     if a.last_touch != b.last_touch:
         return a.last_touch > b.last_touch
@@ -58,7 +73,8 @@ def ranks_above(a: Candidate, b: Candidate) -> bool:
 
 def challenger_wins(challenger: float, owner: float, policy: Policy) -> bool:
     """Rule 2: A(e) >= max(ratio * A(o), A(o) + margin)."""
-    return challenger >= max(policy.stability_ratio * owner, owner + policy.stability_margin)
+    bar = max(policy.stability_ratio * owner, owner + policy.stability_margin)
+    return challenger >= bar or same_affinity(challenger, bar)
 
 
 def stability_gap_passed(t: float, last_change: float, policy: Policy) -> bool:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from ledger.affinity import Affinity, touch_weight
 from ledger.relationship import Relationship
 from schemas import Touchpoint
 from tests.scenario import T0, Scenario, day
+from tests.spec_model import Customer as ModelCustomer
+from tests.spec_model import SpecModel
+from tests.spec_model import Touch as ModelTouch
 
 H = 180 * 86400.0
 
@@ -195,6 +200,57 @@ def test_tie_break_prefers_most_recent_touch_then_lowest_id() -> None:
     assert best is not None and best.employee_id == "amy"
     best = best_candidate(affinities, 30.0, H, exclude="amy", departed=set())
     assert best is not None and best.employee_id == "cat"
+
+
+@pytest.mark.parametrize("hours_later", range(1, 200, 7))
+def test_a_touch_of_weight_zero_keeps_a_tie_and_makes_its_employee_the_most_recent(hours_later: int) -> None:
+    # The SPEC's sums: A(alice) = A(bob) exactly (bob's abandoned call adds 0), and bob's
+    # touch is the more recent, so bob succeeds. Kept as running values the two sums can
+    # differ in their last bit (a third of these times did, before affinities within 1e-9
+    # counted as equal), and the tie went to whichever rounded up.
+    s = Scenario()
+    s.resolved(day(0), "carol")
+    s.resolved(day(1), "alice")
+    s.resolved(day(1), "bob")
+    s.touch(day(1, hours=hours_later), "bob", outcome="abandoned")
+    s.depart(day(20), "carol")
+    assert s.owner() == "bob"
+
+
+@pytest.mark.parametrize("hours_later", range(1, 200, 7))
+def test_a_challenger_exactly_at_the_bar_wins_whatever_touches_of_weight_zero_the_owner_had(hours_later: int) -> None:
+    s = Scenario()
+    for _ in range(3):
+        s.resolved(day(0), "alice")  # alice owns, A = 3x
+    for _ in range(6):
+        s.resolved(day(0), "bob")  # A = 6x = max(2 * 3x, 3x + 2) while x >= 2/3 (the first 105 days)
+    s.touch(day(0, hours=hours_later), "alice", outcome="abandoned")  # adds 0
+    s.touch(day(31), None)
+    assert s.owner() == "bob"
+
+
+DAYS = (0.0, 0.0, 1.0, 2.0, 40.0)
+WEIGHTS = (1.0, 0.5, 0.2, 0.0, -0.3, -0.5)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(("amy", "bob", "cat")), st.sampled_from(DAYS), st.sampled_from(WEIGHTS)),
+             min_size=1, max_size=12),
+    st.sampled_from(DAYS),
+)
+def test_candidates_rank_as_the_spec_sums_rank_them(touches: list[tuple[str, float, float]], at: float) -> None:
+    """Running affinities (touches in any time order) rank as tests/spec_model.py's fresh sums do."""
+    from ledger.owner_policy import best_candidate
+
+    affinities: dict[str, Affinity] = {}
+    model, customer = SpecModel(), ModelCustomer()
+    for employee, touched, weight in touches:
+        affinities.setdefault(employee, Affinity()).add(touched * 86400.0, weight, H)
+        customer.touches.append(ModelTouch("e", touched * 86400.0, employee, weight, "topic:general", "j", None, "x"))
+    best = best_candidate(affinities, at * 86400.0, H, exclude=None, departed=set())
+    expected = model.best(customer, at * 86400.0, exclude=None)
+    assume(not model.ambiguous)
+    assert (best.employee_id, best.affinity) == (expected[0], pytest.approx(expected[1])) if best else expected is None
 
 
 # Rule 3: departure.
