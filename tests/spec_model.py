@@ -33,6 +33,7 @@ TIE = 1e-9
 NEAR_TIE = (1e-11, 1e-7)
 """Relative differences this close to ``TIE`` make a history ambiguous."""
 ZERO = 1e-12
+"""A sum this close to zero only just is, or is not, positive (rule 3's successor must be)."""
 
 
 @dataclass
