@@ -51,7 +51,7 @@ class RepeatIndex:
         if touches is None:
             self.by_key[key] = (t, event_id)
             return None
-        if type(touches) is tuple:
+        if isinstance(touches, tuple):
             touches = self.by_key[key] = _KeyTouches(*touches)
         times = touches.times
         at = len(times) if t >= times[-1] else bisect_right(times, t)
