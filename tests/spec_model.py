@@ -1,8 +1,9 @@
-"""SPEC §3-§5 read plainly, to test the ledger core against: no caches, no running values.
+"""SPEC §3-§7 read plainly, to test the ledger core and the analysts' views against.
 
-Every affinity is the SPEC's sum over the touches that arrived so far, every
-challenger or successor ranks every employee, and journeys, handoffs and repeats
-scan the customer's earlier arrivals.  Slow and obvious on purpose; where the SPEC
+No caches, no running values: every affinity is the SPEC's sum over the touches
+that arrived so far, every challenger or successor ranks every employee, journeys,
+handoffs and repeats scan the customer's earlier arrivals, and the §7 rows are
+counted from the customers' histories.  Slow and obvious on purpose; where the SPEC
 leaves room it follows docs/ledger.md.
 
 Floating point: the SPEC's sums are exact; the core keeps running values and this
@@ -55,6 +56,11 @@ class Customer:
     since: float | None = None
     ever_owned: bool = False
     pinned: bool = False
+    seen: list[float] = field(default_factory=list)
+    """Times of the customer's accepted events (§7 first_seen, last_seen)."""
+    churned_at: float | None = None
+    owner_periods: list[tuple[str | None, float, str, str]] = field(default_factory=list)
+    """Each owner change: owner, from, reason, triggering event_id."""
 
 
 @dataclass
@@ -96,9 +102,11 @@ class SpecModel:
         self.decisions: list[Decision] = []
         self.touches: dict[str, TouchOutcome] = {}
         self.ambiguous = False
+        self.latest: float | None = None
 
     def process(self, event: InputEvent) -> None:
         t = event.occurred_at.timestamp()
+        self.latest = t if self.latest is None else max(self.latest, t)
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, t)
             return
@@ -106,6 +114,7 @@ class SpecModel:
             self.customers.pop(event.customer_id, None)
             return
         customer = self.customers.setdefault(event.customer_id, Customer())
+        customer.seen.append(t)
         if isinstance(event, Touchpoint):
             self._touch(event.customer_id, customer, event, t)
             return
@@ -118,6 +127,7 @@ class SpecModel:
             customer.pinned = False
         else:
             assert isinstance(event, CustomerChurned)
+            customer.churned_at = t  # the last to arrive
         self._rules(event.customer_id, customer, t, event.event_id, None)
 
     # §3
@@ -221,6 +231,7 @@ class SpecModel:
         kind = "OwnerAssigned" if not customer.ever_owned and owner is not None else "OwnerChanged"
         previous = None if kind == "OwnerAssigned" else customer.owner
         self.decisions.append(Decision(customer_id, kind, previous, owner, reason, affinities, trigger))
+        customer.owner_periods.append((owner, t, reason, trigger))
         customer.owner, customer.since = owner, t
         customer.ever_owned = customer.ever_owned or owner is not None
 
@@ -267,3 +278,57 @@ class SpecModel:
             if x.key == key and 0 <= t - x.t <= self.policy.repeat_window_seconds and (found is None or x.t >= found.t):
                 found = x
         return (found.event_id, t - found.t) if found is not None else None
+
+
+    # §6, §7
+
+    def owner_history(self) -> set[tuple[object, ...]]:
+        """customer_id, owner_id, valid_from, valid_to, reason, event_id (times as epoch seconds)."""
+        rows = set()
+        for customer_id, customer in self.customers.items():
+            periods = customer.owner_periods
+            for n, (owner, since, reason, trigger) in enumerate(periods):
+                until = periods[n + 1][1] if n + 1 < len(periods) else None
+                rows.add((customer_id, owner, since, until, reason, trigger))
+        return rows
+
+    def journeys(self) -> set[tuple[object, ...]]:
+        """journey_id, customer_id, journey_key, first and last event_id and time, touches, handoffs, resolved, fcr."""
+        rows = set()
+        for customer_id, customer in self.customers.items():
+            for journey_id in {x.journey_id for x in customer.touches}:
+                touches = [x for x in customer.touches if x.journey_id == journey_id]
+                first, last = touches[0], touches[-1]
+                after_first = customer.touches[customer.touches.index(first) + 1:]
+                repeated = any(
+                    x.key == first.key and self.touches[x.event_id].repeat is not None
+                    and 0 <= x.t - first.t <= self.policy.repeat_window_seconds
+                    for x in after_first
+                )
+                rows.add((
+                    journey_id, customer_id, first.key, first.event_id, last.event_id, first.t, last.t, len(touches),
+                    sum(self.touches[x.event_id].handoff is not None for x in touches),
+                    last.outcome == "resolved", first.outcome == "resolved" and not repeated,
+                ))
+        return rows
+
+    def customer_metrics(self, as_of: float | None = None) -> set[tuple[object, ...]]:
+        """customer_id, touches, employees_seen, owner_continuity, handoffs, silo_handoffs, repeat_contacts,
+        first_seen, last_seen, churned, churned_at; ``as_of`` defaults to the latest event's time."""
+        as_of = self.latest if as_of is None else as_of
+        rows = set()
+        for customer_id, customer in self.customers.items():
+            outcomes = [self.touches[x.event_id] for x in customer.touches]
+            matches = [o.owner_match for o in outcomes if o.owner_match is not None]
+            handoffs = [o.handoff for o in outcomes if o.handoff is not None]
+            last_touch = max((x.t for x in customer.touches), default=None)
+            silence = self.policy.churn_inactivity_days * 86400.0
+            silent = last_touch is not None and as_of is not None and last_touch < as_of - silence
+            churned_at = customer.churned_at if customer.churned_at is not None else last_touch if silent else None
+            rows.add((
+                customer_id, len(customer.touches), len({x.employee for x in customer.touches if x.employee}),
+                sum(matches) / len(matches) if matches else None, len(handoffs),
+                sum(1 for h in handoffs if h["cross_department"]), sum(o.repeat is not None for o in outcomes),
+                min(customer.seen), max(customer.seen), churned_at is not None, churned_at,
+            ))
+        return rows

@@ -6,6 +6,7 @@ import gzip
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,13 @@ def test_replay_builds_every_analyst_table(tmp_path: Path, story: Path) -> None:
 def test_as_of_moves_the_inactivity_churn(tmp_path: Path, story: Path) -> None:
     db, _ = run_replay(tmp_path, [story], as_of=day(100))
     assert rows(db, "SELECT customer_id FROM customer_metrics WHERE churned ORDER BY 1") == [("c3",)]
+    # c2's last touch is on day 1: silent for exactly 180 days on day 181 is not "more than 180 days".
+    db, _ = run_replay(tmp_path, [story], as_of=day(181), name="exactly")
+    assert rows(db, "SELECT customer_id, churned_at FROM customer_metrics WHERE churned ORDER BY 1") == [("c3", day(9))]
+    db, _ = run_replay(tmp_path, [story], as_of=day(181) + timedelta(seconds=1), name="beyond")
+    assert rows(db, "SELECT customer_id, churned_at FROM customer_metrics WHERE churned ORDER BY 1") == [
+        ("c2", day(1)), ("c3", day(9)),
+    ]
 
 
 def test_replaying_twice_or_with_duplicated_lines_gives_identical_tables(tmp_path: Path, story: Path) -> None:
