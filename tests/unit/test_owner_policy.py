@@ -181,6 +181,20 @@ def test_equal_challengers_go_to_the_most_recent_touch_first() -> None:
     assert s.owner() == "zed"
 
 
+def test_a_first_touch_below_zero_can_be_the_challenger_of_an_owner_far_below_zero() -> None:
+    # A(alice) = 0.885 - 3.3 ~ -2.42, so the bar is max(2 * -2.42, -2.42 + 2) ~ -0.42.
+    s = Scenario()
+    s.resolved(day(0), "alice")
+    for hour in range(6):
+        s.touch(day(31, hours=hour), "alice", outcome="abandoned", csat=1)  # -0.5 each
+    s.touch(day(31, hours=6), "alice", outcome="pending", csat=1)  # -0.3
+    s.touch(day(31, hours=8), None)  # rule 2 runs: nobody else yet
+    s.touch(day(32), "carl", outcome="abandoned", csat=1)  # -0.5: under the bar
+    assert s.owner() == "alice"
+    s.touch(day(32, hours=1), "bob", outcome="pending", csat=1)  # -0.3: above carl and the bar
+    assert s.owner() == "bob"  # the cached challenger stayed carl until 2026-11-24
+
+
 def test_tie_break_prefers_most_recent_touch_then_lowest_id() -> None:
     from ledger.owner_policy import best_candidate
 
