@@ -12,10 +12,11 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
@@ -33,6 +34,9 @@ from spoc.worker_process import WorkerProcess, free_port, partition_ends, wait_u
 
 PARTITIONS = 3
 PROCESS_TIMEOUT = 600.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,48 @@ def _stop_on_signals() -> None:
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+
+
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` where a stop signal cancels ``main``, so its cleanup runs inside the loop.
+
+    A KeyboardInterrupt raised by a signal handler lands wherever the loop happens to be,
+    possibly inside aiokafka's callbacks, and can leave a future that never completes:
+    the loop then hangs while cancelling its tasks.  A loop signal handler runs between
+    callbacks instead; the interrupt is raised once the loop is closed.
+    """
+    interrupted = False
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, stop)
+        try:
+            return await main
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+            _stop_on_signals()
+
+    try:
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+        raise KeyboardInterrupt from None
+    if interrupted:  # ``main`` ended its own way after the cancellation
+        raise KeyboardInterrupt
+    return result
 
 
 def run_demo(settings: Settings, out: Path) -> None:
@@ -97,18 +141,18 @@ def run_demo(settings: Settings, out: Path) -> None:
     with EmbeddedBroker(free_port()) as broker:
         bootstrap = broker.bootstrap
         print(f"embedded Kafka broker on {bootstrap}", file=sys.stderr)
-        asyncio.run(ensure_topics(bootstrap, ALL_TOPICS, PARTITIONS))
+        _run_async(ensure_topics(bootstrap, ALL_TOPICS, PARTITIONS))
         worker = WorkerProcess(bootstrap, f"sqlite:///{files.ledger}", files.worker_log, "spoc-demo")
         try:
             print(f"spoc worker started (pid {worker.process.pid}, log {files.worker_log})", file=sys.stderr)
             with _bar("publishing to Kafka", written.lines) as progress:
-                asyncio.run(publish([str(files.company)], bootstrap, TOUCHPOINTS, progress))
+                _run_async(publish([str(files.company)], bootstrap, TOUCHPOINTS, progress))
             ends = partition_ends(bootstrap, TOUCHPOINTS)
             with _bar("ledger worker", sum(ends.values())) as progress:
                 wait_until_processed(ends, [worker], PROCESS_TIMEOUT, progress)
             with _bar("DuckDB sink") as progress:
                 sink = SinkSettings(bootstrap, files.db, stop_when_caught_up=True)
-                asyncio.run(run_sink(sink, asyncio.Event(), progress))
+                _run_async(run_sink(sink, asyncio.Event(), progress))
             worker.terminate()
         finally:
             worker.close()

@@ -80,6 +80,11 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
     assert port, "".join(seen)
     time.sleep(1.0)  # publishing by now
     run.send_signal(signal.SIGINT)
-    run.communicate(timeout=30)
-    assert run.returncode != 0
+    try:
+        rest, _ = run.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        rest, _ = run.communicate()
+        raise AssertionError("the demo was still running 30 s after Ctrl-C:\n" + "".join(seen) + rest) from None
+    assert run.returncode != 0, rest
     assert settle((f":{port.group(1)}", str(out))) == []
