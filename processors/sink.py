@@ -4,7 +4,10 @@ Consumes ``spoc.facts`` (the rows the worker derived for each input message, in
 chunks, one ordered stream per partition) and appends them to a working DuckDB file.  The
 next offset of every partition is stored in the same transaction as the rows,
 so a restarted sink resumes exactly where its last commit ended: nothing twice,
-nothing lost.  Analysts read ``--db PATH``, a snapshot the sink republishes
+nothing lost.  So is the last input offset written (each facts message's
+``spoc-offset``): a facts message the worker's producer delivered twice (a
+retry after a lost acknowledgement) carries no input offset past it, and is
+skipped.  Analysts read ``--db PATH``, a snapshot the sink republishes
 atomically (copy, then rename) every few seconds while there is news: readers
 never block the sink and never see half a batch.
 """
@@ -29,15 +32,18 @@ from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_reading import readable_end, reader
+from processors.live_outputs import OFFSET_HEADER
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
 from projections.duckdb_store import AnalyticsStore, compact, quoted
 
 log = logging.getLogger("spoc.sink")
 
-OFFSETS_DDL = """
-CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT,
-                                         PRIMARY KEY (topic, partition))
-"""
+OFFSETS_DDL = (
+    "CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT, "
+    "PRIMARY KEY (topic, partition))",
+    # Added in 0.2: working files of earlier sinks gain it on start (NULL: no message skipped until one is written).
+    "ALTER TABLE sink_offsets ADD COLUMN IF NOT EXISTS last_input_offset BIGINT",
+)
 FETCH_BYTES = 1024 * 1024
 """Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
 backlog holds one such fetch, not the backlog.  (At 4 MiB a sink starting on a backlog peaked 100 MiB
@@ -98,9 +104,12 @@ class Sink:
         self.working = settings.db.with_name(settings.db.name + ".sink")
         self.store = self._open()
         self.store.create_schema(replace=False)
-        self.store.con.execute(OFFSETS_DDL)
+        for statement in OFFSETS_DDL:
+            self.store.con.execute(statement)
         self.latest: str | None = self._setting("latest_event_at")
+        self.written_up_to = self._written_up_to()
         self.messages = 0
+        self.redelivered = 0
         self._dirty = True
         self._published_at = 0.0
         self._copy_seconds = 0.0
@@ -116,11 +125,26 @@ class Sink:
         rows = self.store.con.execute("SELECT partition, next_offset FROM sink_offsets WHERE topic = ?", [FACTS])
         return dict(rows.fetchall())
 
+    def _written_up_to(self) -> dict[int, int]:
+        rows = self.store.con.execute(
+            "SELECT partition, last_input_offset FROM sink_offsets WHERE topic = ? AND last_input_offset IS NOT NULL",
+            [FACTS],
+        )
+        return dict(rows.fetchall())
+
     def write(self, fetched: dict[TopicPartition, list[Any]]) -> int:
         """Append one fetch's rows and the partitions' next offsets in one transaction."""
         rows = _Rows()
-        for records in fetched.values():
+        written_up_to = dict(self.written_up_to)
+        redelivered = 0
+        for tp, records in fetched.items():
             for record in records:
+                input_offset = _input_offset(record.headers)
+                if input_offset is not None:
+                    if input_offset <= written_up_to.get(tp.partition, -1):
+                        redelivered += 1
+                        continue
+                    written_up_to[tp.partition] = input_offset
                 rows.add(record.value)
         con = self.store.con
         con.begin()
@@ -136,14 +160,18 @@ class Sink:
             for tp, records in fetched.items():
                 if records:
                     con.execute(
-                        "INSERT INTO sink_offsets VALUES (?, ?, ?) "
-                        "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
-                        [tp.topic, tp.partition, records[-1].offset + 1],
+                        "INSERT INTO sink_offsets VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition) "
+                        "DO UPDATE SET next_offset = excluded.next_offset, last_input_offset = excluded.last_input_offset",
+                        [tp.topic, tp.partition, records[-1].offset + 1, written_up_to.get(tp.partition)],
                     )
             con.commit()
         except BaseException:
             con.rollback()
             raise
+        self.written_up_to = written_up_to
+        if redelivered:
+            self.redelivered += redelivered
+            log.warning("skipped facts delivered twice", extra={"messages": redelivered, "total": self.redelivered})
         self.messages += rows.messages
         self._dirty = self._dirty or rows.messages > 0
         if rows.erasures:
@@ -177,6 +205,14 @@ class Sink:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _input_offset(headers: tuple[tuple[str, bytes], ...]) -> int | None:
+    """The last input offset whose facts a facts message carries (None for a message without the header)."""
+    for key, value in headers:
+        if key == OFFSET_HEADER:
+            return int(value)
+    return None
 
 
 async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None) -> int:
@@ -213,7 +249,7 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
             if settings.stop_when_caught_up and not fetched and await _caught_up(consumer, tps):
                 break
         await asyncio.to_thread(sink.publish, True)
-        log.info("sink stopped", extra={"messages": sink.messages, "db": str(settings.db)})
+        log.info("sink stopped", extra={"messages": sink.messages, "redelivered": sink.redelivered, "db": str(settings.db)})
         return sink.messages
     finally:
         await consumer.stop()

@@ -17,21 +17,34 @@ import uuid
 from collections import Counter
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from benchmarks.workload import generate
-from processors.topics import ALL_TOPICS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOPIC_CONFIGS, TOUCHPOINTS_DLQ, partition_counts
+from processors.kafka_security import client_settings
+from processors.topics import (
+    ALL_TOPICS,
+    FACTS,
+    OWNER_CHANGED,
+    RELATIONSHIP_EVENTS,
+    TOPIC_CONFIGS,
+    TOUCHPOINTS_DLQ,
+    partition_counts,
+)
 from processors.worker import OWNERS_CHANGELOG_CONFIGS
 from tests.live import (
     project,
     publish_file,
     publish_paced,
+    read_records,
     read_topic,
     read_values,
     running,
+    slices,
     topic_configs,
     wait_for_workers,
     worker,
@@ -117,6 +130,41 @@ def test_worker_and_sink_give_the_tables_of_replay(tmp_path: Path, pipeline_boot
 
         # SIGTERM: a clean stop.
         assert only.terminate() == 0
+    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+
+
+def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    """A producer retry after a lost acknowledgement (seen on Apache Kafka as a leader went away) puts a
+    facts message on the topic twice, right after itself or later; the sink writes it once, also
+    when the copy arrives after the sink restarted."""
+    source = _workload(tmp_path, 3_000, seed=17)
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [only]:
+        for i, part in enumerate(slices(source, 2)):  # two runs of work: two facts messages a partition
+            (tmp_path / f"part-{i}.jsonl").write_bytes(part)
+            publish_file(pipeline_bootstrap, tmp_path / f"part-{i}.jsonl")
+            wait_for_workers(pipeline_bootstrap, [only])
+        assert only.terminate() == 0
+    project(pipeline_bootstrap, tmp_path / "live.duckdb")
+
+    by_partition: dict[int, list[Any]] = {}
+    for record in read_records(pipeline_bootstrap, FACTS):
+        by_partition.setdefault(record.partition, []).append(record)
+    longest = max(by_partition.values(), key=len)
+    assert len(longest) >= 2, "the workload should give some partition two facts messages"
+    # The newest message twice more (an adjacent retry), and the oldest of the longest partition (a stale one).
+    copies = [longest[-1], longest[-1], longest[0], *(records[-1] for records in by_partition.values())]
+
+    async def redeliver() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=pipeline_bootstrap, **client_settings())
+        await producer.start()
+        try:
+            for record in copies:
+                await producer.send_and_wait(FACTS, record.value, partition=record.partition, headers=list(record.headers))
+        finally:
+            await producer.stop()
+
+    asyncio.run(redeliver())
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 

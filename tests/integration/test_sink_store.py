@@ -1,0 +1,47 @@
+"""The sink's working DuckDB file on its own: what it remembers of the facts topic between runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER
+from processors.sink import Sink, SinkSettings
+from processors.topics import FACTS
+
+
+def facts_message(partition: int, offset: int, input_offset: int, inputs: int) -> ConsumerRecord[bytes, bytes]:
+    """A facts message as the worker publishes it, carrying ``inputs`` input messages without rows."""
+    value = b"[" + b",".join([b"{}"] * inputs) + b"]"
+    headers = [(OFFSET_HEADER, str(input_offset).encode()), (INDEX_HEADER, b"0")]
+    return ConsumerRecord(FACTS, partition, offset, 0, 0, None, value, None, -1, len(value), headers)
+
+
+def test_a_working_file_of_an_earlier_sink_is_upgraded_and_skips_what_it_wrote(tmp_path: Path) -> None:
+    db = tmp_path / "live.duckdb"
+    with duckdb.connect(str(db.with_name(db.name + ".sink"))) as con:  # as sinks before 0.2 left it
+        con.execute("CREATE TABLE sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT, "
+                    "PRIMARY KEY (topic, partition))")
+        con.execute("INSERT INTO sink_offsets VALUES (?, 0, 42)", [FACTS])
+
+    sink = Sink(SinkSettings("127.0.0.1:9", db))
+    try:
+        assert sink.offsets() == {0: 42} and sink.written_up_to == {}
+        p0, p1 = TopicPartition(FACTS, 0), TopicPartition(FACTS, 1)
+        assert sink.write({p0: [facts_message(0, 42, 900, 3), facts_message(0, 43, 900, 3)],
+                           p1: [facts_message(1, 0, 5, 2)]}) == 5
+        assert sink.redelivered == 1
+    finally:
+        sink.close()
+
+    reopened = Sink(SinkSettings("127.0.0.1:9", db))
+    try:
+        assert reopened.offsets() == {0: 44, 1: 1} and reopened.written_up_to == {0: 900, 1: 5}
+        # A copy of an old message is skipped; the next input offset is written.
+        assert reopened.write({p1: [facts_message(1, 1, 5, 2), facts_message(1, 2, 6, 1)]}) == 1
+        assert reopened.redelivered == 1 and reopened.offsets() == {0: 44, 1: 3}
+    finally:
+        reopened.close()
