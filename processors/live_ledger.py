@@ -38,7 +38,7 @@ from processors.kafka_security import client_settings
 from processors.live_outputs import Outgoing, beyond
 from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
 from processors.long_lived_heap import LiveSettling, chunked_collection, settle
-from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, unreachable
+from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, idempotence_available, unreachable
 from processors.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("spoc.worker")
@@ -90,12 +90,15 @@ class LiveLedger:
             if self.producer is not None:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
-            self.producer = await self._started_producer()
+            idempotent = await idempotence_available(self.settings.bootstrap)
+            log.info("output producer", extra={"idempotent": idempotent})
+            self.producer = await self._started_producer(idempotent=idempotent)
 
-    async def _started_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+    async def _started_producer(self, transactional_id: str | None = None, idempotent: bool = False) -> AIOKafkaProducer:
+        """Idempotent where the broker allows: else a retried send can land twice (the sink skips such facts)."""
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
-            transactional_id=transactional_id, **client_settings(),
+            transactional_id=transactional_id, enable_idempotence=idempotent, **client_settings(),
         )
         try:
             await producer.start()  # with a transactional id: fences older producers of that id

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -77,21 +79,44 @@ class NoTransactions(TerminalError):
     """The broker cannot run Kafka transactions (``--processing-guarantee exactly_once``)."""
 
 
-async def check_transactions(bootstrap: str, transactional_id: str) -> None:
-    """Initialise a transactional producer once, so a broker without transactions is named up front."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=transactional_id, **client_settings())
+async def _producer_id_refusal(bootstrap: str, **options: Any) -> KafkaError | None:
+    """Start a producer that asks the broker for a producer id (InitProducerId): the broker's refusal, or None."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **options, **client_settings())
     try:
         await producer.start()
     except KafkaConnectionError as error:
         raise unreachable(bootstrap, error) from None
     except KafkaError as error:
-        raise NoTransactions(
-            f"the broker at {bootstrap} cannot run Kafka transactions ({error!r}); --processing-guarantee "
-            f"exactly_once needs one that can (Apache Kafka; the embedded broker cannot): use that, or the "
-            f"default at_least_once, which is effectively once for the ledger and the DuckDB tables"
-        ) from None
+        return error
     finally:
         await producer.stop()
+    return None
+
+
+async def check_transactions(bootstrap: str, transactional_id: str) -> None:
+    """Initialise a transactional producer once, so a broker without transactions is named up front."""
+    refusal = await _producer_id_refusal(bootstrap, transactional_id=transactional_id)
+    if refusal is not None:
+        raise NoTransactions(
+            f"the broker at {bootstrap} cannot run Kafka transactions ({refusal!r}); --processing-guarantee "
+            f"exactly_once needs one that can (Apache Kafka; the embedded broker cannot): use that, or the "
+            f"default at_least_once, which is effectively once for the ledger and the DuckDB tables"
+        )
+
+
+async def idempotence_available(bootstrap: str) -> bool:
+    """Whether the broker gives producers ids (Apache Kafka does; the embedded broker does not).
+
+    An idempotent producer's retry of a send whose acknowledgement was lost is written once.
+    aiokafka logs a refusal as an error; here it is an answer, so that log is muted.
+    """
+    sender_log = logging.getLogger("aiokafka.producer.sender")
+    level = sender_log.level
+    sender_log.setLevel(logging.CRITICAL)
+    try:
+        return await _producer_id_refusal(bootstrap, enable_idempotence=True) is None
+    finally:
+        sender_log.setLevel(level)
 
 
 @asynccontextmanager
