@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ class _Rows:
 
     tables: dict[str, list[Any]] = field(default_factory=_empty_tables)
     erasures: list[dict[str, Any]] = field(default_factory=list)
-    latest: str | None = None
+    latest: datetime | None = None
     messages: int = 0
 
     def add(self, value: bytes) -> None:
@@ -94,8 +95,11 @@ class _Rows:
             if "erasure" in facts:
                 self.erasures.append(facts["erasure"])
             at = facts.get("at")
-            if at is not None and (self.latest is None or at > self.latest):
-                self.latest = at
+            if at is not None:
+                # An instant with its own offset: compared as text, 23:00-05:00 would come before 01:00+00:00.
+                moment = datetime.fromisoformat(at)
+                if self.latest is None or moment > self.latest:
+                    self.latest = moment
 
 
 class Sink:
@@ -106,7 +110,8 @@ class Sink:
         self.store.create_schema(replace=False)
         for statement in OFFSETS_DDL:
             self.store.con.execute(statement)
-        self.latest: str | None = self._setting("latest_event_at")
+        latest = self._setting("latest_event_at")
+        self.latest = datetime.fromisoformat(latest) if latest else None
         self.written_up_to = self._written_up_to()
         self.messages = 0
         self.redelivered = 0
@@ -156,7 +161,7 @@ class Sink:
                 self.store.erase(erasure["customer_id"], erasure.get("source", ""), erasure["seq"])
             if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
                 self.latest = rows.latest
-            self.store.write_settings(self.settings.policy, latest_event_at=self.latest)
+            self.store.write_settings(self.settings.policy, latest_event_at=self.latest.isoformat() if self.latest else None)
             for tp, records in fetched.items():
                 if records:
                     con.execute(

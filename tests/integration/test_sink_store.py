@@ -45,3 +45,22 @@ def test_a_working_file_of_an_earlier_sink_is_upgraded_and_skips_what_it_wrote(t
         assert reopened.redelivered == 1 and reopened.offsets() == {0: 44, 1: 3}
     finally:
         reopened.close()
+
+
+def test_the_latest_event_is_the_latest_instant_whatever_the_offsets(tmp_path: Path) -> None:
+    """``latest_event_at`` is the views' default ``as_of`` (SPEC §6): compared as instants, not as text."""
+    db = tmp_path / "live.duckdb"
+    sink = Sink(SinkSettings("127.0.0.1:9", db))
+    try:
+        later_in_new_york = b'[{"at": "2024-05-01T23:00:00-05:00"}]'  # 04:00 UTC on May 2
+        earlier_in_utc = b'[{"at": "2024-05-02T01:00:00+00:00"}]'
+        tp = TopicPartition(FACTS, 0)
+        sink.write({tp: [ConsumerRecord(FACTS, 0, 0, 0, 0, None, later_in_new_york, None, -1, 0, [])]})
+        sink.write({tp: [ConsumerRecord(FACTS, 0, 1, 0, 0, None, earlier_in_utc, None, -1, 0, [])]})
+        (latest,) = sink.store.con.execute(
+            "SELECT CAST(value AS TIMESTAMPTZ) = TIMESTAMPTZ '2024-05-02 04:00:00+00' FROM spoc_settings "
+            "WHERE key = 'latest_event_at'"
+        ).fetchone()
+        assert latest
+    finally:
+        sink.close()
