@@ -24,7 +24,7 @@ def touchpoint(
         "direction": draw(st.sampled_from(("inbound", "outbound"))),
         "department": draw(st.sampled_from(DEPARTMENTS)),
         "employee_id": draw(st.sampled_from(employees)),
-        "outcome": draw(st.sampled_from(("resolved", "unresolved", "transferred", "redirected", "abandoned", None))),
+        "outcome": draw(st.sampled_from(("resolved", "unresolved", "transferred", "redirected", "abandoned", "pending", None))),
     }
     if draw(st.booleans()):
         event["topic"] = draw(st.sampled_from(("refund", "invoice")))
@@ -33,7 +33,7 @@ def touchpoint(
     kind = draw(st.sampled_from((None, None, "purchase", "inquiry")))
     if kind is not None:
         event["kind"] = kind
-    csat = draw(st.sampled_from((None, 1, 3, 5)))
+    csat = draw(st.sampled_from((None, 1, 2, 3, 4, 5)))  # both edges: productive at 4, penalised at 2
     if csat is not None:
         event["csat"] = csat
     return event
