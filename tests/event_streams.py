@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -12,6 +12,7 @@ from tests.scenario import T0
 CUSTOMERS = ("c1", "c2", "c3")
 EMPLOYEES = ("alice", "bob", "carl", None)
 DEPARTMENTS = ("sales", "billing", "support")
+OFFSETS_MINUTES = (0, 0, 0, 120, -300, 330)
 
 
 @st.composite
@@ -74,5 +75,7 @@ def streams(
         else:
             at += timedelta(hours=draw(st.sampled_from((0, 1, 30, 72, 80, 24 * 7, 24 * 8, 24 * 40, 24 * 200))))
             occurred = at - timedelta(hours=draw(st.sampled_from((0, 0, 0, 0, 5, 100, 24 * 9))))
-        events.append({"event_id": f"ev-{n}", "occurred_at": occurred.isoformat(), **body})
+        # The same instant written in another zone (SPEC §1: any offset) must not change a thing.
+        zone = timezone(timedelta(minutes=draw(st.sampled_from(OFFSETS_MINUTES))))
+        events.append({"event_id": f"ev-{n}", "occurred_at": occurred.astimezone(zone).isoformat(), **body})
     return events
