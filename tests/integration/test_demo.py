@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.replaying import rows, run_replay
 
 BROKER = re.compile(r"embedded Kafka broker on 127\.0\.0\.1:(\d+)")
@@ -88,3 +90,38 @@ def test_ctrl_c_stops_everything_it_started(tmp_path: Path) -> None:
         raise AssertionError("the demo was still running 30 s after Ctrl-C:\n" + "".join(seen) + rest) from None
     assert run.returncode != 0, rest
     assert settle((f":{port.group(1)}", str(out))) == []
+
+
+def test_a_stop_signal_inside_a_loop_callback_lets_the_phase_clean_up() -> None:
+    """The demo's hang, in miniature: a signal lands while a loop callback (aiokafka's, in the
+    demo) runs, before it completes a future that the phase's cleanup then waits for.  Raised
+    in the callback, the interrupt left the future pending and the cleanup waiting for ever."""
+    import asyncio
+
+    from spoc.demo import _run_async
+
+    cleaned: list[bool] = []
+
+    async def phase() -> None:
+        loop = asyncio.get_running_loop()
+        delivered = loop.create_future()
+
+        def deliver() -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            delivered.set_result(None)
+
+        loop.call_soon(deliver)
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.wait_for(asyncio.shield(delivered), 5)  # as a producer's stop() waits for its sends
+            cleaned.append(True)
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run_async(phase())
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert cleaned == [True]
