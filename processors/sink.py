@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_reading import readable_end, reader
-from processors.live_outputs import OFFSET_HEADER
+from processors.live_outputs import mark_of
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
 from projections.duckdb_store import AnalyticsStore, compact, quoted
 
@@ -144,12 +144,12 @@ class Sink:
         redelivered = 0
         for tp, records in fetched.items():
             for record in records:
-                input_offset = _input_offset(record.headers)
-                if input_offset is not None:
-                    if input_offset <= written_up_to.get(tp.partition, -1):
+                mark = mark_of(record.headers)  # (the last input offset it carries, 0)
+                if mark is not None:
+                    if mark[0] <= written_up_to.get(tp.partition, -1):
                         redelivered += 1
                         continue
-                    written_up_to[tp.partition] = input_offset
+                    written_up_to[tp.partition] = mark[0]
                 rows.add(record.value)
         con = self.store.con
         con.begin()
@@ -210,14 +210,6 @@ class Sink:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _input_offset(headers: tuple[tuple[str, bytes], ...]) -> int | None:
-    """The last input offset whose facts a facts message carries (None for a message without the header)."""
-    for key, value in headers:
-        if key == OFFSET_HEADER:
-            return int(value)
-    return None
 
 
 async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from spoc.demo import _run_async
 from tests.replaying import rows, run_replay
 
 BROKER = re.compile(r"embedded Kafka broker on 127\.0\.0\.1:(\d+)")
@@ -96,10 +98,6 @@ def test_a_stop_signal_inside_a_loop_callback_lets_the_phase_clean_up() -> None:
     """The demo's hang, in miniature: a signal lands while a loop callback (aiokafka's, in the
     demo) runs, before it completes a future that the phase's cleanup then waits for.  Raised
     in the callback, the interrupt left the future pending and the cleanup waiting for ever."""
-    import asyncio
-
-    from spoc.demo import _run_async
-
     cleaned: list[bool] = []
 
     async def phase() -> None:
