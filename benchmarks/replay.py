@@ -105,7 +105,7 @@ def main() -> None:
         print()
         print(f"{'measure':<46}{'median':>14}{'runs':>30}")
         print(f"{'baseline: read + validate (events/s)':<46}{base:>14,.0f}")
-        serial = []
+        serial: list[dict[str, float]] = []
         for label, workers in (("one process", "1"), (f"split over {os.cpu_count()} processes", str(os.cpu_count()))):
             runs = [replay_once(full, tmp, f"run{i}", workers) for i in range(args.runs)]
             rates = [r["lines"] / r["seconds"] for r in runs]

@@ -13,6 +13,7 @@ import random
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import orjson
 
@@ -42,7 +43,7 @@ def generate(touches: int, customers: int, seed: int, dirty: float = 0.0) -> Ite
             employee = staff[int(customer[5:]) % len(staff)]  # the customer's usual person there
         else:
             employee = rng.choice(staff)
-        event = {
+        event: dict[str, Any] = {
             "event_id": f"tp-{seed}-{i:09d}",
             "occurred_at": at.isoformat(),
             "customer_id": customer,

@@ -76,7 +76,7 @@ class Intake:
     def take(self, raw: bytes, position: Position, *, reporting: bool = True) -> None:
         """Process one raw message (a JSONL line or a Kafka message value)."""
         event = decode(raw)
-        if type(event) is Rejection:
+        if isinstance(event, Rejection):
             if reporting:
                 self._reject(event, raw, position)
             return
@@ -91,7 +91,7 @@ class Intake:
         if self.latest is None or event.occurred_at > self.latest:
             self.latest = event.occurred_at
         broadcast = isinstance(event, EmployeeDeparted)
-        if not broadcast and self.owns is not None and not self.owns(event.customer_id):
+        if not isinstance(event, EmployeeDeparted) and self.owns is not None and not self.owns(event.customer_id):
             return
         if reporting or not broadcast:
             self.counts.accepted += 1

@@ -19,6 +19,7 @@ Framework-free: faust drives it in ``processors/worker.py``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -123,14 +124,14 @@ class LiveLedger:
     async def release(self, partitions: set[int]) -> None:
         """Partitions go to another worker (or the worker stops): finish what is queued, then forget them."""
         for partition in partitions:
-            task = self._catching_up.pop(partition, None)
-            if task is not None:
-                task.cancel()
+            catching_up = self._catching_up.pop(partition, None)
+            if catching_up is not None:
+                catching_up.cancel()
         finishing = []
         for partition in partitions:
-            queue, task = self._queues.pop(partition, None), self._processors.pop(partition, None)
-            if queue is not None and task is not None:
-                finishing.append(asyncio.create_task(_finish(queue, task)))
+            queue, processor = self._queues.pop(partition, None), self._processors.pop(partition, None)
+            if queue is not None and processor is not None:
+                finishing.append(asyncio.create_task(_finish(queue, processor)))
         if finishing:
             _, late = await asyncio.wait(finishing, timeout=RELEASE_TIMEOUT_SECONDS)
             for task in late:
@@ -155,8 +156,11 @@ class LiveLedger:
             if partition not in self.states and partition not in self._catching_up:
                 task = asyncio.create_task(self._prepare(partition, None))
                 self._catching_up[partition] = task
-                task.add_done_callback(lambda _, p=partition: self._catching_up.pop(p, None))
+                task.add_done_callback(functools.partial(self._caught_up, partition))
                 task.add_done_callback(self._note_failure)
+
+    def _caught_up(self, partition: int, _: asyncio.Task[PartitionLedger]) -> None:
+        self._catching_up.pop(partition, None)
 
     async def submit(self, partition: int, messages: list[Incoming]) -> None:
         """Queue one partition's messages (in offset order); waits only while the queue is full."""

@@ -54,7 +54,7 @@ def _side(path: Path, con: duckdb.DuckDBPyConnection) -> Side:
         policy=dict(con.execute("SELECT key, value FROM spoc_settings").fetchall()),
         headline=headline(con),
         owner_changes=dict(con.execute("SELECT reason, count(*) FROM owner_history GROUP BY reason").fetchall()),
-        customer_continuity=con.execute("SELECT avg(owner_continuity) FROM customer_metrics").fetchone()[0],
+        customer_continuity=con.sql("SELECT avg(owner_continuity) FROM customer_metrics").fetchall()[0][0],
         churn_by_continuity=churn_buckets(con, "churn_by_continuity"),
         churn_by_handoffs=churn_buckets(con, "churn_by_handoffs"),
         owners=dict(con.execute("SELECT customer_id, owner_id FROM customer_owner").fetchall()),

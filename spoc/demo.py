@@ -161,12 +161,12 @@ def run_demo(settings: Settings, out: Path) -> None:
     con = read_analytics(files.db)
     try:
         report = gather(con)
-        (customer,) = con.execute("SELECT customer_id FROM customer_owner ORDER BY customer_id LIMIT 1").fetchone()
+        owned = con.execute("SELECT customer_id FROM customer_owner ORDER BY customer_id LIMIT 1").fetchone()
     finally:
         con.close()
     print_report(report)
     write_html(report, str(files.db), files.html)
-    _next_steps(files, customer)
+    _next_steps(files, owned[0] if owned else "CUSTOMER_ID")
 
 
 def _next_steps(files: DemoFiles, customer: str) -> None:

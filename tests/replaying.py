@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from processors.replay import ReplaySummary, replay
 from projections.duckdb_store import VIEWS
 
 
-def write_jsonl(path: Path, events: list[dict[str, Any] | bytes]) -> Path:
+def write_jsonl(path: Path, events: Sequence[dict[str, Any] | bytes]) -> Path:
     with path.open("wb") as out:
         for event in events:
             line = event if isinstance(event, bytes) else orjson.dumps(_stringify(event))

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -113,7 +114,8 @@ class Notifier:
                         asyncio.gather(*(self._partition(tp, records) for tp, records in fetched.items()))
                     )
                     stop = asyncio.ensure_future(stopping.wait())
-                    await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    racing: set[asyncio.Future[Any]] = {work, stop}
+                    await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                     stop.cancel()
                     if not work.done():  # stopping: what is unfinished is delivered again next time
                         work.cancel()
