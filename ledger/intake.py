@@ -90,9 +90,12 @@ class Intake:
             return
         if self.latest is None or event.occurred_at > self.latest:
             self.latest = event.occurred_at
-        broadcast = isinstance(event, EmployeeDeparted)
-        if not isinstance(event, EmployeeDeparted) and self.owns is not None and not self.owns(event.customer_id):
+        if isinstance(event, EmployeeDeparted):
+            broadcast = True
+        elif self.owns is not None and not self.owns(event.customer_id):
             return
+        else:
+            broadcast = False
         if reporting or not broadcast:
             self.counts.accepted += 1
             if type(event) is not Touchpoint:
