@@ -11,6 +11,7 @@ import duckdb
 import orjson
 
 from ledger.core import ControlFact, LedgerRecord, TouchFact
+from ledger.errors import TerminalError
 from ledger.intake import Batch, RejectedInput
 from ledger.policy import Policy
 from ledger.relationship import describe
@@ -122,6 +123,22 @@ def compact(path: Path) -> None:
     os.replace(fresh, path)
 
 
+class AnalyticsFileError(TerminalError):
+    """The analysts' DuckDB file cannot be opened for writing."""
+
+
+def _open_failure(path: Path, error: duckdb.IOException) -> str:
+    """What to do about a DuckDB file that would not open, with DuckDB's own words."""
+    if "lock" in str(error):
+        return (
+            f"{path} is open for writing in another process (a `spoc replay` or `spoc project` still running?); "
+            f"stop it or give another --db. DuckDB: {error}"
+        )
+    if "not a valid DuckDB database file" in str(error):
+        return f"{path} is not a DuckDB file; give a new path or a file spoc wrote. DuckDB: {error}"
+    return f"cannot open {path}: {error}"
+
+
 class AnalyticsStore:
     """A DuckDB file holding the fact tables and the SPEC §7 views.
 
@@ -130,9 +147,20 @@ class AnalyticsStore:
     """
 
     def __init__(self, path: str | Path, memory_limit: str | None = None) -> None:
-        """``memory_limit`` caps DuckDB's buffers (e.g. ``64MB``); unlimited, DuckDB keeps every block it wrote."""
+        """``memory_limit`` caps DuckDB's buffers (e.g. ``64MB``); unlimited, DuckDB keeps every block it wrote.
+
+        A missing directory is created, as the ledger store's is.
+        """
         self.path = Path(path)
-        self.con = duckdb.connect(str(self.path))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path))
+        except OSError as error:
+            raise AnalyticsFileError(
+                f"cannot create {self.path}: {error.strerror}; give a --db in a directory you can write"
+            ) from None
+        except duckdb.IOException as error:
+            raise AnalyticsFileError(_open_failure(self.path, error)) from None
         self.con.execute("SET TimeZone = 'UTC'")
         if memory_limit is not None:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")

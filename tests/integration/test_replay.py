@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 
@@ -257,6 +258,33 @@ def test_replay_split_over_worker_processes_equals_a_single_process(tmp_path: Pa
     assert snapshot(single) == snapshot(split)
     assert one.ledger_events_written == two.ledger_events_written > 0
     assert not list(tmp_path.glob("*.part*")), "partition files are cleaned up"
+
+
+def test_a_db_that_cannot_be_written_fails_with_what_to_do(tmp_path: Path, story: Path) -> None:
+    spoc = [sys.executable, "-m", "spoc", "replay", str(story), "--db"]
+    nested = tmp_path / "new" / "dir" / "a.duckdb"
+    subprocess.run([*spoc, str(nested)], capture_output=True, check=True)
+    assert nested.exists() and nested.with_name("a.duckdb.ledger.sqlite").exists()
+
+    not_duckdb = tmp_path / "notes.duckdb"
+    not_duckdb.write_text("not a database")
+    result = subprocess.run([*spoc, str(not_duckdb)], capture_output=True, text=True)
+    assert result.returncode == 2 and "is not a DuckDB file" in result.stderr and "Traceback" not in result.stderr
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    result = subprocess.run([*spoc, str(blocked / "x.duckdb")], capture_output=True, text=True)
+    assert result.returncode == 2 and "give a --db in a directory you can write" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    held = tmp_path / "held.duckdb"
+    holder = duckdb.connect(str(held))
+    try:
+        result = subprocess.run([*spoc, str(held)], capture_output=True, text=True)
+    finally:
+        holder.close()
+    assert result.returncode == 2 and "open for writing in another process" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
