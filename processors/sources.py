@@ -26,6 +26,8 @@ def check_readable(paths: list[str]) -> None:
         if path == STDIN:
             continue
         p = Path(path)
+        if p.is_dir():
+            raise InputError(f"input {path} is a directory; give the JSONL files in it")
         if not p.is_file():
             raise InputError(f"input file not found: {path}")
         try:

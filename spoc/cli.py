@@ -143,8 +143,10 @@ def _publish(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from processors.publish import OUTAGE_LIMIT_SECONDS, PublishSummary, publish
+    from processors.sources import check_readable
     from processors.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOUCHPOINTS, bootstrap_servers, ensure_topics
 
+    check_readable(args.inputs)  # before the broker: a typo in a file name is the first thing to hear about
     bootstrap = bootstrap_servers(args.bootstrap)
     topic = args.topic or TOUCHPOINTS
 

@@ -84,6 +84,15 @@ def test_publish_without_a_broker_says_how_to_get_one(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_publish_of_a_missing_file_says_so_before_looking_for_a_broker(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "spoc", "publish", str(tmp_path / "nope.jsonl"), "--bootstrap", "127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "input file not found" in result.stderr and "cannot reach Kafka" not in result.stderr
+
+
 def test_publish_from_a_pipe_sends_each_line_as_it_arrives(tmp_path: Path) -> None:
     """An upstream system's pipe may go quiet; what arrived is on Kafka meanwhile, not held back."""
     with EmbeddedBroker(free_port()) as broker:

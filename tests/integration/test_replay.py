@@ -232,6 +232,8 @@ def test_cli_summary_owner_lookup_and_errors(tmp_path: Path, story: Path) -> Non
     assert none.returncode == 1
     missing = subprocess.run([*spoc, "replay", str(tmp_path / "nope.jsonl"), "--db", str(db)], capture_output=True, text=True)
     assert missing.returncode == 2 and "input file not found" in missing.stderr and "Traceback" not in missing.stderr
+    folder = subprocess.run([*spoc, "replay", str(tmp_path), "--db", str(db)], capture_output=True, text=True)
+    assert folder.returncode == 2 and "is a directory" in folder.stderr
     bad_time = subprocess.run([*spoc, "replay", str(story), "--db", str(db), "--as-of", "soon"], capture_output=True, text=True)
     assert bad_time.returncode == 2 and "not a timestamp" in bad_time.stderr
     bad_ledger = subprocess.run([*spoc, "replay", str(story), "--db", str(db), "--ledger", "mysql://x"], capture_output=True, text=True)
