@@ -14,6 +14,8 @@ from typing import BinaryIO
 from ledger.errors import TerminalError
 
 STDIN = "-"
+UTF8_BOM = b"\xef\xbb\xbf"
+"""What some Windows tools write at the start of a UTF-8 file; RFC 8259 §8.1 lets a reader ignore it."""
 
 
 class InputError(TerminalError):
@@ -42,10 +44,12 @@ def source_name(path: str) -> str:
 
 
 def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (line number, line without its line ending), numbering from 1."""
+    """Yield (line number, line without its line ending), numbering from 1; a leading byte order mark is dropped."""
     stream = _open(path)
     try:
         for number, line in enumerate(stream, 1):
+            if number == 1:
+                line = line.removeprefix(UTF8_BOM)
             yield number, line.rstrip(b"\r\n")
     except (OSError, EOFError) as error:
         raise InputError(f"cannot read {path}: {error}") from None
@@ -80,9 +84,9 @@ async def pipe_lines(pipe: BinaryIO, chunk_bytes: int = 1 << 16) -> AsyncIterato
             tail = lines.pop()
             for line in lines:
                 number += 1
-                yield number, line.rstrip(b"\r")
+                yield number, (line.removeprefix(UTF8_BOM) if number == 1 else line).rstrip(b"\r")
         if tail:
-            yield number + 1, tail.rstrip(b"\r")
+            yield number + 1, (tail.removeprefix(UTF8_BOM) if number == 0 else tail).rstrip(b"\r")
     finally:
         transport.close()
 

@@ -159,7 +159,7 @@ def test_lines_from_a_pipe_are_the_lines_read_from_a_file(tmp_path: Path) -> Non
 
     from processors.sources import pipe_lines, read_lines
 
-    content = b"a\r\n\nb" + b"x" * 5_000 + b"\nc\r\r\nlast without newline"
+    content = b"\xef\xbb\xbfa\r\n\nb" + b"x" * 5_000 + b"\nc\r\r\nlast without newline"  # a byte order mark first
     path = tmp_path / "in.jsonl"
     path.write_bytes(content)
     read, write = os.pipe()
@@ -178,3 +178,4 @@ def test_lines_from_a_pipe_are_the_lines_read_from_a_file(tmp_path: Path) -> Non
     assert asyncio.run(streamed()) == list(read_lines(str(path)))
     writer.join()
     assert len(list(read_lines(str(path)))) == 5
+    assert next(read_lines(str(path))) == (1, b"a")

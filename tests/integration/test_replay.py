@@ -262,6 +262,16 @@ def test_replay_split_over_worker_processes_equals_a_single_process(tmp_path: Pa
     assert not list(tmp_path.glob("*.part*")), "partition files are cleaned up"
 
 
+def test_a_file_from_a_windows_tool_is_read_whole(tmp_path: Path) -> None:
+    """A UTF-8 byte order mark before the first line and CRLF line endings are not part of any event."""
+    events = [orjson.dumps(tp(f"w{n}", day(n), "c1", "alice", outcome="resolved")) for n in range(3)]
+    path = tmp_path / "exported.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(events) + b"\r\n")
+    db, summary = run_replay(tmp_path, [path])
+    assert summary.accepted == 3 and not summary.rejected
+    assert rows(db, "SELECT event_id FROM touchpoints ORDER BY event_id") == [("w0",), ("w1",), ("w2",)]
+
+
 def test_a_db_that_cannot_be_written_fails_with_what_to_do(tmp_path: Path, story: Path) -> None:
     spoc = [sys.executable, "-m", "spoc", "replay", str(story), "--db"]
     nested = tmp_path / "new" / "dir" / "a.duckdb"
