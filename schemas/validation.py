@@ -72,6 +72,10 @@ def decode(raw: bytes) -> InputEvent | Rejection:
         return Rejection(INVALID_JSON, "JSON nested too deeply to read; input events are flat objects")
 
 
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
+"""What a JSON text that is not an object is, in JSON's words (as orjson decodes it)."""
+
+
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
     """Slow path: a control event, or a touchpoint with an error to explain."""
     try:
@@ -79,14 +83,14 @@ def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> Inpu
     except orjson.JSONDecodeError as error:  # msgspec accepted what orjson refuses (e.g. huge ints)
         return Rejection(INVALID_JSON, f"not valid JSON: {error}")
     if not isinstance(document, dict):
-        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {type(document).__name__}")
+        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {_JSON_KINDS[type(document)]}")
     event_type = document.get("type", "touchpoint")
     if event_type == "touchpoint":
         return _explain(touchpoint_error)
     if not isinstance(event_type, str) or event_type not in CONTROL_TYPES:
         return Rejection(
             UNKNOWN_TYPE,
-            f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}",
+            f"unknown event type {orjson.dumps(event_type).decode()}; expected one of {', '.join(EVENT_TYPES)}",
             "type",
         )
     try:

@@ -75,6 +75,21 @@ def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> Non
 
 
 @pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        (b"[1, 2]", "expected a JSON object, got an array"),
+        (b"null", "expected a JSON object, got null"),
+        (b"12.5", "expected a JSON object, got a number"),
+        (_with(type=None), "unknown event type null;"),
+        (_with(type="telepathy"), 'unknown event type "telepathy";'),
+    ],
+)
+def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) -> None:
+    rejection = decode(raw)
+    assert isinstance(rejection, Rejection) and rejection.detail.startswith(detail)
+
+
+@pytest.mark.parametrize(
     ("raw", "reason", "field"),
     [
         (b"{not json", "invalid_json", None),
