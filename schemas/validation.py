@@ -72,8 +72,16 @@ def decode(raw: bytes) -> InputEvent | Rejection:
         return Rejection(INVALID_JSON, "JSON nested too deeply to read; input events are flat objects")
 
 
-_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
-"""What a JSON text that is not an object is, in JSON's words (as orjson decodes it)."""
+_JSON_KINDS = {
+    dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+    type(None): "null",
+}
+"""What a decoded JSON value is, in JSON's words."""
+
+
+def _shown(value: Any) -> str:
+    """A decoded value as JSON if it is a scalar, else its kind: a container may nest too deep to write back."""
+    return f"({_JSON_KINDS[type(value)]})" if isinstance(value, (dict, list)) else orjson.dumps(value).decode()
 
 
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
@@ -90,7 +98,7 @@ def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> Inpu
     if not isinstance(event_type, str) or event_type not in CONTROL_TYPES:
         return Rejection(
             UNKNOWN_TYPE,
-            f"unknown event type {orjson.dumps(event_type).decode()}; expected one of {', '.join(EVENT_TYPES)}",
+            f"unknown event type {_shown(event_type)}; expected one of {', '.join(EVENT_TYPES)}",
             "type",
         )
     try:

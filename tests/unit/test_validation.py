@@ -82,6 +82,9 @@ def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> Non
         (b"12.5", "expected a JSON object, got a number"),
         (_with(type=None), "unknown event type null;"),
         (_with(type="telepathy"), 'unknown event type "telepathy";'),
+        (_with(type=[1]), "unknown event type (an array);"),
+        # Deeper than orjson writes back (254 levels): echoing it raised.
+        (_with(type=...).replace(b"{", b'{"type":' + b"[" * 300 + b"]" * 300 + b",", 1), "unknown event type (an array);"),
     ],
 )
 def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) -> None:
