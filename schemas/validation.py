@@ -17,6 +17,8 @@ import orjson
 from schemas.events import CONTROL_TYPES, EVENT_TYPES, ControlEvent, InputEvent, Touchpoint
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_ATTRIBUTES_DEPTH = 64
+"""Deeper ``attributes`` could not be written back: orjson writes at most 254 levels."""
 
 # Stable rejection reason codes (SPEC §1 "Bad input").
 TOO_LARGE = "too_large"
@@ -61,9 +63,16 @@ def decode(raw: bytes) -> InputEvent | Rejection:
         return Rejection(TOO_LARGE, f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
         try:
-            return _touchpoint_decoder.decode(raw)
+            touchpoint = _touchpoint_decoder.decode(raw)
         except msgspec.ValidationError as error:
             return _decode_other(raw, error)
+        if touchpoint.attributes is not None and _nests_deeper(touchpoint.attributes, MAX_ATTRIBUTES_DEPTH):
+            return Rejection(
+                INVALID_VALUE,
+                f"attributes nest more than {MAX_ATTRIBUTES_DEPTH} levels of objects and arrays; flatten them",
+                "attributes",
+            )
+        return touchpoint
     except msgspec.DecodeError as error:
         return Rejection(INVALID_JSON, f"not valid JSON: {error}")
     except UnicodeDecodeError as error:  # msgspec checks some strings (enum values) only when it reads them
@@ -82,6 +91,16 @@ _JSON_KINDS = {
 def _shown(value: Any) -> str:
     """A decoded value as JSON if it is a scalar, else its kind: a container may nest too deep to write back."""
     return f"({_JSON_KINDS[type(value)]})" if isinstance(value, (dict, list)) else orjson.dumps(value).decode()
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels in ``value``, walked level by level."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for v in level if isinstance(v, (dict, list)) for child in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return any(isinstance(v, (dict, list)) for v in level)
 
 
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:

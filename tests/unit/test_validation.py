@@ -21,6 +21,7 @@ from schemas import (
     decode,
 )
 from schemas.jsonschema import SCHEMA_FILES, render
+from schemas.validation import MAX_ATTRIBUTES_DEPTH
 
 VALID: dict[str, Any] = {
     "event_id": "evt-1",
@@ -36,6 +37,18 @@ VALID: dict[str, Any] = {
 def _with(**changes: Any) -> bytes:
     document = {**VALID, **changes}
     return orjson.dumps({k: v for k, v in document.items() if v is not ...})
+
+
+def _deep_attributes(levels: int) -> bytes:
+    """A touchpoint whose ``attributes`` nest ``levels`` objects and arrays deep (``{"a": [[...]]}``)."""
+    inner = b"[" * (levels - 1) + b"]" * (levels - 1)
+    return _with(attributes={}).replace(b'"attributes":{}', b'"attributes":{"a":' + inner + b"}")
+
+
+def test_attributes_nested_up_to_the_limit_are_carried_through_and_written_back() -> None:
+    event = decode(_deep_attributes(MAX_ATTRIBUTES_DEPTH))
+    assert isinstance(event, Touchpoint) and event.attributes is not None
+    assert orjson.loads(orjson.dumps(event.attributes)) == event.attributes
 
 
 def test_a_minimal_touchpoint_is_accepted_with_defaults() -> None:
@@ -117,6 +130,8 @@ def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) ->
         (_with(revenue=-1), "invalid_value", "revenue"),
         (_with(department="Billing"), "invalid_value", "department"),
         (_with(attributes=[1]), "wrong_type", "attributes"),
+        (_deep_attributes(MAX_ATTRIBUTES_DEPTH + 1), "invalid_value", "attributes"),
+        (_deep_attributes(300), "invalid_value", "attributes"),  # past orjson's 254 levels: writing it back raised
         (_with(channel="fax"), "unknown_enum_value", "channel"),
         (_with(direction="sideways"), "unknown_enum_value", "direction"),
         (_with(outcome="solved"), "unknown_enum_value", "outcome"),
