@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ledger.core import Position
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
+from processors.live_outputs import facts_value
 from schemas import Rejection, decode
 from schemas.validation import MAX_MESSAGE_BYTES, REASONS
 
@@ -69,7 +70,7 @@ def test_a_touchpoint_with_hostile_fields_goes_through_the_intake_without_raisin
     messages = [orjson.dumps(VALID), orjson.dumps(document)] * (1 + copies % 2)
     for offset, raw in enumerate(messages):
         intake.take(raw, Position("fuzz", offset, offset))
-    intake.drain()
+    facts_value(intake.drain())  # and what was accepted can be written: the sink's rows
     counts = intake.counts
     assert counts.accepted + counts.duplicates + sum(counts.rejected.values()) == len(messages)
     assert set(counts.rejected) <= set(REASONS)
@@ -83,6 +84,16 @@ def test_deep_nesting_is_rejected_not_a_crash() -> None:
         deep_unknown_field = b',"x":' + b"[" * depth + b"]" * depth + b"}"
         for document in (VALID, {"type": "customer_churned", "event_id": "x", "occurred_at": VALID["occurred_at"]}):
             assert outcome(orjson.dumps(document)[:-1] + deep_unknown_field) in {*REASONS, "accepted"}
+
+
+def test_deep_attributes_are_rejected_or_written_never_a_crash() -> None:
+    """``attributes`` are carried through, so they are written back: orjson writes at most 254 levels."""
+    for depth in (64, 65, 300, 900):
+        intake = Intake(DEFAULT_POLICY)
+        raw = orjson.dumps({**VALID, "event_id": f"d{depth}"})[:-1] + b',"attributes":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+        intake.take(raw, Position("fuzz", 0, 0))
+        facts_value(intake.drain())
+        assert (intake.counts.accepted, dict(intake.counts.rejected)) == ((1, {}) if depth <= 64 else (0, {"invalid_value": 1}))
 
 
 def test_huge_messages_and_strings_are_refused_before_parsing() -> None:
