@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import orjson
 
 from ledger.core import ControlFact, LedgerRecord, TouchFact
@@ -39,6 +40,9 @@ def views_sql() -> str:
     return _sql("views.sql")
 
 
+_attributes_json = msgspec.json.Encoder()
+
+
 def touch_row(fact: TouchFact) -> tuple[Any, ...]:
     t = fact.touch
     p = fact.position
@@ -46,7 +50,8 @@ def touch_row(fact: TouchFact) -> tuple[Any, ...]:
         t.event_id, t.occurred_at, t.customer_id, t.schema_version, t.channel,
         t.direction, t.department, t.employee_id, t.case_id, t.topic, t.kind, t.outcome,
         t.transferred_to_department, t.transferred_to_employee, t.csat, t.sentiment, t.revenue,
-        orjson.dumps(t.attributes).decode() if t.attributes is not None else None,
+        # msgspec writes back whatever it read (orjson refuses integers beyond 64 bits).
+        _attributes_json.encode(t.attributes).decode() if t.attributes is not None else None,
         fact.journey_id, fact.journey_key, fact.weight, fact.owner_before, fact.owner_match,
         p.source, p.offset, p.seq,
     )

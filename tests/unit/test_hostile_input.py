@@ -110,3 +110,13 @@ def test_timestamps_far_in_the_past_and_future_do_not_break_the_core() -> None:
         intake.take(raw, Position("fuzz", offset, offset))
     intake.drain()
     assert intake.counts.accepted + sum(intake.counts.rejected.values()) == len(stamps)
+
+
+def test_attributes_keep_integers_beyond_64_bits() -> None:
+    """JSON numbers have no size limit; the attributes are carried through as they came."""
+    intake = Intake(DEFAULT_POLICY)
+    big = b"-123456789012345678901234567890"
+    intake.take(orjson.dumps(VALID)[:-1] + b',"attributes":{"big":' + big + b"}}", Position("fuzz", 0, 0))
+    facts = facts_value(intake.drain())
+    assert intake.counts.accepted == 1 and facts is not None
+    assert orjson.loads(facts)["touch"][17] == '{"big":' + big.decode() + "}"
