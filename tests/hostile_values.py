@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from hypothesis import strategies as st
 
 VALID: dict[str, Any] = {
@@ -24,3 +25,13 @@ SCALARS = st.one_of(
 )
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                     max_leaves=20)
+
+
+def with_raw_attributes(attributes: bytes, **fields: Any) -> bytes:
+    """A valid touchpoint carrying these ``attributes`` bytes as they are (orjson would not write some values)."""
+    return orjson.dumps({**VALID, **fields})[:-1] + b',"attributes":' + attributes + b"}"
+
+
+def nested_objects(depth: int) -> bytes:
+    """``{"a":{"a":...1...}}``, ``depth`` objects deep."""
+    return b'{"a":' * depth + b"1" + b"}" * depth

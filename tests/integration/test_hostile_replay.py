@@ -14,7 +14,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile_values import FIELDS, JSON, VALID
+from tests.hostile_values import FIELDS, JSON, VALID, nested_objects, with_raw_attributes
 from tests.replaying import rows, run_replay
 
 # Written into the line as they are: orjson would not write some of them.
@@ -59,11 +59,7 @@ def test_every_hostile_line_is_written_or_rejected_and_the_replay_finishes(
 
 def test_attributes_as_they_came_or_rejected_when_too_deep(tmp_path: Path) -> None:
     big = b'{"big":-123456789012345678901234567890,"text":"a\\u0000b"}'
-    deep = b'{"a":' * 300 + b"1" + b"}" * 300
-    lines = [
-        orjson.dumps({**VALID, "event_id": "big"})[:-1] + b',"attributes":' + big + b"}",
-        orjson.dumps({**VALID, "event_id": "deep"})[:-1] + b',"attributes":' + deep + b"}",
-    ]
+    lines = [with_raw_attributes(big, event_id="big"), with_raw_attributes(nested_objects(300), event_id="deep")]
     path = tmp_path / "attributes.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     db, summary = run_replay(tmp_path, [path])

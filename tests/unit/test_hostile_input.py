@@ -17,7 +17,7 @@ from ledger.policy import DEFAULT_POLICY
 from processors.live_outputs import facts_value
 from schemas import Rejection, decode
 from schemas.validation import MAX_MESSAGE_BYTES, REASONS
-from tests.hostile_values import FIELDS, JSON, VALID
+from tests.hostile_values import FIELDS, JSON, VALID, nested_objects, with_raw_attributes
 
 
 def outcome(raw: bytes) -> str:
@@ -72,8 +72,7 @@ def test_deep_attributes_are_rejected_or_written_never_a_crash() -> None:
     """``attributes`` are carried through, so they are written back: orjson writes at most 254 levels."""
     for depth in (64, 65, 300, 900):
         intake = Intake(DEFAULT_POLICY)
-        raw = orjson.dumps({**VALID, "event_id": f"d{depth}"})[:-1] + b',"attributes":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
-        intake.take(raw, Position("fuzz", 0, 0))
+        intake.take(with_raw_attributes(nested_objects(depth), event_id=f"d{depth}"), Position("fuzz", 0, 0))
         facts_value(intake.drain())
         assert (intake.counts.accepted, dict(intake.counts.rejected)) == ((1, {}) if depth <= 64 else (0, {"invalid_value": 1}))
 
@@ -98,7 +97,7 @@ def test_attributes_keep_integers_beyond_64_bits() -> None:
     """JSON numbers have no size limit; the attributes are carried through as they came."""
     intake = Intake(DEFAULT_POLICY)
     big = b"-123456789012345678901234567890"
-    intake.take(orjson.dumps(VALID)[:-1] + b',"attributes":{"big":' + big + b"}}", Position("fuzz", 0, 0))
+    intake.take(with_raw_attributes(b'{"big":' + big + b"}"), Position("fuzz", 0, 0))
     facts = facts_value(intake.drain())
     assert intake.counts.accepted == 1 and facts is not None
     assert orjson.loads(facts)["touch"][17] == '{"big":' + big.decode() + "}"
