@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import orjson
 
 from schemas.events import CONTROL_TYPES, EVENT_TYPES, ControlEvent, InputEvent, Touchpoint
 
@@ -52,6 +51,16 @@ class Rejection:
 
 _touchpoint_decoder = msgspec.json.Decoder(Touchpoint)
 _control_decoder = msgspec.json.Decoder(ControlEvent)
+
+
+class _Kind(msgspec.Struct):
+    """Only an event's ``type``, whatever its JSON value: which decoder applies, or why none does."""
+
+    type: Any = "touchpoint"
+
+
+_kind_decoder = msgspec.json.Decoder(_Kind)
+_syntax_decoder = msgspec.json.Decoder(msgspec.Raw)  # checks JSON syntax only, numbers of any size included
 _encoder = msgspec.json.Encoder()
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
@@ -86,11 +95,13 @@ _JSON_KINDS = {
     type(None): "null",
 }
 """What a decoded JSON value is, in JSON's words."""
+_TOP_LEVEL_KINDS = {b"[": "an array", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}
+"""The same, by a JSON text's first byte (anything else is a number)."""
 
 
 def _shown(value: Any) -> str:
     """A decoded value as JSON if it is a scalar, else its kind: a container may nest too deep to write back."""
-    return f"({_JSON_KINDS[type(value)]})" if isinstance(value, (dict, list)) else orjson.dumps(value).decode()
+    return f"({_JSON_KINDS[type(value)]})" if isinstance(value, (dict, list)) else _encoder.encode(value).decode()
 
 
 def _nests_deeper(value: Any, limit: int) -> bool:
@@ -105,13 +116,13 @@ def _nests_deeper(value: Any, limit: int) -> bool:
 
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
     """Slow path: a control event, or a touchpoint with an error to explain."""
+    top = bytes(_syntax_decoder.decode(raw)).lstrip()  # a DecodeError here is invalid JSON, for decode() to report
+    if not top.startswith(b"{"):
+        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {_TOP_LEVEL_KINDS.get(top[:1], 'a number')}")
     try:
-        document: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:  # msgspec accepted what orjson refuses (e.g. huge ints)
-        return Rejection(INVALID_JSON, f"not valid JSON: {error}")
-    if not isinstance(document, dict):
-        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {_JSON_KINDS[type(document)]}")
-    event_type = document.get("type", "touchpoint")
+        event_type = _kind_decoder.decode(raw).type
+    except msgspec.ValidationError as error:  # a number beyond a double's range
+        return Rejection(UNKNOWN_TYPE, f"unknown event type: {error}; expected one of {', '.join(EVENT_TYPES)}", "type")
     if event_type == "touchpoint":
         return _explain(touchpoint_error)
     if not isinstance(event_type, str) or event_type not in CONTROL_TYPES:

@@ -45,6 +45,15 @@ def _deep_attributes(levels: int) -> bytes:
     return _with(attributes={}).replace(b'"attributes":{}', b'"attributes":{"a":' + inner + b"}")
 
 
+def _with_raw(field: str, value: bytes, **changes: Any) -> bytes:
+    """A touchpoint whose ``field`` holds ``value`` as written, e.g. a number orjson would not write."""
+    return _with(**{field: 0}, **changes).replace(f'"{field}":0'.encode(), f'"{field}":'.encode() + value)
+
+
+BEYOND_DOUBLE = b"1e400"
+BIG_INTEGER = b"1" + b"0" * 40
+
+
 def test_attributes_nested_up_to_the_limit_are_carried_through_and_written_back() -> None:
     event = decode(_deep_attributes(MAX_ATTRIBUTES_DEPTH))
     assert isinstance(event, Touchpoint) and event.attributes is not None
@@ -96,6 +105,7 @@ def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> Non
         (_with(type=None), "unknown event type null;"),
         (_with(type="telepathy"), 'unknown event type "telepathy";'),
         (_with(type=[1]), "unknown event type (an array);"),
+        (_with_raw("type", BIG_INTEGER), f"unknown event type {BIG_INTEGER.decode()};"),  # exactly, not as a double
         # Deeper than orjson writes back (254 levels): echoing it raised.
         (_with(type=...).replace(b"{", b'{"type":' + b"[" * 300 + b"]" * 300 + b",", 1), "unknown event type (an array);"),
     ],
@@ -131,6 +141,16 @@ def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) ->
         (_with(department="Billing"), "invalid_value", "department"),
         (_with(attributes=[1]), "wrong_type", "attributes"),
         (_deep_attributes(MAX_ATTRIBUTES_DEPTH + 1), "invalid_value", "attributes"),
+        (_with_raw("revenue", BEYOND_DOUBLE), "invalid_value", "revenue"),
+        (_with_raw("attributes", b'{"n":' + BEYOND_DOUBLE + b"}"), "invalid_value", "attributes[...]"),
+        # A number beyond a double's range anywhere in the message used to hide its fault as invalid_json.
+        (_with_raw("shoe_size", BEYOND_DOUBLE, customer_id=...), "missing_field", "customer_id"),
+        (_with_raw("shoe_size", BIG_INTEGER, channel="fax"), "unknown_enum_value", "channel"),
+        (_with_raw("type", BEYOND_DOUBLE), "unknown_type", "type"),
+        (_with_raw("type", BIG_INTEGER), "unknown_type", "type"),
+        (BEYOND_DOUBLE, "not_an_object", None),
+        (b"[1, " + BEYOND_DOUBLE + b"]", "not_an_object", None),
+        (b"[1, oops]", "invalid_json", None),
         (_deep_attributes(300), "invalid_value", "attributes"),  # past orjson's 254 levels: writing it back raised
         (_with(channel="fax"), "unknown_enum_value", "channel"),
         (_with(direction="sideways"), "unknown_enum_value", "direction"),
