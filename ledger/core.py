@@ -118,6 +118,7 @@ class LedgerCore:
         self.ledger_records: list[LedgerRecord] = []
         self.erasures: list[Erasure] = []
         self._half_life = policy.half_life_seconds
+        self._horizon = policy.late_event_horizon_seconds
 
     # Driving the core.
 
@@ -164,7 +165,8 @@ class LedgerCore:
         # The receiving leg of a transfer is part of the same contact, not a repeat.
         may_repeat = touch.direction == "inbound" and placement.previous_outcome != "transferred"
         repeat = customer.repeats.observe(
-            placement.key, t, touch.event_id, may_repeat=may_repeat, window_seconds=policy.repeat_window_seconds
+            placement.key, t, touch.event_id, may_repeat=may_repeat, window_seconds=policy.repeat_window_seconds,
+            horizon_seconds=self._horizon,
         )
         weight = None
         if employee_id is not None:
@@ -172,7 +174,7 @@ class LedgerCore:
             affinity = customer.affinities.get(employee_id)
             if affinity is None:
                 affinity = customer.affinities[intern(employee_id)] = Affinity()
-            affinity.add(t, weight, self._half_life)
+            affinity.add(t, weight, self._half_life, self._horizon)
             self._update_challenger(customer, employee_id, weight, t)
         self._apply_owner_rules(customer, t, at, touch.event_id, touch)
         if relationship.pending_events:

@@ -6,6 +6,7 @@ constraints checked and unknown keys refused (``spoc/policy_file.py``).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import msgspec
@@ -32,6 +33,10 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """An inbound touch within this long of an earlier touch with the same key repeats it (§5)."""
     churn_inactivity_days: Positive = 180.0
     """With no churn event, a customer silent this long before ``as_of`` churned (§6)."""
+    late_event_horizon_days: Positive | None = None
+    """Not the SPEC's: how far behind a customer's newest touch an event may arrive and still be
+    judged exactly.  Older touch history is folded, so memory stops growing with each touch;
+    None (the default) keeps all of it, exact for any lateness (docs/ledger.md, "Late events")."""
 
     @property
     def half_life_seconds(self) -> float:
@@ -49,7 +54,11 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def repeat_window_seconds(self) -> float:
         return self.repeat_window_days * DAY
 
-    def as_dict(self) -> dict[str, float]:
+    @property
+    def late_event_horizon_seconds(self) -> float:
+        return math.inf if self.late_event_horizon_days is None else self.late_event_horizon_days * DAY
+
+    def as_dict(self) -> dict[str, float | None]:
         return msgspec.structs.asdict(self)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 class Repeat:
     previous_event_id: str
     gap_seconds: float
+
+
+_FORGET_FROM = 16
+"""Touches of a key before forgetting is first tried (with a finite horizon); then at every power of two."""
 
 
 class _KeyTouches:
@@ -22,6 +27,11 @@ class _KeyTouches:
         self.times = array("d", (t,))
         self.event_ids = [event_id]
 
+    def forget_before(self, before: float) -> None:
+        at = bisect_left(self.times, before)
+        del self.times[:at]
+        del self.event_ids[:at]
+
 
 class RepeatIndex:
     """Every touch of a customer per key (``case:``/``topic:``), in time order.
@@ -30,7 +40,9 @@ class RepeatIndex:
     that arrived before it, however old, so every touch is kept: 16 bytes and its
     event id.  A window's worth would do for touches in time order only.  A key
     touched once (most cases are) is kept as a bare ``(time, event_id)``: 80 bytes
-    against ~180 for the arrays.
+    against ~180 for the arrays.  With a finite ``horizon_seconds`` a key forgets the
+    touches more than the horizon and a window older than its newest, which no event
+    within the horizon can repeat.
     """
 
     __slots__ = ("by_key",)
@@ -39,7 +51,8 @@ class RepeatIndex:
         self.by_key: dict[str, _KeyTouches | tuple[float, str]] = {}
 
     def observe(
-        self, key: str, t: float, event_id: str, *, may_repeat: bool, window_seconds: float
+        self, key: str, t: float, event_id: str, *, may_repeat: bool, window_seconds: float,
+        horizon_seconds: float = math.inf,
     ) -> Repeat | None:
         """Record a touch; return the repeat it makes, if ``may_repeat`` and one applies.
 
@@ -66,4 +79,7 @@ class RepeatIndex:
         else:
             times.insert(at, t)
             touches.event_ids.insert(at, event_id)
+        size = len(times)
+        if size >= _FORGET_FROM and not size & (size - 1) and horizon_seconds != math.inf:
+            touches.forget_before(times[-1] - horizon_seconds - window_seconds)
         return repeat

@@ -16,14 +16,15 @@ def test_the_documented_file_holds_every_number_at_its_spec_default() -> None:
     text = (ROOT / "policies" / "default.toml").read_text()
     assert load_policy(ROOT / "policies" / "default.toml") == DEFAULT_POLICY
     for key in Policy.__struct_fields__:
-        assert f"\n{key} = " in text, f"{key} is not documented in policies/default.toml"
+        unset = getattr(DEFAULT_POLICY, key) is None  # TOML has no null: shown commented out
+        assert f"\n{'# ' if unset else ''}{key} = " in text, f"{key} is not documented in policies/default.toml"
 
 
 def test_keys_left_out_keep_their_default(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text("repeat_window_days = 14\nchurn_inactivity_days = 90\n")
+    path.write_text("repeat_window_days = 14\nchurn_inactivity_days = 90\nlate_event_horizon_days = 30\n")
     policy = load_policy(path)
-    assert (policy.repeat_window_days, policy.churn_inactivity_days) == (14.0, 90.0)
+    assert (policy.repeat_window_days, policy.churn_inactivity_days, policy.late_event_horizon_days) == (14.0, 90.0, 30.0)
     assert policy.half_life_days == DEFAULT_POLICY.half_life_days
 
 
@@ -33,6 +34,7 @@ def test_keys_left_out_keep_their_default(tmp_path: Path) -> None:
         ("repeat_window = 14\n", "unknown field `repeat_window`"),
         ("half_life_days = 0\n", "half_life_days"),
         ("stability_margin = -1\n", "stability_margin"),
+        ("late_event_horizon_days = 0\n", "late_event_horizon_days"),
         ('journey_window_hours = "72"\n', "journey_window_hours"),
         ("half_life_days = [\n", "not valid TOML"),
     ],
