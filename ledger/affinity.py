@@ -12,7 +12,7 @@ NO_CONNECTION = 0.0
 ENGAGED = 0.2
 LOW_CSAT_PENALTY = -0.5
 _NO_CONNECTION_OUTCOMES = frozenset({"transferred", "redirected", "abandoned"})
-_FOLD_FROM = 32
+_FOLD_FROM = 8
 """History entries (two a touch) before folding is first tried; then at every power of two."""
 
 

@@ -14,7 +14,7 @@ class Repeat:
     gap_seconds: float
 
 
-_FORGET_FROM = 16
+_FORGET_FROM = 4
 """Touches of a key before forgetting is first tried (with a finite horizon); then at every power of two."""
 
 
