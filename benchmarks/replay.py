@@ -9,7 +9,12 @@ Prints, as medians of the runs:
   split over worker processes (one per core), events/s and the ratio to the
   baseline;
 - peak memory (RSS) of a replay at 1/4, 1/2 and all of the events over the same
-  customers, to show how memory grows with events at fixed per-customer state.
+  customers.  There the customers keep meeting new employees and cases, so their
+  state grows with the events too;
+- so again with a fixed per-customer state (``generate(steady=True)``: the same
+  people and cases, a million touches a year, so more touches only mean more
+  time), with every touch's history kept (the SPEC's exact default) and with the
+  policy's ``late_event_horizon_days`` at 30.
 Each replay runs in a fresh process so its peak RSS is its own.
 """
 
@@ -35,20 +40,22 @@ CHILD = """
 import json, os, resource, sys, time
 from processors.replay import TopicInput, replay
 from spoc.worker_process import memory_mib
-source, db, ledger, workers = sys.argv[1:5]
+from ledger.policy import Policy
+source, db, ledger, workers, horizon = sys.argv[1:6]
 started = time.perf_counter()
 inputs = TopicInput(source[len("topic:"):], "spoc.touchpoints") if source.startswith("topic:") else [source]
-summary = replay(inputs, db, ledger, workers=int(workers) or None)
+policy = Policy(late_event_horizon_days=float(horizon) if horizon != "none" else None)
+summary = replay(inputs, db, ledger, workers=int(workers) or None, policy=policy)
 print(json.dumps({"seconds": time.perf_counter() - started, "lines": summary.lines,
                   "peak_rss_mb": memory_mib(os.getpid(), "VmHWM"),
                   "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
-def write_workload(path: Path, events: int, customers: int) -> float:
+def write_workload(path: Path, events: int, customers: int, steady: bool = False) -> float:
     started = time.perf_counter()
     with path.open("wb") as out:
-        for line in generate(events, customers, seed=42, dirty=0.001):
+        for line in generate(events, customers, seed=42, dirty=0.001, steady=steady):
             out.write(line + b"\n")
     return time.perf_counter() - started
 
@@ -66,16 +73,17 @@ def baseline(path: Path) -> float:
     return lines / (time.perf_counter() - started)
 
 
-def replay_once(source: Path | str, tmp: Path, run: str, workers: str) -> dict[str, float]:
+def replay_once(source: Path | str, tmp: Path, run: str, workers: str, horizon: str = "none") -> dict[str, float]:
     """`spoc replay` in a fresh process, of a file or (``topic:BOOTSTRAP``) of spoc.touchpoints.
 
     ``workers`` "0" takes replay's default.  The process's own peak is its VmHWM: ``ru_maxrss``
     would report at least the RSS its parent had when it forked (Linux keeps the high-water
-    mark across exec), and a benchmark harness holding a workload is large.
+    mark across exec), and a benchmark harness holding a workload is large.  ``horizon`` is
+    the policy's ``late_event_horizon_days`` ("none": keep every touch's history).
     """
     db = tmp / f"{run}.duckdb"
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(source), str(db), f"sqlite:///{tmp / run}.ledger.sqlite", workers],
+        [sys.executable, "-c", CHILD, str(source), str(db), f"sqlite:///{tmp / run}.ledger.sqlite", workers, horizon],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
@@ -89,6 +97,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--steady-customers", type=int, default=10_000,
+                        help="customers of the fixed-state memory series (each sees ~25 touches by its smallest size)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -117,10 +127,25 @@ def main() -> None:
             if workers != "1":
                 print(f"{'  peak RSS of the largest worker (MiB)':<46}{statistics.median(r['worker_peak_rss_mb'] for r in runs):>14,.0f}")
         print()
-        print("memory vs events, same customers (one process, one run each):")
+        print("memory vs events, the same customers meeting more employees and cases (one process, one run each):")
         for size in sizes:
             result = serial[0] if size == args.events else replay_once(files[size], tmp, f"size{size}", "1")
             print(f"  {size:>10,} events  peak RSS {result['peak_rss_mb']:>7,.0f} MiB")
+        steady_memory(tmp, sizes, args.steady_customers)
+
+
+def steady_memory(tmp: Path, sizes: list[int], customers: int) -> None:
+    """Peak RSS against events at a fixed per-customer state, every touch kept and with a 30-day horizon."""
+    print()
+    print(f"memory vs events, {customers:,} customers with the same people and cases, "
+          "a million touches a year (one process, one run each):")
+    print(f"  {'events':>10}  {'all history (MiB)':>18}  {'horizon 30 days (MiB)':>22}")
+    for size in sizes:
+        path = tmp / f"steady{size}.jsonl"
+        write_workload(path, size, customers, steady=True)
+        kept, folded = (replay_once(path, tmp, f"run-steady-{horizon}", "1", horizon)["peak_rss_mb"] for horizon in ("none", "30"))
+        print(f"  {size:>10,}  {kept:>18,.0f}  {folded:>22,.0f}")
+        path.unlink()
 
 
 if __name__ == "__main__":

@@ -22,13 +22,19 @@ TOPICS = ("billing.refund", "billing.invoice", "order.status", "device.setup", "
 CHANNELS = ("phone", "chat", "email", "visit", "portal")
 OUTCOMES = ("resolved", "resolved", "unresolved", "transferred", "redirected", "pending", None)
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+STEADY_TOUCHES_A_YEAR = 1_000_000
 
 
-def generate(touches: int, customers: int, seed: int, dirty: float = 0.0) -> Iterator[bytes]:
-    """Yield ``touches`` touchpoint lines (plus a few control events) in time order."""
+def generate(touches: int, customers: int, seed: int, dirty: float = 0.0, steady: bool = False) -> Iterator[bytes]:
+    """Yield ``touches`` touchpoint lines (plus a few control events) in time order, over a year.
+
+    ``steady``: each customer keeps the same person in each department and three cases,
+    and touches come at a fixed rate (``STEADY_TOUCHES_A_YEAR``), so more touches mean
+    more time and nothing else: the per-customer state stops growing.
+    """
     rng = random.Random(seed)
     employees = {d: [f"{d[:3]}-{i:03d}" for i in range(max(2, customers // 400))] for d in DEPARTMENTS}
-    span = 365 * 86400
+    span = 365 * 86400 * (touches / STEADY_TOUCHES_A_YEAR if steady else 1)
     step = span / touches
     departed: set[str] = set()
     for i in range(touches):
@@ -39,7 +45,7 @@ def generate(touches: int, customers: int, seed: int, dirty: float = 0.0) -> Ite
         roll = rng.random()
         if roll < 0.1:
             employee = None  # self-service
-        elif roll < 0.7:
+        elif steady or roll < 0.7:
             employee = staff[int(customer[5:]) % len(staff)]  # the customer's usual person there
         else:
             employee = rng.choice(staff)
@@ -56,7 +62,7 @@ def generate(touches: int, customers: int, seed: int, dirty: float = 0.0) -> Ite
         if topic is not None:
             event["topic"] = topic
         if rng.random() < 0.2:
-            event["case_id"] = f"case-{rng.randrange(customers * 2)}"
+            event["case_id"] = f"case-{customer[5:]}-{rng.randrange(3)}" if steady else f"case-{rng.randrange(customers * 2)}"
         outcome = rng.choice(OUTCOMES)
         if outcome is not None:
             event["outcome"] = outcome
