@@ -184,6 +184,7 @@ def _worker(args: argparse.Namespace) -> int:
     from processors.worker import WorkerSettings, run_worker
 
     bootstrap = bootstrap_servers(args.bootstrap)
+    policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
 
     exactly_once = args.processing_guarantee == "exactly_once"
 
@@ -196,7 +197,7 @@ def _worker(args: argparse.Namespace) -> int:
     partitions = asyncio.run(prepare())
     ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
     settings = WorkerSettings(
-        LiveSettings(bootstrap, ledger_url), partitions, group=args.group, web_host=args.web_host,
+        LiveSettings(bootstrap, ledger_url, policy), partitions, group=args.group, web_host=args.web_host,
         web_port=args.web_port, max_batch=args.max_batch,
         exactly_once=exactly_once,
     )
@@ -212,7 +213,8 @@ def _project(args: argparse.Namespace) -> int:
     from processors.topics import bootstrap_servers
 
     settings = SinkSettings(
-        bootstrap_servers(args.bootstrap), Path(args.db), snapshot_every_seconds=args.snapshot_every,
+        bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else DEFAULT_POLICY,
+        snapshot_every_seconds=args.snapshot_every,
         stop_when_caught_up=args.until_caught_up, memory_limit=args.memory_limit,
     )
 
@@ -472,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
              "(fences zombie workers; needs a broker with transactions, e.g. Apache Kafka). "
              "Either way the ledger and the DuckDB tables are effectively once (docs/live.md)",
     )
+    worker.add_argument(
+        "--policy", metavar="FILE",
+        help="a policy TOML file (policies/default.toml documents every number); give `spoc project` the same",
+    )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     worker.set_defaults(run=_worker)
 
@@ -494,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     project.add_argument(
         "--until-caught-up", action="store_true", help="exit once the topic is read to the end it had at start",
+    )
+    project.add_argument(
+        "--policy", metavar="FILE",
+        help="the policy file `spoc worker` runs with (its windows also shape the views; default: the SPEC's)",
     )
     project.set_defaults(run=_project)
 

@@ -15,6 +15,7 @@ from typing import IO, Any
 import orjson
 from aiokafka import ConsumerRecord
 
+from ledger.policy import DEFAULT_POLICY, Policy
 from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
@@ -91,8 +92,8 @@ def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partiti
     asyncio.run(run())
 
 
-def project(bootstrap: str, db: Path) -> int:
-    return asyncio.run(run_sink(SinkSettings(bootstrap, db, stop_when_caught_up=True), asyncio.Event()))
+def project(bootstrap: str, db: Path, policy: Policy = DEFAULT_POLICY) -> int:
+    return asyncio.run(run_sink(SinkSettings(bootstrap, db, policy, stop_when_caught_up=True), asyncio.Event()))
 
 
 def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:

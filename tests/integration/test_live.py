@@ -25,6 +25,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from benchmarks.workload import generate
+from ledger.errors import TerminalError
+from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_security import client_settings
 from processors.topics import (
     ALL_TOPICS,
@@ -36,6 +38,7 @@ from processors.topics import (
     partition_counts,
 )
 from processors.worker import OWNERS_CHANGELOG_CONFIGS
+from spoc.policy_file import load_policy
 from tests.live import (
     project,
     publish_file,
@@ -84,16 +87,16 @@ def _stored_events(ledger: Path) -> Counter[tuple[str, int, str, bytes]]:
         return Counter(con.execute("SELECT originator_id, originator_version, topic, state FROM stored_events"))
 
 
-def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path) -> None:
+def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, policy: Policy = DEFAULT_POLICY) -> None:
     """The worker's ledger store (``tmp_path/ledger.sqlite``), its topics, and the sink's tables equal replay's."""
-    replayed, _ = run_replay(tmp_path, [source], name="replay")
+    replayed, _ = run_replay(tmp_path, [source], name="replay", policy=policy)
     live_events, replayed_events = _stored_events(tmp_path / "ledger.sqlite"), _stored_events(tmp_path / "replay.ledger.sqlite")
     assert live_events == replayed_events, (
         f"ledger store: {sum((replayed_events - live_events).values())} events missing, "
         f"{sum((live_events - replayed_events).values())} unexpected"
     )
     live = tmp_path / "live.duckdb"
-    project(bootstrap, live)
+    project(bootstrap, live, policy)
     expected, actual = _tables(replayed), _tables(live)
     for name in COMPARED:
         assert actual[name] == expected[name], f"{name}: live differs from replay"
@@ -131,6 +134,31 @@ def test_worker_and_sink_give_the_tables_of_replay(tmp_path: Path, pipeline_boot
         # SIGTERM: a clean stop.
         assert only.terminate() == 0
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
+
+
+def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_bootstrap: str) -> None:
+    """Every SPEC number is a default the user can change: live, with the file replay gets, the same tables."""
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(
+        "repeat_window_days = 2\nstability_margin = 0.5\nmin_days_between_changes = 3\nlate_event_horizon_days = 30\n"
+    )
+    policy = load_policy(policy_file)
+    source = _workload(tmp_path, 4_000, seed=17)
+    publish_file(pipeline_bootstrap, source)
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    ledger_url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    with running([worker(pipeline_bootstrap, ledger_url, tmp_path / "worker.log", group, "--policy", str(policy_file))]) as [only]:
+        wait_for_workers(pipeline_bootstrap, [only])
+        assert only.terminate() == 0
+    _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source, policy)
+    # The policy changed what was decided, so a worker or sink that ignored it would have failed above.
+    default, _ = run_replay(tmp_path, [source], name="default")
+    assert _tables(default)["owner_history"] != _tables(tmp_path / "live.duckdb")["owner_history"]
+    assert _tables(default)["repeat_contacts"] != _tables(tmp_path / "live.duckdb")["repeat_contacts"]
+
+    # A sink given another policy than the file was written under says so instead of mixing them.
+    with pytest.raises(TerminalError, match="another policy .*give `spoc project` the --policy the worker runs with"):
+        project(pipeline_bootstrap, tmp_path / "live.duckdb")
 
 
 def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstrap: str) -> None:
