@@ -26,11 +26,11 @@ STEADY_TOUCHES_A_YEAR = 1_000_000
 
 
 def generate(touches: int, customers: int, seed: int, dirty: float = 0.0, steady: bool = False) -> Iterator[bytes]:
-    """Yield ``touches`` touchpoint lines (plus a few control events) in time order, over a year.
+    """Yield ``touches`` touchpoint lines (plus a few control events) in time order over a year.
 
     ``steady``: each customer keeps the same person in each department and three cases,
-    and touches come at a fixed rate (``STEADY_TOUCHES_A_YEAR``), so more touches mean
-    more time and nothing else: the per-customer state stops growing.
+    and touches come at a fixed rate (``STEADY_TOUCHES_A_YEAR``) however long that takes,
+    so more touches mean more time and nothing else: the per-customer state stops growing.
     """
     rng = random.Random(seed)
     employees = {d: [f"{d[:3]}-{i:03d}" for i in range(max(2, customers // 400))] for d in DEPARTMENTS}
