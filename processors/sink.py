@@ -112,7 +112,7 @@ class Sink:
         if changes:
             self.store.close()
             raise TerminalError(
-                f"{self.working} was written under another policy ({', '.join(changes)}); give `spoc project` "
+                f"{settings.db} was written under another policy ({', '.join(changes)}); give `spoc project` "
                 "the --policy the worker runs with, or another --db"
             )
         self.store.create_schema(replace=False)
