@@ -10,13 +10,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ledger.errors import SpocError, TerminalError
-from ledger.policy import DEFAULT_POLICY
+from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LEDGER_URL_ENV, default_ledger_url
 from spoc.policy_file import load_policy
 from spoc.timestamps import parse_timestamp
 
 EXIT_ERROR = 2
 DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    """The ``--policy`` file's numbers, or the SPEC's defaults without one."""
+    return load_policy(args.policy) if args.policy else DEFAULT_POLICY
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -30,13 +35,12 @@ def _replay(args: argparse.Namespace) -> int:
         if args.progress:
             print(f"\r{lines:,} lines", end="", file=sys.stderr, flush=True)
 
-    policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
     summary = replay(
         TopicInput(bootstrap_servers(args.bootstrap), args.from_topic) if args.from_topic else args.inputs,
         args.db,
         args.ledger or default_ledger_url(args.db, separate=args.policy is not None),
         as_of=parse_timestamp(args.as_of) if args.as_of else None,
-        policy=policy,
+        policy=_policy(args),
         progress=progress,
         workers=args.workers,
     )
@@ -184,7 +188,7 @@ def _worker(args: argparse.Namespace) -> int:
     from processors.worker import WorkerSettings, run_worker
 
     bootstrap = bootstrap_servers(args.bootstrap)
-    policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
+    policy = _policy(args)
 
     exactly_once = args.processing_guarantee == "exactly_once"
 
@@ -213,7 +217,7 @@ def _project(args: argparse.Namespace) -> int:
     from processors.topics import bootstrap_servers
 
     settings = SinkSettings(
-        bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else DEFAULT_POLICY,
+        bootstrap_servers(args.bootstrap), Path(args.db), _policy(args),
         snapshot_every_seconds=args.snapshot_every,
         stop_when_caught_up=args.until_caught_up, memory_limit=args.memory_limit,
     )
