@@ -19,7 +19,6 @@ from pathlib import Path
 
 from aiokafka.errors import KafkaConnectionError
 
-from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.partitioned import run_shares
@@ -70,14 +69,11 @@ def replay(
         shares = _file_shares(inputs, policy, workers)
     started = time.perf_counter()
     analytics = AnalyticsStore(analytics_path, DUCKDB_MEMORY)
-    changes = analytics.policy_changes(policy)
-    if changes:
-        analytics.close()
-        raise TerminalError(
-            f"{analytics_path} was built with another policy ({', '.join(changes)}), and its ledger store holds "
-            "that policy's decisions. Write this run to a new --db (a what-if run), "
-            f"or delete {analytics_path} and its ledger store first"
-        )
+    analytics.refuse_another_policy(
+        policy,
+        "its ledger store holds that policy's decisions. Write this run to a new --db (a what-if run), "
+        f"or delete {analytics_path} and its ledger store first",
+    )
     ledger = LedgerStore(ledger_url)
     try:
         analytics.con.begin()

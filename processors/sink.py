@@ -31,7 +31,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from processors.kafka_reading import readable_end, reader
 from processors.live_outputs import mark_of
@@ -108,13 +107,9 @@ class Sink:
         self.settings = settings
         self.working = settings.db.with_name(settings.db.name + ".sink")
         self.store = self._open()
-        changes = self.store.policy_changes(settings.policy)
-        if changes:
-            self.store.close()
-            raise TerminalError(
-                f"{settings.db} was written under another policy ({', '.join(changes)}); give `spoc project` "
-                "the --policy the worker runs with, or another --db"
-            )
+        self.store.refuse_another_policy(
+            settings.policy, "give `spoc project` the --policy the worker runs with, or another --db", settings.db
+        )
         self.store.create_schema(replace=False)
         for statement in OFFSETS_DDL:
             self.store.con.execute(statement)

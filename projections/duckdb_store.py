@@ -196,6 +196,17 @@ class AnalyticsStore:
             if key in recorded and recorded[key] != repr(value)
         ]
 
+    def refuse_another_policy(self, policy: Policy, fix: str, shown_as: Path | None = None) -> None:
+        """Close and raise if this file was built with another policy than ``policy``, saying ``fix``.
+
+        Its rows (and the ledger store beside it) hold that policy's decisions; mixing two in one file
+        would make its tables answer for neither.
+        """
+        changes = self.policy_changes(policy)
+        if changes:
+            self.close()
+            raise TerminalError(f"{shown_as or self.path} was built with another policy ({', '.join(changes)}); {fix}")
+
     def write_settings(self, policy: Policy, **values: str | None) -> None:
         settings: dict[str, str | None] = {key: repr(value) for key, value in policy.as_dict().items()}
         settings.update(values)
