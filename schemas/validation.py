@@ -116,12 +116,12 @@ def _nests_deeper(value: Any, limit: int) -> bool:
 
 def _decode_other(raw: bytes, touchpoint_error: msgspec.ValidationError) -> InputEvent | Rejection:
     """Slow path: a control event, or a touchpoint with an error to explain."""
-    top = bytes(_syntax_decoder.decode(raw)).lstrip()  # a DecodeError here is invalid JSON, for decode() to report
-    if not top.startswith(b"{"):
-        return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {_TOP_LEVEL_KINDS.get(top[:1], 'a number')}")
     try:
-        event_type = _kind_decoder.decode(raw).type
-    except msgspec.ValidationError as error:  # a number beyond a double's range
+        event_type = _kind_decoder.decode(raw).type  # a DecodeError is invalid JSON, for decode() to report
+    except msgspec.ValidationError as error:  # not an object, or a `type` number beyond a double's range
+        top = bytes(_syntax_decoder.decode(raw)).lstrip()  # invalid JSON after all: a DecodeError again
+        if not top.startswith(b"{"):
+            return Rejection(NOT_AN_OBJECT, f"expected a JSON object, got {_TOP_LEVEL_KINDS.get(top[:1], 'a number')}")
         return Rejection(UNKNOWN_TYPE, f"unknown event type: {error}; expected one of {', '.join(EVENT_TYPES)}", "type")
     if event_type == "touchpoint":
         return _explain(touchpoint_error)
