@@ -7,6 +7,7 @@ constraints checked and unknown keys refused (``spoc/policy_file.py``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
@@ -60,6 +61,17 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
     def as_dict(self) -> dict[str, float | None]:
         return msgspec.structs.asdict(self)
+
+    def changes_from(self, recorded: Mapping[str, str]) -> list[str]:
+        """How this policy differs from one recorded as ``{key: repr(value)}``, as ``key old → new``.
+
+        A key the record lacks was recorded before that key existed, so under its default.
+        """
+        defaults = DEFAULT_POLICY.as_dict()
+        return [
+            f"{key} {recorded.get(key, repr(defaults[key]))} → {value!r}" for key, value in self.as_dict().items()
+            if recorded.get(key, repr(defaults[key])) != repr(value)
+        ]
 
 
 DEFAULT_POLICY = Policy()

@@ -12,17 +12,21 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-from uuid import UUID
+from uuid import UUID, uuid5
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, OperationalError, ProcessRecorder, Tracking
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from ledger.core import Erasure, LedgerRecord
 from ledger.errors import LedgerError
+from ledger.policy import Policy
+from ledger.relationship import NAMESPACE
 
 LEDGER_URL_ENV = "SPOC_LEDGER_URL"
 
@@ -68,6 +72,26 @@ def default_ledger_url(analytics_path: str | Path, *, separate: bool = False) ->
     return env or f"sqlite:///{Path(analytics_path)}.ledger.sqlite"
 
 
+class PolicyRecord(Aggregate):
+    """The policy every decision in a ledger store was made under: one per store, never changed.
+
+    Stamped with the Unix epoch, not the time it was written, so that every store built from
+    the same input under the same policy holds the same bytes (live and replay are compared so).
+    """
+
+    ID = uuid5(NAMESPACE, "spoc-ledger-policy")
+
+    class Recorded(Aggregate.Created):
+        settings: dict[str, float | None]
+
+    def __init__(self, settings: dict[str, float | None]) -> None:
+        self.settings = settings
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyRecord:
+        return cls._create(cls.Recorded, id=cls.ID, settings=policy.as_dict(), timestamp=datetime(1970, 1, 1, tzinfo=UTC))
+
+
 class _LedgerApplication(Application):
     name = "spoc-ledger"
 
@@ -102,6 +126,31 @@ class LedgerStore:
 
     def close(self) -> None:
         self._app.close()
+
+    def refuse_another_policy(self, policy: Policy, fix: str) -> None:
+        """Record ``policy`` in a store that has none; raise, saying ``fix``, if it holds another.
+
+        A store's decisions follow one policy: decisions made under two could not be explained
+        by either, and a replay would not reproduce them.  (A store from before policies were
+        recorded takes the first one it is opened with.)
+        """
+        recorded = self._recorded_policy()
+        if recorded is None:
+            try:
+                self._app.save(PolicyRecord.of(policy))
+                return
+            except IntegrityError:  # another worker recorded one first
+                recorded = self._recorded_policy()
+        assert recorded is not None
+        changes = policy.changes_from({key: repr(value) for key, value in recorded.settings.items()})
+        if changes:
+            raise LedgerError(f"the ledger store {self.url} holds decisions made under another policy ({', '.join(changes)}); {fix}")
+
+    def _recorded_policy(self) -> PolicyRecord | None:
+        try:
+            return self._app.repository.get(PolicyRecord.ID)  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
 
     def recorded_position(self, source: str) -> int | None:
         """The last input position of ``source`` whose effects are stored."""

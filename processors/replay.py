@@ -77,6 +77,10 @@ def replay(
     ledger = LedgerStore(ledger_url)
     try:
         analytics.con.begin()
+        ledger.refuse_another_policy(
+            policy, "replay into a new ledger store (--ledger, or leave SPOC_LEDGER_URL unset to get one beside a new "
+            "--db), or give the --policy it was built with",
+        )
         analytics.create_schema(replace=True)
         store = _reporting(store_in(ledger), progress)
         if len(shares) > 1:

@@ -191,10 +191,7 @@ class AnalyticsStore:
             recorded = dict(self.con.execute("SELECT key, value FROM spoc_settings").fetchall())
         except duckdb.CatalogException:
             return []
-        return [
-            f"{key} {recorded[key]} → {value!r}" for key, value in policy.as_dict().items()
-            if key in recorded and recorded[key] != repr(value)
-        ]
+        return policy.changes_from(recorded) if recorded else []
 
     def refuse_another_policy(self, policy: Policy, fix: str, shown_as: Path | None = None) -> None:
         """Close and raise if this file was built with another policy than ``policy``, saying ``fix``.

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from ledger.errors import SpocError, TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
-from ledger.store import LEDGER_URL_ENV, default_ledger_url
+from ledger.store import LEDGER_URL_ENV, LedgerStore, default_ledger_url
 from spoc.policy_file import load_policy
 from spoc.timestamps import parse_timestamp
 
@@ -198,8 +198,9 @@ def _worker(args: argparse.Namespace) -> int:
         await ensure_topics(bootstrap, ALL_TOPICS, args.partitions or DEFAULT_PARTITIONS)
         return check_output_partitions(await partition_counts(bootstrap))
 
-    partitions = asyncio.run(prepare())
     ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
+    _hold_to_policy(ledger_url, policy)
+    partitions = asyncio.run(prepare())
     settings = WorkerSettings(
         LiveSettings(bootstrap, ledger_url, policy), partitions, group=args.group, web_host=args.web_host,
         web_port=args.web_port, max_batch=args.max_batch,
@@ -207,6 +208,18 @@ def _worker(args: argparse.Namespace) -> int:
     )
     run_worker(settings, args.log_level)
     return 0
+
+
+def _hold_to_policy(ledger_url: str, policy: Policy) -> None:
+    """Refuse to decide under another policy than the ledger store's decisions were made under."""
+    store = LedgerStore(ledger_url)
+    try:
+        store.refuse_another_policy(
+            policy, "start the worker with the --policy it was started with before; to change the policy, "
+            'replay the topic into a new ledger store and DuckDB file (docs/live.md, "Policy")',
+        )
+    finally:
+        store.close()
 
 
 def _project(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.core import Erasure, LedgerRecord, Position
 from ledger.errors import LedgerError
+from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import Relationship
 from ledger.store import LedgerStore, persistence_env
 from tests.integration.test_replay import STORY
@@ -42,6 +43,19 @@ def test_a_position_is_written_once(kind: str, tmp_path: Path, request: pytest.F
     assert store.record([_opened("c1", "e1", 1), _opened("c3", "e3", 3)], "topic:0", 3) == 1
     assert store.recorded_position("topic:0") == 3
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_store_keeps_the_first_policy_it_is_opened_with(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = _store_url(kind, tmp_path, request)
+    store = LedgerStore(url)
+    store.refuse_another_policy(DEFAULT_POLICY, "unused")
+    store.close()
+    reopened = LedgerStore(url)
+    reopened.refuse_another_policy(DEFAULT_POLICY, "unused")
+    with pytest.raises(LedgerError, match=r"another policy \(half_life_days 180\.0 → 90\.0\); the fix"):
+        reopened.refuse_another_policy(Policy(half_life_days=90.0), "the fix")
+    reopened.close()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -84,14 +98,17 @@ def test_sqlite_urls_read_like_sqlalchemy(tmp_path: Path, monkeypatch: pytest.Mo
 def _open_and_close(url: str, start: Any) -> str:
     start.wait()
     try:
-        LedgerStore(url).close()
+        store = LedgerStore(url)
+        store.refuse_another_policy(DEFAULT_POLICY, "unused")  # all record it at once: one wins, all agree
+        store.close()
         return "opened"
     except LedgerError as error:
         return str(error)
 
 
 def test_workers_creating_a_new_sqlite_store_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
-    """Found by the two-worker kill loop: the second worker's schema migration collided with the first's."""
+    """Found by the two-worker kill loop: the second worker's schema migration collided with the first's.
+    Then each records its policy in the new store, also at once."""
     context = multiprocessing.get_context("fork")
     for attempt in range(8):
         url = f"sqlite:///{tmp_path}/ledger-{attempt}.sqlite"

@@ -1,15 +1,23 @@
-"""Policy TOML files: the shipped one is the SPEC's defaults; bad ones are refused with the fix named."""
+"""Policy TOML files: the shipped one is the SPEC's defaults; bad ones are refused with the fix named;
+a ledger store holds to the policy its decisions were made under."""
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.store import LedgerStore
+from processors.replay import replay
 from spoc.policy_file import load_policy
 from tests.conftest import ROOT
+from tests.integration.test_replay import STORY
+from tests.replaying import write_jsonl
 
 
 def test_the_documented_file_holds_every_number_at_its_spec_default() -> None:
@@ -49,3 +57,52 @@ def test_bad_files_are_refused_naming_the_key(tmp_path: Path, text: str, message
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(TerminalError, match="cannot read the policy file"):
         load_policy(tmp_path / "nope.toml")
+
+
+def _stored_events(ledger: Path) -> list[tuple[str, bytes]]:
+    with sqlite3.connect(ledger) as con:
+        return con.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
+
+
+def test_a_ledger_store_holds_to_the_policy_of_its_decisions(tmp_path: Path) -> None:
+    """Decisions made under two policies could be explained by neither: replay refuses to mix them."""
+    story = write_jsonl(tmp_path / "story.jsonl", STORY)
+    ledger = tmp_path / "shared.ledger.sqlite"
+    replay([str(story)], tmp_path / "first.duckdb", f"sqlite:///{ledger}")
+    before = _stored_events(ledger)
+    assert before[0][0] == "ledger.store:PolicyRecord.Recorded"
+    # The same policy again (the same file re-run, or another --db): nothing new, no complaint.
+    assert replay([str(story)], tmp_path / "again.duckdb", f"sqlite:///{ledger}").ledger_events_written == 0
+    other = Policy(repeat_window_days=2.0, late_event_horizon_days=30.0)
+    with pytest.raises(TerminalError, match=(
+        r"shared\.ledger\.sqlite holds decisions made under another policy "
+        r"\(repeat_window_days 7\.0 → 2\.0, late_event_horizon_days None → 30\.0\); replay into a new ledger store"
+    )):
+        replay([str(story)], tmp_path / "what-if.duckdb", f"sqlite:///{ledger}", policy=other)
+    assert _stored_events(ledger) == before
+
+
+def _worker(ledger_url: str, *options: str) -> subprocess.CompletedProcess[str]:
+    # Port 9 (discard) has no broker: a worker that gets past its checks fails on the broker instead.
+    command = [sys.executable, "-m", "spoc", "worker", "--bootstrap", "127.0.0.1:9", "--ledger", ledger_url, *options]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_worker_will_not_decide_under_another_policy_than_its_ledger_store(tmp_path: Path) -> None:
+    ledger_url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    store = LedgerStore(ledger_url)
+    store.refuse_another_policy(DEFAULT_POLICY, "unused")
+    store.close()
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text("repeat_window_days = 2\n")
+
+    refused = _worker(ledger_url, "--policy", str(policy_file))
+    assert refused.returncode == 2
+    assert "holds decisions made under another policy (repeat_window_days 7.0 → 2.0)" in refused.stderr
+    assert "start the worker with the --policy it was started with before" in refused.stderr
+    assert "127.0.0.1:9" not in refused.stderr  # refused before the broker was tried
+
+    # With the store's own policy the worker gets as far as the broker.
+    unreachable = _worker(ledger_url, "--policy", str(ROOT / "policies" / "default.toml"))
+    assert unreachable.returncode == 2 and "127.0.0.1:9" in unreachable.stderr
+    assert "another policy" not in unreachable.stderr
