@@ -26,6 +26,8 @@ from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
 
 OFFSET_HEADER = "spoc-offset"
 INDEX_HEADER = "spoc-index"
+POLICY_HEADER = "spoc-policy"
+"""On facts messages: the worker's policy as JSON, so the sink's views use the windows its decisions did."""
 
 Mark = tuple[int, int]
 """(input offset, index): the order of a partition's output messages on one topic."""
@@ -132,8 +134,9 @@ def facts_value(batch: Batch) -> bytes | None:
     return orjson.dumps(facts) if facts else None
 
 
-def facts_messages(facts: list[tuple[int, bytes]]) -> list[Outgoing]:
-    """Input messages' facts (offset, JSON object), in offset order, as JSON-array messages on ``FACTS``."""
+def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoing]:
+    """Input messages' facts (offset, JSON object), in offset order, as JSON-array messages on ``FACTS``,
+    each with the worker's ``policy`` (JSON)."""
     out: list[Outgoing] = []
     chunk: list[bytes] = []
     size = 0
@@ -142,7 +145,7 @@ def facts_messages(facts: list[tuple[int, bytes]]) -> list[Outgoing]:
         size += len(value)
         if size >= FACTS_CHUNK_BYTES or i == len(facts) - 1:
             position = str(offset).encode()
-            headers = [(OFFSET_HEADER, position), (INDEX_HEADER, b"0")]
+            headers = [(OFFSET_HEADER, position), (INDEX_HEADER, b"0"), (POLICY_HEADER, policy)]
             out.append(Outgoing(FACTS, None, b"[" + b",".join(chunk) + b"]", headers, (offset, 0)))
             chunk, size = [], 0
     return out

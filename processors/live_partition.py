@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
@@ -80,6 +82,7 @@ class PartitionLedger:
         self.partition = partition
         self.source = partition_source(topic, partition)
         self.intake = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS)
+        self.policy = msgspec.json.encode(policy)
         self.next_offset = 0
         self.recorded = recorded
         """The ledger store's position for this partition: effects up to it are stored."""
@@ -125,7 +128,7 @@ class PartitionLedger:
             if value is not None and beyond((offset, 0), facts_tail):
                 facts.append((offset, value))
             _note_owners(batch.records, batch.erasures, effects.owners)
-        effects.outgoing.extend(facts_messages(facts))
+        effects.outgoing.extend(facts_messages(facts, self.policy))
 
     def done(self, effects: Effects) -> None:
         """The effects are durable: move the recorded positions past them."""

@@ -27,13 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.errors import TerminalError
+from ledger.policy import Policy
 from processors.kafka_reading import readable_end, reader
-from processors.live_outputs import mark_of
+from processors.live_outputs import POLICY_HEADER, mark_of
 from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
 from projections.duckdb_store import AnalyticsStore, compact, quoted
 
@@ -57,7 +59,9 @@ TABLE_OF = {"touch": "touchpoints", "handoff": "handoff_facts", "repeat": "repea
 class SinkSettings:
     bootstrap: str
     db: Path
-    policy: Policy = DEFAULT_POLICY
+    policy: Policy | None = None
+    """The policy the worker runs with, checked against the one its facts carry.  None: follow the
+    worker's (the views fall back to the SPEC's windows until its first facts arrive)."""
     snapshot_every_seconds: float = 2.0
     stop_when_caught_up: bool = False
     """Exit once every partition is read to its end (for batch use and tests)."""
@@ -107,9 +111,13 @@ class Sink:
         self.settings = settings
         self.working = settings.db.with_name(settings.db.name + ".sink")
         self.store = self._open()
-        self.store.refuse_another_policy(
-            settings.policy, "give `spoc project` the --policy the worker runs with, or another --db", settings.db
-        )
+        self.policy = settings.policy
+        self._worker_policy: bytes | None = None
+        """The policy header of the facts last read: the policy of everything written since."""
+        if settings.policy is not None:
+            self.store.refuse_another_policy(
+                settings.policy, "give `spoc project` the --policy the worker runs with, or another --db", settings.db
+            )
         self.store.create_schema(replace=False)
         for statement in OFFSETS_DDL:
             self.store.con.execute(statement)
@@ -147,6 +155,7 @@ class Sink:
         redelivered = 0
         for tp, records in fetched.items():
             for record in records:
+                self._follow_policy(dict(record.headers).get(POLICY_HEADER))
                 mark = mark_of(record.headers)  # (the last input offset it carries, 0)
                 if mark is not None:
                     if mark[0] <= written_up_to.get(tp.partition, -1):
@@ -164,7 +173,7 @@ class Sink:
                 self.store.erase(erasure["customer_id"], erasure.get("source", ""), erasure["seq"])
             if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
                 self.latest = rows.latest
-            self.store.write_settings(self.settings.policy, latest_event_at=self.latest.isoformat() if self.latest else None)
+            self.store.write_settings(self.policy, latest_event_at=self.latest.isoformat() if self.latest else None)
             for tp, records in fetched.items():
                 if records:
                     con.execute(
@@ -185,6 +194,31 @@ class Sink:
         if rows.erasures:
             self._compact()
         return rows.messages
+
+    def _follow_policy(self, encoded: bytes | None) -> None:
+        """Take the policy the worker's facts were made under: the views' windows must be the ones its
+        repeats were found with.  Refuse a policy other than ``--policy`` or the file's own."""
+        if encoded is None or encoded == self._worker_policy:
+            return
+        try:
+            policy = msgspec.json.decode(encoded, type=Policy)
+        except msgspec.DecodeError as error:
+            raise TerminalError(
+                f"a facts message carries a policy this sink cannot read ({error}); run `spoc project` from the "
+                "same version as `spoc worker`"
+            ) from None
+        given = self.settings.policy
+        if given is not None and policy != given:
+            changes = policy.changes_from({key: repr(value) for key, value in given.as_dict().items()})
+            raise TerminalError(
+                f"the worker runs with another policy than `spoc project --policy` gives (--policy → worker: "
+                f"{', '.join(changes)}); give both the same file, or leave --policy off and the sink follows the worker"
+            )
+        self.store.refuse_another_policy(
+            policy, "the worker runs with another policy now; project its facts into a new --db (docs/live.md, \"Policy\")",
+            self.settings.db,
+        )
+        self.policy, self._worker_policy = policy, encoded
 
     def _compact(self) -> None:
         """After an erasure: rewrite the working file, and publish it now, so neither file keeps

@@ -191,7 +191,9 @@ class AnalyticsStore:
             recorded = dict(self.con.execute("SELECT key, value FROM spoc_settings").fetchall())
         except duckdb.CatalogException:
             return []
-        return policy.changes_from(recorded) if recorded else []
+        if not recorded.keys() & set(Policy.__struct_fields__):
+            return []  # no policy recorded yet (a sink before the worker's first facts)
+        return policy.changes_from(recorded)
 
     def refuse_another_policy(self, policy: Policy, fix: str, shown_as: Path | None = None) -> None:
         """Close and raise if this file was built with another policy than ``policy``, saying ``fix``.
@@ -204,8 +206,9 @@ class AnalyticsStore:
             self.close()
             raise TerminalError(f"{shown_as or self.path} was built with another policy ({', '.join(changes)}); {fix}")
 
-    def write_settings(self, policy: Policy, **values: str | None) -> None:
-        settings: dict[str, str | None] = {key: repr(value) for key, value in policy.as_dict().items()}
+    def write_settings(self, policy: Policy | None, **values: str | None) -> None:
+        """Record ``values`` and ``policy``'s numbers (None: not known yet, the views use the SPEC's)."""
+        settings: dict[str, str | None] = {} if policy is None else {k: repr(v) for k, v in policy.as_dict().items()}
         settings.update(values)
         for key, value in settings.items():
             self.con.execute(

@@ -215,8 +215,8 @@ def _hold_to_policy(ledger_url: str, policy: Policy) -> None:
     store = LedgerStore(ledger_url)
     try:
         store.refuse_another_policy(
-            policy, "start the worker with the --policy it was started with before; to change the policy, "
-            'replay the topic into a new ledger store and DuckDB file (docs/live.md, "Policy")',
+            policy, "start the worker with the --policy it was started with before; to see the data under "
+            'another policy, replay the topic into a new --db (docs/live.md, "Policy")',
         )
     finally:
         store.close()
@@ -230,7 +230,7 @@ def _project(args: argparse.Namespace) -> int:
     from processors.topics import bootstrap_servers
 
     settings = SinkSettings(
-        bootstrap_servers(args.bootstrap), Path(args.db), _policy(args),
+        bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else None,
         snapshot_every_seconds=args.snapshot_every,
         stop_when_caught_up=args.until_caught_up, memory_limit=args.memory_limit,
     )
@@ -520,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     project.add_argument(
         "--policy", metavar="FILE",
-        help="the policy file `spoc worker` runs with (its windows also shape the views; default: the SPEC's)",
+        help="the policy file `spoc worker` runs with, to check (default: the one the worker's facts carry; "
+        "its windows also shape the views)",
     )
     project.set_defaults(run=_project)
 

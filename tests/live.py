@@ -15,7 +15,7 @@ from typing import IO, Any
 import orjson
 from aiokafka import ConsumerRecord
 
-from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.policy import Policy
 from processors.child_process import die_with_parent
 from processors.kafka_reading import assign_topic, reader
 from processors.publish import publish
@@ -92,7 +92,7 @@ def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partiti
     asyncio.run(run())
 
 
-def project(bootstrap: str, db: Path, policy: Policy = DEFAULT_POLICY) -> int:
+def project(bootstrap: str, db: Path, policy: Policy | None = None) -> int:
     return asyncio.run(run_sink(SinkSettings(bootstrap, db, policy, stop_when_caught_up=True), asyncio.Event()))
 
 

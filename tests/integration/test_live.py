@@ -88,7 +88,9 @@ def _stored_events(ledger: Path) -> Counter[tuple[str, int, str, bytes]]:
 
 
 def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, policy: Policy = DEFAULT_POLICY) -> None:
-    """The worker's ledger store (``tmp_path/ledger.sqlite``), its topics, and the sink's tables equal replay's."""
+    """The worker's ledger store (``tmp_path/ledger.sqlite``), its topics, and the sink's tables equal replay's.
+
+    The sink is given no policy: it follows the one the worker's facts carry."""
     replayed, _ = run_replay(tmp_path, [source], name="replay", policy=policy)
     live_events, replayed_events = _stored_events(tmp_path / "ledger.sqlite"), _stored_events(tmp_path / "replay.ledger.sqlite")
     assert live_events == replayed_events, (
@@ -96,7 +98,7 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
         f"{sum((live_events - replayed_events).values())} unexpected"
     )
     live = tmp_path / "live.duckdb"
-    project(bootstrap, live, policy)
+    project(bootstrap, live)
     expected, actual = _tables(replayed), _tables(live)
     for name in COMPARED:
         assert actual[name] == expected[name], f"{name}: live differs from replay"
@@ -156,9 +158,20 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
     assert _tables(default)["owner_history"] != _tables(tmp_path / "live.duckdb")["owner_history"]
     assert _tables(default)["repeat_contacts"] != _tables(tmp_path / "live.duckdb")["repeat_contacts"]
 
-    # A sink given another policy than the file was written under says so instead of mixing them.
+    with duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT value FROM spoc_settings WHERE key = 'repeat_window_days'").fetchall() == [("2.0",)]
+
+    # A sink given another policy than the file was written under says so instead of mixing them,
     with pytest.raises(TerminalError, match="another policy .*give `spoc project` the --policy the worker runs with"):
-        project(pipeline_bootstrap, tmp_path / "live.duckdb")
+        project(pipeline_bootstrap, tmp_path / "live.duckdb", DEFAULT_POLICY)
+    # and so does one given another policy than the worker's facts carry, before it writes anything.
+    with pytest.raises(TerminalError, match=(
+        r"the worker runs with another policy than `spoc project --policy` gives \(--policy → worker: "
+        r"stability_margin 2\.0 → 0\.5, min_days_between_changes 30\.0 → 3\.0, repeat_window_days 7\.0 → 2\.0, "
+        r"late_event_horizon_days None → 30\.0\)"
+    )):
+        project(pipeline_bootstrap, tmp_path / "defaults.duckdb", DEFAULT_POLICY)
+    assert project(pipeline_bootstrap, tmp_path / "given.duckdb", policy) > 0
 
 
 def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstrap: str) -> None:

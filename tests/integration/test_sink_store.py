@@ -5,18 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import msgspec
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER
+from ledger.errors import TerminalError
+from ledger.policy import DEFAULT_POLICY, Policy
+from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER
 from processors.sink import Sink, SinkSettings
 from processors.topics import FACTS
 
 
-def facts_message(partition: int, offset: int, input_offset: int, inputs: int) -> ConsumerRecord[bytes, bytes]:
-    """A facts message as the worker publishes it, carrying ``inputs`` input messages without rows."""
+def facts_message(
+    partition: int, offset: int, input_offset: int, inputs: int, policy: Policy | None = None
+) -> ConsumerRecord[bytes, bytes]:
+    """A facts message as the worker publishes it, carrying ``inputs`` input messages without rows
+    (and without the policy header, as workers before it, unless ``policy`` is given)."""
     value = b"[" + b",".join([b"{}"] * inputs) + b"]"
     headers = [(OFFSET_HEADER, str(input_offset).encode()), (INDEX_HEADER, b"0")]
+    if policy is not None:
+        headers.append((POLICY_HEADER, msgspec.json.encode(policy)))
     return ConsumerRecord(FACTS, partition, offset, 0, 0, None, value, None, -1, len(value), headers)
 
 
@@ -64,3 +73,35 @@ def test_the_latest_event_is_the_latest_instant_whatever_the_offsets(tmp_path: P
         assert latest
     finally:
         sink.close()
+
+
+def _recorded_window(sink: Sink) -> list[tuple[str]]:
+    return sink.store.con.execute("SELECT value FROM spoc_settings WHERE key = 'repeat_window_days'").fetchall()
+
+
+def test_the_sink_records_the_policy_the_facts_carry_and_refuses_another(tmp_path: Path) -> None:
+    db, tp = tmp_path / "live.duckdb", TopicPartition(FACTS, 0)
+    workers = Policy(repeat_window_days=2.0)
+    sink = Sink(SinkSettings("127.0.0.1:9", db))
+    try:
+        assert sink.write({tp: [facts_message(0, 0, 10, 1)]}) == 1  # an older worker's: no policy known
+        assert _recorded_window(sink) == []
+        assert sink.write({tp: [facts_message(0, 1, 11, 1, workers)]}) == 1
+        assert _recorded_window(sink) == [("2.0",)]
+        with pytest.raises(TerminalError, match=r"another policy \(repeat_window_days 2\.0 → 7\.0\); the worker runs"):
+            sink.write({tp: [facts_message(0, 2, 12, 1, DEFAULT_POLICY)]})
+    finally:
+        sink.close()
+
+    reopened = Sink(SinkSettings("127.0.0.1:9", db))
+    try:
+        assert reopened.offsets() == {0: 2}  # the refused message was not written
+        with pytest.raises(TerminalError, match="another policy"):
+            reopened.write({tp: [facts_message(0, 2, 12, 1, DEFAULT_POLICY)]})
+    finally:
+        reopened.close()
+    given = Sink(SinkSettings("127.0.0.1:9", db, workers))
+    try:
+        assert given.write({tp: [facts_message(0, 2, 12, 1, workers)]}) == 1
+    finally:
+        given.close()

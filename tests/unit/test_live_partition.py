@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
-from processors.live_outputs import Outgoing, facts_messages
+from processors.live_outputs import POLICY_HEADER, Outgoing, facts_messages
 from processors.live_partition import Incoming, PartitionLedger
 from processors.publish import routing
 from processors.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
@@ -64,11 +64,12 @@ def test_a_crash_between_store_and_publish_republishes_without_restoring() -> No
     assert _by_topic(again.outgoing) == _by_topic(whole.outgoing)
 
 
-def test_facts_chunks_are_marked_with_their_last_input_message() -> None:
+def test_facts_chunks_are_marked_with_their_last_input_message_and_the_policy() -> None:
     big = orjson.dumps({"touch": "x" * 200_000})
     facts = [(offset, big) for offset in range(10)]
-    chunks = facts_messages(facts)
+    chunks = facts_messages(facts, b'{"repeat_window_days":2.0}')
     assert len(chunks) > 1
     assert [c.mark for c in chunks][-1] == (9, 0)
     assert sum(len(orjson.loads(c.value)) for c in chunks) == 10
     assert all(c.mark[0] < d.mark[0] for c, d in zip(chunks, chunks[1:]))
+    assert all(dict(c.headers)[POLICY_HEADER] == b'{"repeat_window_days":2.0}' for c in chunks)
