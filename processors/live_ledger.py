@@ -51,6 +51,10 @@ LARGEST_BATCH = 5_000
 RELEASE_TIMEOUT_SECONDS = 30.0
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+ANOTHER_POLICY_FIX = (
+    "start the worker with the --policy it was started with before; to see the data under another policy, "
+    'replay the topic into a new --db (docs/live.md, "Policy")'
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class LiveLedger:
             if self.producer is not None:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
+            await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
             idempotent = await idempotence_available(self.settings.bootstrap)
             log.info("output producer", extra={"idempotent": idempotent})
             self.producer = await self._started_producer(idempotent=idempotent)

@@ -211,13 +211,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _hold_to_policy(ledger_url: str, policy: Policy) -> None:
-    """Refuse to decide under another policy than the ledger store's decisions were made under."""
+    """Refuse to decide under another policy than the ledger store's decisions were made under, before
+    contacting the broker (the worker's engine checks again as it starts, for other drivers)."""
+    from processors.live_ledger import ANOTHER_POLICY_FIX
+
     store = LedgerStore(ledger_url)
     try:
-        store.refuse_another_policy(
-            policy, "start the worker with the --policy it was started with before; to see the data under "
-            'another policy, replay the topic into a new --db (docs/live.md, "Policy")',
-        )
+        store.refuse_another_policy(policy, ANOTHER_POLICY_FIX)
     finally:
         store.close()
 
