@@ -62,15 +62,19 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def as_dict(self) -> dict[str, float | None]:
         return msgspec.structs.asdict(self)
 
+    def as_recorded(self) -> dict[str, str]:
+        """Each number as written to a record (``repr``): what :meth:`changes_from` compares."""
+        return {key: repr(value) for key, value in self.as_dict().items()}
+
     def changes_from(self, recorded: Mapping[str, str]) -> list[str]:
-        """How this policy differs from one recorded as ``{key: repr(value)}``, as ``key old → new``.
+        """How this policy differs from one recorded as :meth:`as_recorded` writes it, as ``key old → new``.
 
         A key the record lacks was recorded before that key existed, so under its default.
         """
-        defaults = DEFAULT_POLICY.as_dict()
+        defaults = DEFAULT_POLICY.as_recorded()
         return [
-            f"{key} {recorded.get(key, repr(defaults[key]))} → {value!r}" for key, value in self.as_dict().items()
-            if recorded.get(key, repr(defaults[key])) != repr(value)
+            f"{key} {recorded.get(key, defaults[key])} → {value}" for key, value in self.as_recorded().items()
+            if recorded.get(key, defaults[key]) != value
         ]
 
 

@@ -82,7 +82,7 @@ class PartitionLedger:
         self.partition = partition
         self.source = partition_source(topic, partition)
         self.intake = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS)
-        self.policy = msgspec.json.encode(policy)
+        self.policy_header = msgspec.json.encode(policy)
         self.next_offset = 0
         self.recorded = recorded
         """The ledger store's position for this partition: effects up to it are stored."""
@@ -128,7 +128,7 @@ class PartitionLedger:
             if value is not None and beyond((offset, 0), facts_tail):
                 facts.append((offset, value))
             _note_owners(batch.records, batch.erasures, effects.owners)
-        effects.outgoing.extend(facts_messages(facts, self.policy))
+        effects.outgoing.extend(facts_messages(facts, self.policy_header))
 
     def done(self, effects: Effects) -> None:
         """The effects are durable: move the recorded positions past them."""

@@ -209,7 +209,7 @@ class Sink:
             ) from None
         given = self.settings.policy
         if given is not None and policy != given:
-            changes = policy.changes_from({key: repr(value) for key, value in given.as_dict().items()})
+            changes = policy.changes_from(given.as_recorded())
             raise TerminalError(
                 f"the worker runs with another policy than `spoc project --policy` gives (--policy → worker: "
                 f"{', '.join(changes)}); give both the same file, or leave --policy off and the sink follows the worker"

@@ -208,7 +208,7 @@ class AnalyticsStore:
 
     def write_settings(self, policy: Policy | None, **values: str | None) -> None:
         """Record ``values`` and ``policy``'s numbers (None: not known yet, the views use the SPEC's)."""
-        settings: dict[str, str | None] = {} if policy is None else {k: repr(v) for k, v in policy.as_dict().items()}
+        settings: dict[str, str | None] = {} if policy is None else dict(policy.as_recorded())
         settings.update(values)
         for key, value in settings.items():
             self.con.execute(
