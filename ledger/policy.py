@@ -63,8 +63,8 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         return msgspec.structs.asdict(self)
 
     def as_recorded(self) -> dict[str, str]:
-        """Each number as written to a record (``repr``): what :meth:`changes_from` compares."""
-        return {key: repr(value) for key, value in self.as_dict().items()}
+        """Each number as written to a record: what :meth:`changes_from` compares."""
+        return {key: recorded_number(value) for key, value in self.as_dict().items()}
 
     def changes_from(self, recorded: Mapping[str, str]) -> list[str]:
         """How this policy differs from one recorded as :meth:`as_recorded` writes it, as ``key old → new``.
@@ -76,6 +76,11 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             f"{key} {recorded.get(key, defaults[key])} → {value}" for key, value in self.as_recorded().items()
             if recorded.get(key, defaults[key]) != value
         ]
+
+
+def recorded_number(value: float | None) -> str:
+    """A policy number as a record holds it: ``repr`` of a float, so ``2`` in code and ``2.0`` in a file record alike."""
+    return repr(value if value is None else float(value))
 
 
 DEFAULT_POLICY = Policy()

@@ -58,6 +58,18 @@ def test_a_store_keeps_the_first_policy_it_is_opened_with(kind: str, tmp_path: P
     reopened.close()
 
 
+def test_a_policy_recorded_with_integers_is_the_same_as_its_floats(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    store = LedgerStore(url)
+    store.refuse_another_policy(Policy(repeat_window_days=3), "unused")
+    store.close()
+    reopened = LedgerStore(url)
+    reopened.refuse_another_policy(Policy(repeat_window_days=3.0), "unused")
+    with pytest.raises(LedgerError, match=r"repeat_window_days 3\.0 → 4\.0"):
+        reopened.refuse_another_policy(Policy(repeat_window_days=4), "unused")
+    reopened.close()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_the_database_itself_refuses_a_repeated_position(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     # FINDINGS.md: with POSTGRES_ENABLE_DB_FUNCTIONS=y PostgreSQL accepted a duplicate offset.
