@@ -204,8 +204,10 @@ def test_the_dedup_index_agrees_with_a_plain_dict_across_folds_and_filter_collis
 
     import ledger.dedup
 
-    # A tiny recent set and bitmap force folding into the sorted arrays and "maybe seen" hits.
+    # A tiny recent set and bitmap force folding into the sorted arrays and "maybe seen" hits,
+    # and tiny fold blocks merge each fold in many blocks.
     monkeypatch.setattr(ledger.dedup, "RECENT_LIMIT", 16)
+    monkeypatch.setattr(ledger.dedup, "FOLD_BLOCK", 5)
     monkeypatch.setattr(ledger.dedup, "FILTER_BITS", 64)
     index, expected = DedupIndex(), {}
     rng = random.Random(7)
