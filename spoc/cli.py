@@ -493,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--policy", metavar="FILE",
-        help="a policy TOML file (policies/default.toml documents every number); give `spoc project` the same",
+        help="a policy TOML file (policies/default.toml documents every number); its facts carry it to "
+        "`spoc project`, and its ledger store keeps it: restart the worker with the same file",
     )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     worker.set_defaults(run=_worker)
