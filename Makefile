@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: setup test test-unit test-apache fuzz demo bench bench-live bench-backpressure bench-compare clean
+.PHONY: setup test test-unit test-apache fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/replay.py
+
+# Memory against events at a fixed per-customer state: docs/performance.md.
+bench-memory: setup
+	$(BIN)/python benchmarks/memory_growth.py
 
 bench-live: setup
 	$(BIN)/python benchmarks/live.py

@@ -42,6 +42,11 @@ class DedupIndex:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def arrays_nbytes(self) -> int:
+        """The bytes of the sorted arrays: what the index grows by, 16 an event id."""
+        return self._keys.nbytes + self._digests.nbytes
+
     def check(self, event_id: str, digest: int) -> Verdict:
         """Classify an event and remember it if new."""
         key = hash(event_id)
