@@ -66,21 +66,24 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         """Each number as written to a record: what :meth:`changes_from` compares."""
         return {key: recorded_number(value) for key, value in self.as_dict().items()}
 
-    def changes_from(self, recorded: Mapping[str, str]) -> list[str]:
-        """How this policy differs from one recorded as :meth:`as_recorded` writes it, as ``key old → new``.
+    def changes_from(self, recorded: Mapping[str, float | str | None]) -> list[str]:
+        """How this policy differs from a recorded one, as ``key old → new``.
 
-        A key the record lacks was recorded before that key existed, so under its default.
+        ``recorded`` holds numbers, or strings as :meth:`as_recorded` writes them; either way they
+        compare as :func:`recorded_number` writes them.  A key the record lacks was recorded before
+        that key existed, so under its default.
         """
-        defaults = DEFAULT_POLICY.as_recorded()
-        return [
-            f"{key} {recorded.get(key, defaults[key])} → {value}" for key, value in self.as_recorded().items()
-            if recorded.get(key, defaults[key]) != value
-        ]
+        before = {
+            key: recorded_number(recorded[key]) if key in recorded else default
+            for key, default in DEFAULT_POLICY.as_recorded().items()
+        }
+        return [f"{key} {before[key]} → {value}" for key, value in self.as_recorded().items() if before[key] != value]
 
 
-def recorded_number(value: float | None) -> str:
-    """A policy number as a record holds it: ``repr`` of a float, so ``2`` in code and ``2.0`` in a file record alike."""
-    return repr(value if value is None else float(value))
+def recorded_number(value: float | str | None) -> str:
+    """A policy number as records compare it: ``repr`` of a float, so ``2`` and ``2.0`` in code and
+    ``"2"`` and ``"2.0"`` in a record are one number."""
+    return repr(None if value is None or value == "None" else float(value))
 
 
 DEFAULT_POLICY = Policy()

@@ -25,7 +25,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fi
 
 from ledger.core import Erasure, LedgerRecord
 from ledger.errors import LedgerError
-from ledger.policy import Policy, recorded_number
+from ledger.policy import Policy
 from ledger.relationship import NAMESPACE
 
 LEDGER_URL_ENV = "SPOC_LEDGER_URL"
@@ -142,7 +142,7 @@ class LedgerStore:
             except IntegrityError:  # another worker recorded one first
                 recorded = self._recorded_policy()
         assert recorded is not None
-        changes = policy.changes_from({key: recorded_number(value) for key, value in recorded.settings.items()})
+        changes = policy.changes_from(recorded.settings)
         if changes:
             raise LedgerError(f"the ledger store {self.url} holds decisions made under another policy ({', '.join(changes)}); {fix}")
 

@@ -9,6 +9,8 @@ def test_a_number_given_as_an_integer_is_the_same_policy_as_its_float() -> None:
     recorded = Policy(repeat_window_days=2.0).as_recorded()
     assert Policy(repeat_window_days=2).changes_from(recorded) == []
     assert recorded["repeat_window_days"] == "2.0"
+    assert Policy(repeat_window_days=2.0).changes_from({"repeat_window_days": "2"}) == []  # a record written from 2
+    assert Policy(repeat_window_days=2.0).changes_from({"repeat_window_days": 2}) == []  # the ledger store's numbers
 
 
 def test_every_changed_number_is_named_with_its_recorded_and_new_value() -> None:
