@@ -1,4 +1,10 @@
-"""Generate the published JSON Schema files from the msgspec structs."""
+"""Generate the published JSON Schema files from the msgspec structs.
+
+The fields, types and bounds come from the structs; every struct's description is
+written out here rather than taken from its docstring, because how msgspec renders a
+docstring changes between its versions (0.23 dedents them), and the published contract
+must change only when we change it.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,39 @@ LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
 WEBHOOK_SCHEMA_FILE = HERE / "owner-changed-webhook.v1.schema.json"
 
 
+# The published description of each struct, by its name in ``$defs`` (None: none).
+STRUCT_DESCRIPTIONS: dict[str, str | None] = {
+    "Touchpoint": "A contact between the company and a customer (``type`` absent or ``touchpoint``).",
+    "CustomerChurned": None,
+    "EmployeeDeparted": "Broadcast: applies to every customer at its position in the input.",
+    "OwnerPinned": None,
+    "OwnerUnpinned": None,
+    "CustomerErased": None,
+    "OwnerChangedV1": "A customer got a new single point of contact (or, after a departure, none).",
+    "LedgerEventV1": "Any ledger decision (``Opened``, ``OwnerAssigned``, ``OwnerChanged``, ``Pinned`` …).",
+    "OwnerChangedWebhookV1": (
+        "The body ``spoc notify`` POSTs: a CloudEvents 1.0 event (structured JSON mode) around an owner "
+        "change. Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``ledger_event_id``, the "
+        "idempotency key), ``webhook-timestamp``, ``webhook-signature``."
+    ),
+}
+
+
+def with_explicit_descriptions(definitions: dict[str, Any]) -> dict[str, Any]:
+    """``definitions`` with each struct's description from ``STRUCT_DESCRIPTIONS``, never its docstring."""
+    for name, definition in definitions.items():
+        if name not in STRUCT_DESCRIPTIONS:
+            raise KeyError(f"struct {name} has no published description: add it to STRUCT_DESCRIPTIONS in {__name__}")
+        definition.pop("description", None)
+        if STRUCT_DESCRIPTIONS[name] is not None:
+            definition["description"] = STRUCT_DESCRIPTIONS[name]
+    return definitions
+
+
 def input_event_schema() -> dict[str, Any]:
     structs = (Touchpoint, *CONTROL_TYPES.values())
     refs, definitions = msgspec.json.schema_components(structs, ref_template="#/$defs/{name}")
-    schema: dict[str, Any] = {"oneOf": list(refs), "$defs": definitions}
+    schema: dict[str, Any] = {"oneOf": list(refs), "$defs": with_explicit_descriptions(definitions)}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "SPOC Ledger input event, schema_version 1"
     schema["description"] = (
@@ -33,6 +68,7 @@ def input_event_schema() -> dict[str, Any]:
 
 def message_schema(struct: type, title: str, description: str) -> dict[str, Any]:
     schema: dict[str, Any] = msgspec.json.schema(struct)
+    with_explicit_descriptions(schema["$defs"])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = title
     schema["description"] = description

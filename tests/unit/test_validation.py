@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -197,6 +198,20 @@ def test_same_event_id_same_content_is_a_duplicate_different_content_a_conflict(
 def test_the_published_json_schemas_are_generated_from_the_code(path: Path) -> None:
     # Regenerate with `python -m schemas` after changing schemas/.
     assert path.read_bytes() == render(SCHEMA_FILES[path]())
+
+
+@pytest.mark.parametrize("path", sorted(SCHEMA_FILES), ids=lambda p: p.name)
+def test_the_published_schemas_do_not_depend_on_how_docstrings_render(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # msgspec 0.23 began dedenting docstrings into descriptions; the contract must not follow it.
+    import schemas.events
+    import schemas.ledger_messages
+
+    published = render(SCHEMA_FILES[path]())
+    for module in (schemas.events, schemas.ledger_messages):
+        for struct in vars(module).values():
+            if isinstance(struct, type) and issubclass(struct, msgspec.Struct) and struct.__module__ == module.__name__:
+                monkeypatch.setattr(struct, "__doc__", "A docstring\n\n    rendered another way.")
+    assert render(SCHEMA_FILES[path]()) == published
 
 
 def test_the_dedup_index_agrees_with_a_plain_dict_across_folds_and_filter_collisions(monkeypatch: pytest.MonkeyPatch) -> None:
