@@ -2,17 +2,46 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Installs are pinned: requirements/dev.txt holds every package with its hashes (README, "Pinned installs").
+LOCK := requirements/dev.txt
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+# The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
+TOOLS := out/lock-tool
 
-.PHONY: setup test test-unit test-apache fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
+.PHONY: setup test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions (--require-hashes), then the project itself, built with the
+# locked setuptools (no build isolation, so nothing is resolved from the index on the day).
+$(STAMP): pyproject.toml $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	rm -f $(VENV)/.installed-* && touch $@
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# Re-resolves every pin to the newest version pyproject.toml allows, on purpose. Run
+# `make test-latest` first to see whether the newest versions pass; then review the diff.
+lock: $(TOOLS)/.installed
+	$(TOOLS)/bin/uv pip compile --quiet --upgrade --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml requirements/build.in --extra test --extra postgres -o $(LOCK)
+
+$(TOOLS)/.installed: requirements/lock-tool.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/lock-tool.txt
+	touch $@
+
+# Drift check: the newest versions pyproject.toml allows, in a throwaway venv, against the unit suite.
+LATEST := out/latest-venv
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[test,postgres]'
+	$(LATEST)/bin/pip list --format=freeze > out/latest-versions.txt
+	@echo "newest allowed versions: out/latest-versions.txt (diff against $(LOCK) to see the drift)"
+	$(LATEST)/bin/python -m pytest tests/unit
 
 test: setup
 	$(BIN)/python -m pytest
