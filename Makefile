@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # `make test-latest` first to see whether the newest versions pass; then review the diff.
 lock: $(TOOLS)/.installed
 	$(TOOLS)/bin/uv pip compile --quiet --upgrade --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml requirements/build.in --extra test --extra postgres -o $(LOCK)
+		pyproject.toml requirements/build.in --extra test --extra postgres --extra lint -o $(LOCK)
 
 $(TOOLS)/.installed: requirements/lock-tool.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,7 +38,7 @@ test-latest:
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[test,postgres]'
+	$(LATEST)/bin/pip install --quiet --disable-pip-version-check --upgrade -e '.[test,postgres,lint]'
 	$(LATEST)/bin/pip list --format=freeze > out/latest-versions.txt
 	@echo "newest allowed versions: out/latest-versions.txt (diff against $(LOCK) to see the drift)"
 	$(LATEST)/bin/python -m pytest tests/unit

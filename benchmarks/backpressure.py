@@ -27,10 +27,17 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from benchmarks.workload import generate  # noqa: E402
-from processors.embedded_broker import EmbeddedBroker  # noqa: E402
-from processors.sink import published_offsets  # noqa: E402
-from processors.topics import ALL_TOPICS, FACTS, TOUCHPOINTS, ensure_topics  # noqa: E402
-from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends, sink_process  # noqa: E402
+from processors.kafka.embedded_broker import EmbeddedBroker  # noqa: E402
+from processors.kafka.topics import ALL_TOPICS, FACTS, TOUCHPOINTS, ensure_topics  # noqa: E402
+from processors.project import published_offsets  # noqa: E402
+from spoc.worker_process import (  # noqa: E402
+    WorkerProcess,
+    caught_up,
+    free_port,
+    memory_mib,
+    partition_ends,
+    sink_process,
+)
 
 PARTITIONS = 3
 

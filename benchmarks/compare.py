@@ -44,8 +44,8 @@ import orjson  # noqa: E402
 
 from benchmarks.live import ceiling, measure_latency, percentile  # noqa: E402
 from benchmarks.replay import TOPIC, replay_once, write_workload  # noqa: E402
-from processors.embedded_broker import EmbeddedBroker  # noqa: E402
-from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics  # noqa: E402
+from processors.kafka.embedded_broker import EmbeddedBroker  # noqa: E402
+from processors.kafka.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics  # noqa: E402
 from projections.reading import read_analytics  # noqa: E402
 from spoc.worker_process import WorkerProcess, free_port, memory_mib, partition_ends  # noqa: E402
 

@@ -37,10 +37,21 @@ import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from benchmarks.workload import generate  # noqa: E402
-from processors.embedded_broker import EmbeddedBroker  # noqa: E402
-from processors.kafka_reading import assign_topic, reader  # noqa: E402
-from processors.topics import ALL_TOPICS, OWNER_CHANGED, TOUCHPOINTS, ensure_topics  # noqa: E402
-from spoc.worker_process import WorkerProcess, free_port, memory_mib, partition_ends, wait_until_processed  # noqa: E402
+from processors.kafka.embedded_broker import EmbeddedBroker  # noqa: E402
+from processors.kafka.reading import assign_topic, reader  # noqa: E402
+from processors.kafka.topics import (  # noqa: E402
+    ALL_TOPICS,
+    OWNER_CHANGED,
+    TOUCHPOINTS,
+    ensure_topics,
+)
+from spoc.worker_process import (  # noqa: E402
+    WorkerProcess,
+    free_port,
+    memory_mib,
+    partition_ends,
+    wait_until_processed,
+)
 
 PARTITIONS = 3
 

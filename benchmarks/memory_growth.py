@@ -32,8 +32,8 @@ from benchmarks.workload import generate
 from ledger.core import Position
 from ledger.intake import Intake
 from ledger.policy import Policy
-from processors.long_lived_heap import chunked_collection, settle
-from processors.replay_pass import CHUNK
+from processors.runtime.heap import chunked_collection, settle
+from processors.batch.replay_pass import CHUNK
 from spoc.worker_process import memory_mib
 events, step, customers, horizon = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 intake = Intake(Policy(late_event_horizon_days=None if horizon == "none" else float(horizon)))

@@ -38,7 +38,7 @@ from benchmarks.workload import generate  # noqa: E402
 TOPIC = "topic:"
 CHILD = """
 import json, os, resource, sys, time
-from processors.replay import TopicInput, replay
+from processors.batch.replay import TopicInput, replay
 from spoc.worker_process import memory_mib
 from ledger.policy import Policy
 source, db, ledger, workers, horizon = sys.argv[1:6]

@@ -1,6 +1,13 @@
 """The relationship ledger: SPEC §3–§6 as a pure core, and its event-sourced store."""
 
-from ledger.core import ControlFact, Erasure, LedgerCore, LedgerRecord, Position, TouchFact
+from ledger.core import (
+    ControlFact,
+    Erasure,
+    LedgerCore,
+    LedgerRecord,
+    Position,
+    TouchFact,
+)
 from ledger.errors import LedgerError, SpocError, TerminalError, TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import Relationship

@@ -20,7 +20,13 @@ from uuid import UUID
 
 from ledger.affinity import Affinity, is_productive, touch_weight
 from ledger.journeys import Handoff, JourneyBook
-from ledger.owner_policy import Candidate, best_candidate, challenger_wins, ranks_above, stability_gap_passed
+from ledger.owner_policy import (
+    Candidate,
+    best_candidate,
+    challenger_wins,
+    ranks_above,
+    stability_gap_passed,
+)
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import (
     AFFINITY,

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ledger.core import ControlFact, Erasure, LedgerCore, LedgerRecord, Position, TouchFact
+from ledger.core import (
+    ControlFact,
+    Erasure,
+    LedgerCore,
+    LedgerRecord,
+    Position,
+    TouchFact,
+)
 from ledger.dedup import FILTER_BITS, DedupIndex, Verdict
 from ledger.policy import Policy
 from schemas.events import EmployeeDeparted, Touchpoint

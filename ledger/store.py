@@ -20,7 +20,12 @@ from uuid import UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, OperationalError, ProcessRecorder, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    ProcessRecorder,
+    Tracking,
+)
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from ledger.core import Erasure, LedgerRecord

@@ -1,9 +1,16 @@
-"""Drivers of the ledger core: batch replay, the live faust worker, the DuckDB sink, the notifier.
+"""Drivers of the ledger core: batch replay, the live faust worker, the DuckDB sink, publishing, webhooks.
 
-Importing this package makes every aiokafka client in the process back off after a
-failed metadata update and report outages in a few log lines (see ``kafka_outage``).
+Sub-packages by concern, engines above plumbing:
+
+- ``batch/``: ``spoc replay`` (files, stdin or a topic, split over processes).
+- ``live/``: ``spoc worker``, the faust app and the engine that drives the core per partition.
+- ``kafka/``: topics, reading partitions, security, outage handling, the embedded broker,
+  the headers that mark output messages.
+- ``runtime/``: the heap regime for long-lived state, child processes, logging.
+- ``patches/``: the few changes to third-party internals, each applied by the entry points that need it.
+- ``project`` (the DuckDB sink, ``spoc project``), ``publish`` (``spoc publish``),
+  ``sources`` (reading JSONL inputs) and ``webhooks/`` (``spoc notify``) stand alone.
+
+Batch and live never import each other; plumbing imports neither (``.importlinter``).
+Importing this package changes nothing in any library.
 """
-
-from processors.kafka_outage import install_metadata_backoff
-
-install_metadata_backoff()

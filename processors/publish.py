@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ledger.errors import TransientError
-from processors.kafka_security import client_settings
+from processors.kafka.security import client_settings
+from processors.kafka.topics import BROADCAST_COPY_HEADER, unreachable
 from processors.sources import check_readable, stream_lines
-from processors.topics import BROADCAST_COPY_HEADER, unreachable
 
 PENDING_LIMIT = 10_000
 OUTAGE_LIMIT_SECONDS = 300.0

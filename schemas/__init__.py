@@ -13,7 +13,13 @@ from schemas.events import (
     Touchpoint,
     event_type,
 )
-from schemas.validation import MAX_MESSAGE_BYTES, REASONS, Rejection, content_digest, decode
+from schemas.validation import (
+    MAX_MESSAGE_BYTES,
+    REASONS,
+    Rejection,
+    content_digest,
+    decode,
+)
 
 __all__ = [
     "CONTROL_TYPES", "EVENT_TYPES", "MAX_MESSAGE_BYTES", "REASONS", "SCHEMA_VERSION",

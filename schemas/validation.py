@@ -13,7 +13,13 @@ from typing import Any
 
 import msgspec
 
-from schemas.events import CONTROL_TYPES, EVENT_TYPES, ControlEvent, InputEvent, Touchpoint
+from schemas.events import (
+    CONTROL_TYPES,
+    EVENT_TYPES,
+    ControlEvent,
+    InputEvent,
+    Touchpoint,
+)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_ATTRIBUTES_DEPTH = 64

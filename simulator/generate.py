@@ -16,7 +16,16 @@ from typing import Any
 
 import orjson
 
-from simulator.company import CHANNELS, DEPARTMENTS, PERSONAL, SILOED, TOPIC_NAMES, TOPICS, Settings, Staff
+from simulator.company import (
+    CHANNELS,
+    DEPARTMENTS,
+    PERSONAL,
+    SILOED,
+    TOPIC_NAMES,
+    TOPICS,
+    Settings,
+    Staff,
+)
 from simulator.dirt import Dirt
 
 DAY = 86400.0

@@ -16,7 +16,7 @@ from itertools import islice
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 
-from processors.child_process import die_with_parent
+from processors.runtime.child_process import die_with_parent
 from simulator.company import Settings
 from simulator.generate import region_lines
 

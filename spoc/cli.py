@@ -25,8 +25,8 @@ def _policy(args: argparse.Namespace) -> Policy:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from processors.replay import TopicInput, replay
-    from processors.topics import bootstrap_servers
+    from processors.batch.replay import TopicInput, replay
+    from processors.kafka.topics import bootstrap_servers
 
     if bool(args.inputs) == bool(args.from_topic):
         raise TerminalError("give either INPUT files or --from-topic TOPIC to replay, not both and not neither")
@@ -122,7 +122,7 @@ def _owner(args: argparse.Namespace) -> int:
 
 
 def _broker(args: argparse.Namespace) -> int:
-    from processors.embedded_broker import EmbeddedBroker
+    from processors.kafka.embedded_broker import EmbeddedBroker
 
     # SIGTERM ends the command like Ctrl-C does, through the `finally` that stops the broker.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -146,9 +146,15 @@ def _publish(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from processors.kafka.topics import (
+        ALL_TOPICS,
+        DEFAULT_PARTITIONS,
+        TOUCHPOINTS,
+        bootstrap_servers,
+        ensure_topics,
+    )
     from processors.publish import OUTAGE_LIMIT_SECONDS, PublishSummary, publish
     from processors.sources import check_readable
-    from processors.topics import ALL_TOPICS, DEFAULT_PARTITIONS, TOUCHPOINTS, bootstrap_servers, ensure_topics
 
     check_readable(args.inputs)  # before the broker: a typo in a file name is the first thing to hear about
     bootstrap = bootstrap_servers(args.bootstrap)
@@ -175,8 +181,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from processors.live_ledger import LiveSettings
-    from processors.topics import (
+    from processors.kafka.topics import (
         ALL_TOPICS,
         DEFAULT_PARTITIONS,
         bootstrap_servers,
@@ -185,7 +190,8 @@ def _worker(args: argparse.Namespace) -> int:
         ensure_topics,
         partition_counts,
     )
-    from processors.worker import WorkerSettings, run_worker
+    from processors.live.app import WorkerSettings, run_worker
+    from processors.live.engine import LiveSettings
 
     bootstrap = bootstrap_servers(args.bootstrap)
     policy = _policy(args)
@@ -213,7 +219,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _hold_to_policy(ledger_url: str, policy: Policy) -> None:
     """Refuse to decide under another policy than the ledger store's decisions were made under, before
     contacting the broker (the worker's engine checks again as it starts, for other drivers)."""
-    from processors.live_ledger import ANOTHER_POLICY_FIX
+    from processors.live.engine import ANOTHER_POLICY_FIX
 
     store = LedgerStore(ledger_url)
     try:
@@ -226,8 +232,8 @@ def _project(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from processors.sink import SinkSettings, run_sink
-    from processors.topics import bootstrap_servers
+    from processors.kafka.topics import bootstrap_servers
+    from processors.project import SinkSettings, run_sink
 
     settings = SinkSettings(
         bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else None,
@@ -253,7 +259,7 @@ def _notify(args: argparse.Namespace) -> int:
 
     from prometheus_client import start_http_server
 
-    from processors.topics import bootstrap_servers
+    from processors.kafka.topics import bootstrap_servers
     from processors.webhooks.delivery import Endpoint, RetryPolicy
     from processors.webhooks.notifier import Notifier, NotifyMetrics, NotifySettings
 
@@ -302,7 +308,7 @@ def _webhook_url(text: str) -> str:
 def _json_logs(level: str = "INFO") -> Iterator[None]:
     import logging.config
 
-    from spoc.logs import json_logging_config
+    from processors.runtime.logs import json_logging_config
 
     logging.config.dictConfig(json_logging_config(level))
     yield
@@ -375,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "for a topic, one per partition, at most 8)",
     )
     _add_bootstrap(replay)
-    replay.set_defaults(run=_replay)
+    replay.set_defaults(run=_replay, kafka=True)
 
     report = commands.add_parser(
         "report", help="the analyst report: churn, silo paths, FCR, retention, owner load",
@@ -433,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive_int, default=365, metavar="D", help="(default: 365)")
     demo.add_argument("--seed", type=int, default=1, metavar="S")
     demo.add_argument("--out", default="out", metavar="DIR", help="where the files go (default: out)")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, kafka=True)
 
     owner = commands.add_parser("owner", help="who owned a customer, since when, and why")
     owner.add_argument("customer_id", metavar="CUSTOMER_ID")
@@ -464,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for a broker that went away mid-stream before giving up with an error "
         "(default: 300); the broker must be reachable at start",
     )
-    publish.set_defaults(run=_publish)
+    publish.set_defaults(run=_publish, kafka=True)
 
     worker = commands.add_parser(
         "worker", help="run the live ledger worker (faust) on the touchpoints topic",
@@ -497,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`spoc project`, and its ledger store keeps it: restart the worker with the same file",
     )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_worker, kafka=True)
 
     project = commands.add_parser(
         "project", help="the live DuckDB sink: follow the worker's output into a DuckDB file",
@@ -524,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the policy file `spoc worker` runs with, to check (default: the one the worker's facts carry; "
         "its windows also shape the views)",
     )
-    project.set_defaults(run=_project)
+    project.set_defaults(run=_project, kafka=True)
 
     notify = commands.add_parser(
         "notify", help="deliver owner changes to webhooks (CloudEvents, signed per Standard Webhooks)",
@@ -549,12 +555,18 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--metrics-port", type=int, default=9466, help="Prometheus /metrics port; 0: none (default: 9466)")
     notify.add_argument("--metrics-host", default="127.0.0.1", help="Prometheus listen address (default: loopback)")
     notify.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    notify.set_defaults(run=_notify)
+    notify.set_defaults(run=_notify, kafka=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "kafka", False):
+        from processors.patches.aiokafka_metadata_backoff import (
+            install_metadata_backoff,
+        )
+
+        install_metadata_backoff()
     try:
         return int(args.run(args))
     except SpocError as error:

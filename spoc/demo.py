@@ -20,17 +20,22 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from processors.embedded_broker import EmbeddedBroker
+from processors.kafka.embedded_broker import EmbeddedBroker
+from processors.kafka.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
+from processors.project import SinkSettings, run_sink
 from processors.publish import publish
-from processors.sink import SinkSettings, run_sink
-from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
 from projections.reading import read_analytics
 from reports.data import gather
 from reports.html import write_html
 from reports.terminal import print_report
 from simulator.company import Settings
 from simulator.write import write_simulation
-from spoc.worker_process import WorkerProcess, free_port, partition_ends, wait_until_processed
+from spoc.worker_process import (
+    WorkerProcess,
+    free_port,
+    partition_ends,
+    wait_until_processed,
+)
 
 PARTITIONS = 3
 PROCESS_TIMEOUT = 600.0

@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from processors.child_process import die_with_parent
-from processors.kafka_reading import assign_topic, reader
+from processors.kafka.reading import assign_topic, reader
+from processors.runtime.child_process import die_with_parent
 
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 

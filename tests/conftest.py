@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from processors.patches.aiokafka_metadata_backoff import install_metadata_backoff
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# The test process drives Kafka clients in-process, as the `spoc` commands do: the same patch.
+install_metadata_backoff()
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +89,7 @@ def kafka_bootstrap(external_bootstrap: str | None) -> Iterator[str]:
     if external_bootstrap:
         yield external_bootstrap
         return
-    from processors.embedded_broker import EmbeddedBroker
+    from processors.kafka.embedded_broker import EmbeddedBroker
     from spoc.worker_process import free_port
 
     with EmbeddedBroker(free_port()) as broker:
@@ -102,7 +107,7 @@ def pipeline_bootstrap(external_bootstrap: str | None) -> Iterator[str]:
         asyncio.run(delete_pipeline_topics(external_bootstrap))
         yield external_bootstrap
         return
-    from processors.embedded_broker import EmbeddedBroker
+    from processors.kafka.embedded_broker import EmbeddedBroker
     from spoc.worker_process import free_port
 
     with EmbeddedBroker(free_port()) as broker:

@@ -16,11 +16,16 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from ledger.policy import Policy
-from processors.child_process import die_with_parent
-from processors.kafka_reading import assign_topic, reader
+from processors.kafka.reading import assign_topic, reader
+from processors.kafka.topics import (
+    ALL_TOPICS,
+    OWNER_CHANGED_DLQ,
+    TOUCHPOINTS,
+    ensure_topics,
+)
+from processors.project import SinkSettings, run_sink
 from processors.publish import publish
-from processors.sink import SinkSettings, run_sink
-from processors.topics import ALL_TOPICS, OWNER_CHANGED_DLQ, TOUCHPOINTS, ensure_topics
+from processors.runtime.child_process import die_with_parent
 from spoc.worker_process import WorkerProcess, partition_ends, wait_until_processed
 
 

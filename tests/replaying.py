@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from processors.replay import ReplaySummary, replay
+from processors.batch.replay import ReplaySummary, replay
 from projections.duckdb_store import VIEWS
 
 

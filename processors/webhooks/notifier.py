@@ -19,13 +19,24 @@ from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError, RebalanceInProgressError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaConnectionError,
+    KafkaError,
+    RebalanceInProgressError,
+)
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_never,
+    wait_random_exponential,
+)
 
-from processors.kafka_reading import ISOLATION_LEVEL
-from processors.kafka_security import client_settings
-from processors.topics import (
+from processors.kafka.reading import ISOLATION_LEVEL
+from processors.kafka.security import client_settings
+from processors.kafka.topics import (
     OWNER_CHANGED,
     OWNER_CHANGED_DLQ,
     TopicLayoutError,
@@ -34,7 +45,12 @@ from processors.topics import (
     unreachable,
 )
 from processors.webhooks.delivery import Endpoint, Outcome, RetryPolicy, deliver
-from processors.webhooks.payload import InvalidOwnerChange, Signer, WebhookEvent, webhook_event
+from processors.webhooks.payload import (
+    InvalidOwnerChange,
+    Signer,
+    WebhookEvent,
+    webhook_event,
+)
 
 log = logging.getLogger("spoc.notify")
 

@@ -20,10 +20,17 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workload import generate
-from processors.embedded_broker import EmbeddedBroker
-from processors.sink import published_offsets
-from processors.topics import FACTS
-from spoc.worker_process import WorkerProcess, caught_up, free_port, memory_mib, partition_ends, sink_process
+from processors.kafka.embedded_broker import EmbeddedBroker
+from processors.kafka.topics import FACTS
+from processors.project import published_offsets
+from spoc.worker_process import (
+    WorkerProcess,
+    caught_up,
+    free_port,
+    memory_mib,
+    partition_ends,
+    sink_process,
+)
 from tests.live import publish_file, running, wait_for_workers, wait_until, worker
 
 FIRST = 25_000

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from processors.embedded_broker import BrokerError, EmbeddedBroker, port_accepts
+from processors.kafka.embedded_broker import BrokerError, EmbeddedBroker, port_accepts
 from spoc.worker_process import free_port
 
 

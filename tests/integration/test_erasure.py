@@ -9,7 +9,14 @@ from pathlib import Path
 import orjson
 
 from benchmarks.workload import generate
-from tests.live import project, publish_file, read_records, running, wait_for_workers, worker
+from tests.live import (
+    project,
+    publish_file,
+    read_records,
+    running,
+    wait_for_workers,
+    worker,
+)
 from tests.replaying import rows
 
 WHO = "erase-me-7c21e0"

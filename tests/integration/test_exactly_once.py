@@ -18,14 +18,24 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from processors.kafka_reading import TAIL_WINDOW, history, output_tails
-from processors.live_ledger import LiveLedger, LiveSettings, PartitionFenced
-from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER, Mark
+from processors.kafka.marks import INDEX_HEADER, OFFSET_HEADER, Mark
+from processors.kafka.reading import TAIL_WINDOW, history, output_tails
+from processors.kafka.topics import (
+    ALL_TOPICS,
+    OWNER_CHANGED,
+    RELATIONSHIP_EVENTS,
+    TOUCHPOINTS,
+    ensure_topics,
+)
+from processors.live.engine import LiveLedger, LiveSettings, PartitionFenced
+from processors.live.metrics import WorkerMetrics
 from processors.publish import publish
-from processors.topics import ALL_TOPICS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS, ensure_topics
-from processors.worker_metrics import WorkerMetrics
 from spoc.worker_process import partition_ends
-from tests.integration.test_live import _assert_live_equals_replay, _workload, kill_mid_stream_and_restart
+from tests.integration.test_live import (
+    _assert_live_equals_replay,
+    _workload,
+    kill_mid_stream_and_restart,
+)
 from tests.live import read_records, read_topic
 from tests.replaying import rows, run_replay
 

@@ -14,7 +14,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile_values import FIELDS, JSON, VALID, nested_objects, with_raw_attributes
+from tests.hostile_values import (
+    FIELDS,
+    JSON,
+    VALID,
+    nested_objects,
+    with_raw_attributes,
+)
 from tests.replaying import rows, run_replay
 
 # Written into the line as they are: orjson would not write some of them.

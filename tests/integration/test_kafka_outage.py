@@ -10,9 +10,10 @@ import time
 import pytest
 from aiokafka.client import AIOKafkaClient
 
-from processors import kafka_outage
-from processors.embedded_broker import EmbeddedBroker
-from processors.kafka_outage import BrokerReachability
+from processors.kafka import outage as kafka_outage
+from processors.kafka.embedded_broker import EmbeddedBroker
+from processors.kafka.outage import BrokerReachability
+from processors.patches import aiokafka_metadata_backoff
 from spoc.worker_process import free_port
 
 WATCH_SECONDS = 2.0
@@ -38,7 +39,7 @@ async def failed_updates_while_down(client: AIOKafkaClient) -> int:
 
 async def an_outage(port: int, patched: bool) -> int:
     if patched:
-        kafka_outage.install_metadata_backoff()
+        aiokafka_metadata_backoff.install_metadata_backoff()
     with EmbeddedBroker(port) as broker:
         client = AIOKafkaClient(bootstrap_servers=broker.bootstrap, retry_backoff_ms=100)
         await client.bootstrap()
@@ -65,7 +66,7 @@ def test_a_lost_broker_is_retried_with_backoff_and_logged_once_when_lost_and_onc
     aiokafka_log, spoc_log = logging.getLogger("aiokafka"), logging.getLogger("spoc.kafka")
     for logger in (aiokafka_log, spoc_log):
         logger.addHandler(kept)
-    monkeypatch.setattr(AIOKafkaClient, "_metadata_update", kafka_outage._unpatched_metadata_update)
+    monkeypatch.setattr(AIOKafkaClient, "_metadata_update", aiokafka_metadata_backoff._unpatched_metadata_update)
     port = free_port()
     try:
         unpatched = asyncio.run(an_outage(port, patched=False))

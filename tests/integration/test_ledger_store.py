@@ -90,7 +90,7 @@ def test_the_database_itself_refuses_a_repeated_position(kind: str, tmp_path: Pa
 def test_replay_into_postgres_matches_sqlite_and_reruns_write_nothing(tmp_path: Path, postgres_url: str) -> None:
     story = write_jsonl(tmp_path / "story.jsonl", STORY)
     sqlite_db, _ = run_replay(tmp_path, [story], name="sqlite")
-    from processors.replay import replay
+    from processors.batch.replay import replay
 
     summary = replay([str(story)], tmp_path / "pg.duckdb", postgres_url)
     assert summary.ledger_events_written > 0

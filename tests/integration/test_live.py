@@ -27,8 +27,8 @@ from aiokafka import AIOKafkaProducer
 from benchmarks.workload import generate
 from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
-from processors.kafka_security import client_settings
-from processors.topics import (
+from processors.kafka.security import client_settings
+from processors.kafka.topics import (
     ALL_TOPICS,
     FACTS,
     OWNER_CHANGED,
@@ -37,7 +37,7 @@ from processors.topics import (
     TOUCHPOINTS_DLQ,
     partition_counts,
 )
-from processors.worker import OWNERS_CHANGELOG_CONFIGS
+from processors.live.app import OWNERS_CHANGELOG_CONFIGS
 from spoc.policy_file import load_policy
 from tests.live import (
     project,

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from processors.kafka_reading import history
-from processors.live_ledger import QUEUED_BATCHES, LiveLedger, LiveSettings
-from processors.live_partition import Incoming
+from processors.kafka.reading import Incoming, history
+from processors.kafka.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
+from processors.live.engine import QUEUED_BATCHES, LiveLedger, LiveSettings
+from processors.live.metrics import WorkerMetrics
 from processors.publish import publish
-from processors.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
-from processors.worker_metrics import WorkerMetrics
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 
 

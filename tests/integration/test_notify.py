@@ -20,8 +20,14 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
-from processors.child_process import die_with_parent
-from processors.topics import ALL_TOPICS, OWNER_CHANGED, OWNER_CHANGED_DLQ, TOPIC_CONFIGS, ensure_topics
+from processors.kafka.topics import (
+    ALL_TOPICS,
+    OWNER_CHANGED,
+    OWNER_CHANGED_DLQ,
+    TOPIC_CONFIGS,
+    ensure_topics,
+)
+from processors.runtime.child_process import die_with_parent
 from schemas.ledger_messages import OwnerChangedV1
 from spoc.worker_process import free_port
 from tests.live import read_records, topic_configs

@@ -17,12 +17,18 @@ from typing import IO
 
 import pytest
 
-from processors.child_process import die_with_parent
-from processors.topics import ALL_TOPICS, ensure_topics
+from processors.kafka.topics import ALL_TOPICS, ensure_topics
+from processors.runtime.child_process import die_with_parent
 from spoc.worker_process import sink_process
 from tests.conftest import ROOT
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import running, slices, spoc_publish_from_a_pipe, wait_for_workers, worker
+from tests.live import (
+    running,
+    slices,
+    spoc_publish_from_a_pipe,
+    wait_for_workers,
+    worker,
+)
 
 OUTAGE_SECONDS = 8
 SLICES = 40

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workload import generate
-from processors.embedded_broker import EmbeddedBroker
-from processors.topics import TOUCHPOINTS
+from processors.kafka.embedded_broker import EmbeddedBroker
+from processors.kafka.topics import TOUCHPOINTS
 from spoc.worker_process import free_port
 from tests.live import publish_file
 from tests.replaying import rows, run_replay

@@ -13,7 +13,7 @@ import pytest
 from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
-from processors.replay import replay
+from processors.batch.replay import replay
 from spoc.policy_file import load_policy
 from tests.conftest import ROOT
 from tests.integration.test_replay import STORY

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from processors.embedded_broker import EmbeddedBroker
+from processors.kafka.embedded_broker import EmbeddedBroker
+from processors.kafka.topics import TOUCHPOINTS, ensure_topics
 from processors.publish import publish
-from processors.topics import TOUCHPOINTS, ensure_topics
 from spoc.worker_process import free_port
 from tests.live import spoc_publish_from_a_pipe
 from tests.replaying import write_jsonl

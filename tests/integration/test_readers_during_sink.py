@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from processors.topics import FACTS
+from processors.kafka.topics import FACTS
 from spoc.worker_process import sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import publish_paced, read_records, running, wait_for_workers, worker

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from benchmarks.workload import generate
-from processors import replay_pass
+from processors.batch import replay_pass
 from tests.replaying import run_replay, write_jsonl
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.workload import generate
-from processors.topics import TOUCHPOINTS
+from processors.kafka.topics import TOUCHPOINTS
 from tests.live import publish_file
 from tests.replaying import rows, run_replay, snapshot
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from processors.kafka_security import kafka_security
+from processors.kafka.security import kafka_security
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import publish_file, running, wait_for_workers, worker
 

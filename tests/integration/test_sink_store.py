@@ -12,9 +12,9 @@ from aiokafka.structs import ConsumerRecord
 
 from ledger.errors import TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
-from processors.live_outputs import INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER
-from processors.sink import Sink, SinkSettings
-from processors.topics import FACTS
+from processors.kafka.marks import INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER
+from processors.kafka.topics import FACTS
+from processors.project import Sink, SinkSettings
 
 
 def facts_message(

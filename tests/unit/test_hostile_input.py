@@ -14,10 +14,16 @@ from hypothesis import strategies as st
 from ledger.core import Position
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
-from processors.live_outputs import facts_value
+from processors.live.outputs import facts_value
 from schemas import Rejection, decode
 from schemas.validation import MAX_MESSAGE_BYTES, REASONS
-from tests.hostile_values import FIELDS, JSON, VALID, nested_objects, with_raw_attributes
+from tests.hostile_values import (
+    FIELDS,
+    JSON,
+    VALID,
+    nested_objects,
+    with_raw_attributes,
+)
 
 
 def outcome(raw: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.kafka_security import KafkaSecurity, KafkaSecurityError
+from processors.kafka.security import KafkaSecurity, KafkaSecurityError
 
 
 def test_settings_that_do_not_fit_together_name_the_variable() -> None:

@@ -9,10 +9,12 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
-from processors.live_outputs import POLICY_HEADER, Outgoing, facts_messages
-from processors.live_partition import Incoming, PartitionLedger
+from processors.kafka.marks import POLICY_HEADER, Outgoing
+from processors.kafka.reading import Incoming
+from processors.kafka.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
+from processors.live.outputs import facts_messages
+from processors.live.partition import PartitionLedger
 from processors.publish import routing
-from processors.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
 
 
 def _messages(count: int) -> list[Incoming]:

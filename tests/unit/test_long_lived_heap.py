@@ -4,7 +4,7 @@ given back, and the long-lived state stays out of its way."""
 import gc
 import weakref
 
-from processors.long_lived_heap import LiveSettling, chunked_collection, settle
+from processors.runtime.heap import LiveSettling, chunked_collection, settle
 
 
 class Node:

@@ -12,7 +12,13 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from ledger.errors import TerminalError
-from processors.webhooks.delivery import Endpoint, PermanentFailure, RetryableFailure, failure_for, retry_after_seconds
+from processors.webhooks.delivery import (
+    Endpoint,
+    PermanentFailure,
+    RetryableFailure,
+    failure_for,
+    retry_after_seconds,
+)
 from processors.webhooks.payload import InvalidOwnerChange, Signer, webhook_event
 from schemas.ledger_messages import OwnerChangedV1, OwnerChangedWebhookV1
 

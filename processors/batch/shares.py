@@ -16,11 +16,16 @@ from typing import Protocol
 from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import Policy
-from processors.kafka_reading import history
-from processors.live_partition import partition_source
-from processors.long_lived_heap import chunked_collection
-from processors.replay_pass import CHUNK, LedgerSink, ReplayPass, ReplaySummary, combine
-from processors.topics import unreachable
+from processors.batch.replay_pass import (
+    CHUNK,
+    LedgerSink,
+    ReplayPass,
+    ReplaySummary,
+    combine,
+)
+from processors.kafka.reading import history
+from processors.kafka.topics import partition_source, unreachable
+from processors.runtime.heap import chunked_collection
 from projections.duckdb_store import AnalyticsStore
 
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from processors.kafka_security import client_settings
-from processors.live_outputs import Mark, mark_of
-from processors.live_partition import Incoming
-from processors.topics import BROADCAST_COPY_HEADER, partition_counts
+from processors.kafka.marks import Mark, mark_of
+from processors.kafka.security import client_settings
+from processors.kafka.topics import BROADCAST_COPY_HEADER, partition_counts
 
 # How far back from the end to look first for the last marked message; doubled while
 # only transaction markers and aborted messages are found.
@@ -34,6 +34,17 @@ HISTORY_FETCH_BYTES = 1024 * 1024
 # arrives meanwhile (Apache Kafka answers at once), so the wait is the latency floor.
 FETCH_MAX_WAIT_MS = 10
 HIGH_WATERMARK_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """An input message as the engines see it, from a fetch or from faust."""
+
+    offset: int
+    key: bytes | None
+    value: bytes
+    broadcast_copy: bool = False
+    timestamp_ms: int | None = None
 
 
 def broadcast_copy(headers: Iterable[tuple[str, bytes]] | None) -> bool:

@@ -20,7 +20,7 @@ def json_logging_config(level: str = "INFO") -> dict[str, Any]:
             },
         },
         # aiokafka's error for every attempt to reach a lost broker becomes a few lines (kafka_outage).
-        "filters": {"kafka_outage": {"()": "processors.kafka_outage.reachability_filter"}},
+        "filters": {"kafka_outage": {"()": "processors.kafka.outage.reachability_filter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",

@@ -9,17 +9,15 @@ logged ten thousand such lines a second and burned a core (aiokafka issues #496,
 and the chatter becomes one warning once the broker has been unreachable for
 :data:`LOST_AFTER_SECONDS`, a reminder every :data:`REMIND_EVERY_SECONDS`, and one
 line when an update succeeds again (a client keeps trying one every ``retry_backoff_ms``
-until then).  ``processors`` installs this on import.
+until then).  The pause itself is a patch of aiokafka's client
+(:mod:`processors.patches.aiokafka_metadata_backoff`), which reports to
+:data:`REACHABILITY`; the ``spoc`` commands that talk to Kafka install it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import Any
-
-from aiokafka.client import AIOKafkaClient
 
 log = logging.getLogger("spoc.kafka")
 
@@ -94,25 +92,3 @@ REACHABILITY = BrokerReachability()
 def reachability_filter() -> BrokerReachability:
     """The process's one :class:`BrokerReachability`, for ``logging.config.dictConfig``."""
     return REACHABILITY
-
-
-_unpatched_metadata_update = AIOKafkaClient._metadata_update
-
-
-async def _metadata_update_with_backoff(self: AIOKafkaClient, cluster_metadata: Any, topics: Any) -> bool:
-    updated: bool = await _unpatched_metadata_update(self, cluster_metadata, topics)
-    if updated:
-        REACHABILITY.update_succeeded()
-    else:
-        REACHABILITY.update_failed()
-        await asyncio.sleep(self._retry_backoff)
-        # Try again once this update has reported back, until one succeeds: without it, a client whose
-        # connections come back finds out (and says) only at the next periodic refresh, minutes later.
-        asyncio.get_running_loop().call_soon(self.force_metadata_update)
-    return updated
-
-
-def install_metadata_backoff() -> None:
-    """Make every aiokafka client in this process pause ``retry_backoff_ms`` after a failed metadata
-    update, and report failures and recoveries to :data:`REACHABILITY`."""
-    AIOKafkaClient._metadata_update = _metadata_update_with_backoff  # type: ignore[method-assign]

@@ -23,9 +23,15 @@ from typing import Any
 
 from ledger.core import Erasure
 from ledger.errors import SpocError
-from processors.long_lived_heap import chunked_collection, settle
-from processors.replay_pass import DUCKDB_MEMORY, Flush, LedgerSink, ReplaySummary, combine
-from processors.replay_shares import Share
+from processors.batch.replay_pass import (
+    DUCKDB_MEMORY,
+    Flush,
+    LedgerSink,
+    ReplaySummary,
+    combine,
+)
+from processors.batch.shares import Share
+from processors.runtime.heap import chunked_collection, settle
 from projections.duckdb_store import AnalyticsStore
 
 MESSAGES_IN_FLIGHT = 4

@@ -34,9 +34,14 @@ from aiokafka.errors import KafkaConnectionError
 
 from ledger.errors import TerminalError
 from ledger.policy import Policy
-from processors.kafka_reading import readable_end, reader
-from processors.live_outputs import POLICY_HEADER, mark_of
-from processors.topics import FACTS, TopicLayoutError, partition_counts, unreachable
+from processors.kafka.marks import POLICY_HEADER, mark_of
+from processors.kafka.reading import readable_end, reader
+from processors.kafka.topics import (
+    FACTS,
+    TopicLayoutError,
+    partition_counts,
+    unreachable,
+)
 from projections.duckdb_store import AnalyticsStore, compact, quoted
 
 log = logging.getLogger("spoc.sink")

@@ -2,7 +2,7 @@
 
 faust owns the consumer group (partition assignment, rebalances, offset
 commits), the owners table with its changelog, and the web server; the ledger
-work itself is :class:`processors.live_ledger.LiveLedger`, the same intake step
+work itself is :class:`processors.live.engine.LiveLedger`, the same intake step
 as ``spoc replay``.  Messages arrive in batches (``take_events``) and are queued
 per partition; the ledger store's positions, not the committed offsets, say what
 is done (see ``live_ledger``).
@@ -21,15 +21,16 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 from faust.web import Request, Response, View
-from mode.services import WaitResults
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from processors.kafka_reading import FETCH_MAX_WAIT_MS, ISOLATION_LEVEL, broadcast_copy
-from processors.kafka_security import kafka_security
-from processors.live_ledger import LiveLedger, LiveSettings
-from processors.live_partition import Incoming, OwnerView
-from processors.topics import TOUCHPOINTS
-from processors.worker_metrics import WorkerMetrics
+from processors.kafka.reading import Incoming, broadcast_copy
+from processors.kafka.security import kafka_security
+from processors.kafka.topics import TOUCHPOINTS
+from processors.live.engine import LiveLedger, LiveSettings
+from processors.live.metrics import WorkerMetrics
+from processors.live.partition import OwnerView
+from processors.patches.faust_direct_delivery import DirectDeliveryConsumer
+from processors.patches.faust_fetch_settings import FetchTunedConsumer
 
 log = logging.getLogger("spoc.worker")
 
@@ -67,37 +68,8 @@ class WorkerSettings:
         return replace(self.live, transactional_id_prefix=f"{self.group}-spoc-outputs")
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # faust fixes the fetch wait at 1500 ms, the latency floor on the embedded broker.
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
-        # Committed input only, in either guarantee, as the rebuild reads it (faust reads
-        # uncommitted unless exactly_once).
-        consumer._isolation_level = ISOLATION_LEVEL
-        return consumer
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    async def wait_first(self, *coros: Any, timeout: float | None = None) -> WaitResults:
-        """Deliver fetched messages directly while the flow runs.
-
-        faust's drain loop awaits ``wait_first(callback(message), suspend_flow.wait())``
-        for every message: four tasks per message, a fifth of the worker's CPU.  While
-        the flow is not suspended the delivery is awaited as it is; otherwise (a
-        rebalance under way), and for every other call, faust's own way applies.
-        """
-        if len(coros) == 2 and timeout is None and not self.suspend_flow.is_set() and self._is_flow_wait(coros[1]):
-            coros[1].close()
-            return WaitResults([coros[0]], [await coros[0]], False)
-        return await super().wait_first(*coros, timeout=timeout)
-
-    def _is_flow_wait(self, awaitable: Any) -> bool:
-        frame = getattr(awaitable, "cr_frame", None)
-        return frame is not None and frame.f_locals.get("self") is self.suspend_flow
-
-    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+class _Consumer(DirectDeliveryConsumer, FetchTunedConsumer):
+    pass
 
 
 class _Transport(faust_aiokafka.Transport):
@@ -105,7 +77,8 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class SpocApp(faust.App):
-    """A faust app whose input consumer waits at most ``FETCH_MAX_WAIT_MS`` per fetch."""
+    """A faust app whose input consumer is patched (:mod:`processors.patches`): a short fetch wait,
+    committed input only, direct delivery."""
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
@@ -239,7 +212,7 @@ def run_worker(settings: WorkerSettings, log_level: str = "INFO") -> None:
     """Run until SIGTERM / Ctrl-C; queued batches are finished and offsets committed on the way out."""
     from faust.worker import Worker
 
-    from spoc.logs import json_logging_config
+    from processors.runtime.logs import json_logging_config
 
     app = build_app(settings)
     worker = Worker(

@@ -20,25 +20,13 @@ from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
-from processors.live_outputs import Mark, Outgoing, beyond, facts_messages, facts_value, outputs_for
-from processors.topics import FACTS
+from processors.kafka.marks import Mark, Outgoing, beyond
+from processors.kafka.reading import Incoming
+from processors.kafka.topics import FACTS, partition_source
+from processors.live.outputs import facts_messages, facts_value, outputs_for
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
-
-
-def partition_source(topic: str, partition: int) -> str:
-    """The ledger store's name for an input partition's recorded position."""
-    return f"{topic}:{partition}"
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    offset: int
-    key: bytes | None
-    value: bytes
-    broadcast_copy: bool = False
-    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

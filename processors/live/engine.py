@@ -34,13 +34,20 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from ledger.errors import TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
-from processors.kafka_reading import history, output_tails
-from processors.kafka_security import client_settings
-from processors.live_outputs import Outgoing, beyond
-from processors.live_partition import Effects, Incoming, OwnerView, PartitionLedger, partition_source
-from processors.long_lived_heap import LiveSettling, chunked_collection, settle
-from processors.topics import LARGE_MESSAGE_BYTES, OUTPUT_TOPICS, TOUCHPOINTS, idempotence_available, unreachable
-from processors.worker_metrics import WorkerMetrics
+from processors.kafka.marks import Outgoing, beyond
+from processors.kafka.reading import Incoming, history, output_tails
+from processors.kafka.security import client_settings
+from processors.kafka.topics import (
+    LARGE_MESSAGE_BYTES,
+    OUTPUT_TOPICS,
+    TOUCHPOINTS,
+    idempotence_available,
+    partition_source,
+    unreachable,
+)
+from processors.live.metrics import WorkerMetrics
+from processors.live.partition import Effects, OwnerView, PartitionLedger
+from processors.runtime.heap import LiveSettling, chunked_collection, settle
 
 log = logging.getLogger("spoc.worker")
 

@@ -10,10 +10,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 
 from ledger.errors import TerminalError, TransientError
-from processors.kafka_security import client_settings, kafka_security
+from processors.kafka.security import client_settings, kafka_security
 
 TOUCHPOINTS = "spoc.touchpoints"
 """Input: one JSON event per message, keyed by customer_id (departures: on every partition)."""
@@ -186,3 +191,8 @@ def check_output_partitions(counts: dict[str, int]) -> int:
             "give every output topic at least as many partitions as the input"
         )
     return inputs
+
+
+def partition_source(topic: str, partition: int) -> str:
+    """The ledger store's name for an input partition's recorded position."""
+    return f"{topic}:{partition}"

@@ -13,8 +13,8 @@ from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
-from processors.live_partition import Incoming
-from processors.long_lived_heap import settle
+from processors.kafka.reading import Incoming
+from processors.runtime.heap import settle
 from processors.sources import read_lines, source_name
 from projections.duckdb_store import AnalyticsStore
 
@@ -115,7 +115,7 @@ class ReplayPass:
         return self.intake.latest
 
     def run_file(self, path: str) -> None:
-        """A JSONL file, line by line.  Call it within :func:`~processors.long_lived_heap.chunked_collection`."""
+        """A JSONL file, line by line.  Call it within :func:`~processors.runtime.heap.chunked_collection`."""
         source = source_name(path)
         take, reporting = self.intake.take, self.reporting
         offset: int | None = None
@@ -132,7 +132,7 @@ class ReplayPass:
     def run_messages(self, source: str, messages: list[Incoming]) -> None:
         """One chunk of a topic partition, in offset order (the offset orders its events, as live).
 
-        Call it within :func:`~processors.long_lived_heap.chunked_collection`, around all the chunks.
+        Call it within :func:`~processors.runtime.heap.chunked_collection`, around all the chunks.
         """
         take = self.intake.take
         for message in messages:

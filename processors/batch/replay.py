@@ -21,11 +21,17 @@ from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
-from processors.partitioned import run_shares
-from processors.replay_pass import DUCKDB_MEMORY, Flush, LedgerSink, ReplaySummary, store_in
-from processors.replay_shares import FileShare, Share, TopicShare
+from processors.batch.replay_pass import (
+    DUCKDB_MEMORY,
+    Flush,
+    LedgerSink,
+    ReplaySummary,
+    store_in,
+)
+from processors.batch.shares import FileShare, Share, TopicShare
+from processors.batch.split import run_shares
+from processors.kafka.topics import TopicLayoutError, partition_counts, unreachable
 from processors.sources import STDIN, check_readable
-from processors.topics import TopicLayoutError, partition_counts, unreachable
 from projections.duckdb_store import AnalyticsStore, compact
 
 # Below this much input, starting worker processes costs more than it saves.

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import IO
 
 from ledger.errors import TerminalError, TransientError
-from processors.child_process import die_with_parent
+from processors.runtime.child_process import die_with_parent
 
 READY_TIMEOUT_SECONDS = 15.0
 

@@ -1,18 +1,13 @@
 """The messages the live worker publishes for its input messages.
 
-Every outgoing message carries the input position it came from (``spoc-offset``)
-and its index among that position's messages on its topic (``spoc-index``).  One
-worker writes each output partition (output partition = input partition), so
-the last message of an output partition says exactly how far publishing got;
-after a crash the worker regenerates the lost suffix, nothing more.  The sink's
-facts travel in chunks (one message per run of input messages, marked with the
-last one): per-message sends would cost more than the rest of the work.
+Each is marked with the input position it came from (:mod:`processors.kafka.marks`).
+The sink's facts travel in chunks (one message per run of input messages, marked with
+the last one): per-message sends would cost more than the rest of the work.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -20,42 +15,25 @@ import orjson
 
 from ledger.intake import Batch, RejectedInput
 from ledger.relationship import OWNER_EVENTS, describe
-from processors.topics import FACTS, OWNER_CHANGED, RELATIONSHIP_EVENTS, TOUCHPOINTS_DLQ
-from projections.duckdb_store import control_row, handoff_row, ledger_row, repeat_row, touch_row
+from processors.kafka.marks import INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
+from processors.kafka.topics import (
+    FACTS,
+    OWNER_CHANGED,
+    RELATIONSHIP_EVENTS,
+    TOUCHPOINTS_DLQ,
+)
+from projections.duckdb_store import (
+    control_row,
+    handoff_row,
+    ledger_row,
+    repeat_row,
+    touch_row,
+)
 from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
-
-OFFSET_HEADER = "spoc-offset"
-INDEX_HEADER = "spoc-index"
-POLICY_HEADER = "spoc-policy"
-"""On facts messages: the worker's policy as JSON, so the sink's views use the windows its decisions did."""
-
-Mark = tuple[int, int]
-"""(input offset, index): the order of a partition's output messages on one topic."""
 
 _encode = msgspec.json.Encoder().encode
 FACTS_CHUNK_BYTES = 512 * 1024
 """A facts message closes past this size (a single input message's facts may exceed it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: list[tuple[str, bytes]]
-    mark: Mark
-
-
-def beyond(mark: Mark, tail: Mark | None) -> bool:
-    """Whether a message marked ``mark`` is past an output partition's ``tail`` (not yet published)."""
-    return tail is None or mark > tail
-
-
-def mark_of(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> Mark | None:
-    found = dict(headers)
-    if OFFSET_HEADER not in found or INDEX_HEADER not in found:
-        return None
-    return int(found[OFFSET_HEADER]), int(found[INDEX_HEADER])
 
 
 def ledger_event_message(customer_id: str, event: Any) -> LedgerEventV1:
