@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
 
-.PHONY: setup test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
+.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ test-latest:
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Lint, types and the import layering (pyproject.toml configures all three); CI runs it before the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit

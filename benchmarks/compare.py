@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -33,7 +34,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,8 @@ def orjson_parse(path: Path) -> float:
     lines = path.read_bytes().splitlines()
     started = time.perf_counter()
     for line in lines:
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             orjson.loads(line)
-        except orjson.JSONDecodeError:
-            pass
     return len(lines) / (time.perf_counter() - started)
 
 
@@ -215,8 +213,9 @@ def report(data: dict[str, Any]) -> None:
     medians: Figures = data["medians"]
     views: dict[str, dict[str, float]] = data["views_seconds"]
     top, quix = medians["aiokafka_orjson_read_per_s"], medians["peer_events_per_s"]
-    rate: Callable[[str], str] = lambda key: (
-        f"{medians[key]:>14,.0f}{medians[key] / top:>12.3f}{medians[key] / quix:>10.2f}")
+    def rate(key: str) -> str:
+        return (
+            f"{medians[key]:>14,.0f}{medians[key] / top:>12.3f}{medians[key] / quix:>10.2f}")
     print(f"\n{data['events']:,} touchpoints over {data['customers']:,} customers, medians of {len(data['runs'])} runs")
     print(f"{'events/s':<52}{'median':>14}{'/ ceiling':>12}{'/ peer':>10}")
     rows = [

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,7 @@ class RunResult:
 def touchpoint(event_id: str, customer_id: str) -> bytes:
     """A resolved touch with an employee: the customer's first owner at once (SPEC §3 rule 1)."""
     return orjson.dumps({
-        "event_id": event_id, "occurred_at": datetime.now(timezone.utc).isoformat(), "customer_id": customer_id,
+        "event_id": event_id, "occurred_at": datetime.now(UTC).isoformat(), "customer_id": customer_id,
         "channel": "phone", "direction": "inbound", "department": "support", "employee_id": "sup-001",
         "outcome": "resolved",
     })
@@ -170,10 +171,8 @@ async def ceiling(bootstrap: str) -> float:
         while [tp for tp in ends if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
                 for record in records:
-                    try:
+                    with contextlib.suppress(orjson.JSONDecodeError):
                         orjson.loads(record.value)
-                    except orjson.JSONDecodeError:
-                        pass
                     count += 1
         return count / (time.perf_counter() - started)
     finally:

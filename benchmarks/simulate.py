@@ -42,9 +42,9 @@ def main() -> None:
         for customers in args.customers:
             settings = Settings(customers=customers, days=args.days, seed=1)
             lines = write_simulation(settings, plain).lines
-            alone = median_rate(args.runs, lambda: write_simulation(settings, plain, processes=False).per_second)
-            regions = median_rate(args.runs, lambda: write_simulation(settings, plain).per_second)
-            zipped = median_rate(args.runs, lambda: write_simulation(settings, gz).per_second)
+            alone = median_rate(args.runs, lambda: write_simulation(settings, plain, processes=False).per_second)  # noqa: B023 (called at once)
+            regions = median_rate(args.runs, lambda: write_simulation(settings, plain).per_second)  # noqa: B023 (called at once)
+            zipped = median_rate(args.runs, lambda: write_simulation(settings, gz).per_second)  # noqa: B023 (called at once)
             print(f"{customers:>10,} {lines:>10,} {alone:>12,.0f} {regions:>10,.0f} {regions / alone:>5.2f}x {zipped:>12,.0f}")
 
 

@@ -12,7 +12,7 @@ import gzip
 import random
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ DEPARTMENTS = ("sales", "billing", "support", "returns", "technical")
 TOPICS = ("billing.refund", "billing.invoice", "order.status", "device.setup", "account.access", None)
 CHANNELS = ("phone", "chat", "email", "visit", "portal")
 OUTCOMES = ("resolved", "resolved", "unresolved", "transferred", "redirected", "pending", None)
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 STEADY_TOUCHES_A_YEAR = 1_000_000
 
 
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--dirty", type=float, default=0.0, help="share of duplicates and of malformed lines")
     parser.add_argument("--out", default="-")
     args = parser.parse_args()
-    out = sys.stdout.buffer if args.out == "-" else (gzip.open(args.out, "wb") if args.out.endswith(".gz") else open(args.out, "wb"))
+    out = sys.stdout.buffer if args.out == "-" else (gzip.open(args.out, "wb") if args.out.endswith(".gz") else open(args.out, "wb"))  # noqa: SIM115 (closed by the with below)
     with out:
         for line in generate(args.touches, args.customers, args.seed, args.dirty):
             out.write(line + b"\n")

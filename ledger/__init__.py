@@ -13,6 +13,17 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import Relationship
 
 __all__ = [
-    "DEFAULT_POLICY", "ControlFact", "Erasure", "LedgerCore", "LedgerError", "LedgerRecord", "Policy",
-    "Position", "Relationship", "SpocError", "TerminalError", "TransientError", "TouchFact",
+    "DEFAULT_POLICY",
+    "ControlFact",
+    "Erasure",
+    "LedgerCore",
+    "LedgerError",
+    "LedgerRecord",
+    "Policy",
+    "Position",
+    "Relationship",
+    "SpocError",
+    "TerminalError",
+    "TouchFact",
+    "TransientError",
 ]

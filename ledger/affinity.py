@@ -46,7 +46,7 @@ class Affinity:
     (see :meth:`_fold`), so the history stays bounded.
     """
 
-    __slots__ = ("value", "anchor", "history")
+    __slots__ = ("anchor", "history", "value")
 
     def __init__(self) -> None:
         self.value = 0.0
@@ -80,10 +80,10 @@ class Affinity:
         if t >= self.anchor:
             if t == self.anchor or not self.value:
                 return self.value
-            return self.value * 2.0 ** (-(t - self.anchor) / half_life)
+            return self.value * float(2.0 ** (-(t - self.anchor) / half_life))
         history = self._touches()
         return sum(
-            w * 2.0 ** (-(t - ti) / half_life) for ti, w in zip(history[::2], history[1::2]) if ti <= t
+            w * float(2.0 ** (-(t - ti) / half_life)) for ti, w in zip(history[::2], history[1::2]) if ti <= t
         )
 
     def last_touch_at_or_before(self, t: float) -> float:

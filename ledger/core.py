@@ -98,7 +98,7 @@ class Erasure:
 class Customer:
     """A customer's relationship (the ledger) and the working memory behind its decisions."""
 
-    __slots__ = ("relationship", "affinities", "journeys", "repeats", "latest_touch", "challenger", "challenger_known")
+    __slots__ = ("affinities", "challenger", "challenger_known", "journeys", "latest_touch", "relationship", "repeats")
 
     def __init__(self, relationship: Relationship) -> None:
         self.relationship = relationship

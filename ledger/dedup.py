@@ -28,7 +28,7 @@ class Verdict(Enum):
 
 
 class DedupIndex:
-    __slots__ = ("_recent", "_keys", "_digests", "_filter", "_filter_mask", "_size")
+    __slots__ = ("_digests", "_filter", "_filter_mask", "_keys", "_recent", "_size")
 
     def __init__(self, filter_bits: int = FILTER_BITS) -> None:
         """``filter_bits`` (a power of two) sizes the bitmap: ~16 bits per id keeps false hits rare."""

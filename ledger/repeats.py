@@ -21,7 +21,7 @@ _FORGET_FROM = 4
 class _KeyTouches:
     """One key's touches in time order (equal times in arrival order)."""
 
-    __slots__ = ("times", "event_ids")
+    __slots__ = ("event_ids", "times")
 
     def __init__(self, t: float, event_id: str) -> None:
         self.times = array("d", (t,))

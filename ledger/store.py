@@ -97,10 +97,10 @@ class PolicyRecord(Aggregate):
         return cls._create(cls.Recorded, id=cls.ID, settings=policy.as_dict(), timestamp=datetime(1970, 1, 1, tzinfo=UTC))
 
 
-class _LedgerApplication(Application):
+class _LedgerApplication(Application[UUID]):
     name = "spoc-ledger"
 
-    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+    def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
 
@@ -127,7 +127,7 @@ class LedgerStore:
             raise LedgerError(f"{error}; install the PostgreSQL driver with `pip install -e .[postgres]`") from None
         except Exception as error:  # the driver's connection errors have no common base
             raise LedgerError(f"cannot open ledger store {url!r}: {error}") from None
-        self._recorder: ProcessRecorder = self._app.recorder  # type: ignore[assignment]
+        self._recorder: ProcessRecorder = self._app.recorder  # type: ignore[assignment]  # construct_recorder made it
 
     def close(self) -> None:
         self._app.close()
@@ -153,7 +153,7 @@ class LedgerStore:
 
     def _recorded_policy(self) -> PolicyRecord | None:
         try:
-            return self._app.repository.get(PolicyRecord.ID)  # type: ignore[no-any-return]
+            return self._app.repository.get(PolicyRecord.ID)
         except AggregateNotFoundError:
             return None
 

@@ -95,8 +95,8 @@ def _open(path: str) -> BinaryIO:
     if path == STDIN:
         return sys.stdin.buffer
     if path.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - closed by _close
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads as a BinaryIO; typeshed does not say so
+    return open(path, "rb")
 
 
 def _close(stream: BinaryIO) -> None:

@@ -22,7 +22,7 @@ def print_query(db: str | Path, query: str, *, max_rows: int = 50, csv: bool = F
             cursor = con.execute(query)
         except duckdb.Error as error:
             raise TerminalError(f"{error}\n(the tables and views are described in docs/analytics.md)") from error
-        if cursor.description is None:
+        if not cursor.description:  # a statement without a result set (duckdb's stubs say it is a list)
             return
         header = [d[0] for d in cursor.description]
         if csv:

@@ -9,7 +9,7 @@ the log of record (the Kafka topic or the input file).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -65,31 +65,31 @@ class _ControlEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type")
     schema_version: SchemaVersion = 1
 
 
-class CustomerChurned(_ControlEvent, kw_only=True, tag="customer_churned"):
+class CustomerChurned(_ControlEvent, frozen=True, kw_only=True, tag="customer_churned"):
     customer_id: Id
 
 
-class EmployeeDeparted(_ControlEvent, kw_only=True, tag="employee_departed"):
+class EmployeeDeparted(_ControlEvent, frozen=True, kw_only=True, tag="employee_departed"):
     """Broadcast: applies to every customer at its position in the input."""
 
     employee_id: Id
 
 
-class OwnerPinned(_ControlEvent, kw_only=True, tag="owner_pinned"):
+class OwnerPinned(_ControlEvent, frozen=True, kw_only=True, tag="owner_pinned"):
     customer_id: Id
     employee_id: Id
 
 
-class OwnerUnpinned(_ControlEvent, kw_only=True, tag="owner_unpinned"):
+class OwnerUnpinned(_ControlEvent, frozen=True, kw_only=True, tag="owner_unpinned"):
     customer_id: Id
 
 
-class CustomerErased(_ControlEvent, kw_only=True, tag="customer_erased"):
+class CustomerErased(_ControlEvent, frozen=True, kw_only=True, tag="customer_erased"):
     customer_id: Id
 
 
-ControlEvent = Union[CustomerChurned, EmployeeDeparted, OwnerPinned, OwnerUnpinned, CustomerErased]
-InputEvent = Union[Touchpoint, ControlEvent]
+ControlEvent = CustomerChurned | EmployeeDeparted | OwnerPinned | OwnerUnpinned | CustomerErased
+InputEvent = Touchpoint | ControlEvent
 
 CONTROL_TYPES: dict[str, type[msgspec.Struct]] = {
     "customer_churned": CustomerChurned,
@@ -103,4 +103,4 @@ EVENT_TYPES = ("touchpoint", *CONTROL_TYPES)
 
 def event_type(event: InputEvent) -> str:
     """The SPEC's ``type`` value of a decoded event."""
-    return event.type if isinstance(event, Touchpoint) else type(event).__struct_config__.tag  # type: ignore[return-value]
+    return event.type if isinstance(event, Touchpoint) else type(event).__struct_config__.tag  # type: ignore[return-value]  # every control tag is a str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DEPARTMENTS = ("sales", "billing", "support", "technical", "returns")
 # Each topic belongs to the department that can resolve it.
@@ -56,7 +56,7 @@ class Settings:
     pin_share: float = 0.03
     malformed_share: float = 0.005
     duplicate_share: float = 0.01
-    start: datetime = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
     regions: int = 2
     """Independent regions (own staff, own customers), simulated side by side in processes."""
     effects: Effects = field(default_factory=Effects)
@@ -73,7 +73,7 @@ class Staff:
             (d, style): [f"{prefix}{d[:3]}-{style[0]}{i:03d}" for i in range(size)]
             for d in DEPARTMENTS for style in (PERSONAL, SILOED)
         }
-        self.hired = {key: size for key in self.teams}
+        self.hired = dict.fromkeys(self.teams, size)
         self.department = {e: d for (d, _), members in self.teams.items() for e in members}
 
     def everyone(self) -> list[str]:

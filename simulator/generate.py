@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from math import log
 from typing import Any
 
@@ -45,7 +45,7 @@ def pick(rng: random.Random, options: tuple[str, ...]) -> str:
 
 
 class Customer:
-    __slots__ = ("id", "style", "person", "issues")
+    __slots__ = ("id", "issues", "person", "style")
 
     def __init__(self, cid: str, style: str, person: str | None) -> None:
         self.id = cid
@@ -220,7 +220,7 @@ class Simulation:
         self._setup()
         start = self.s.start.timestamp()
         heap, pop = self.heap, heapq.heappop
-        utc, stamp, issue = timezone.utc, datetime.fromtimestamp, self._issue
+        utc, stamp, issue = UTC, datetime.fromtimestamp, self._issue
         while heap:
             t, _, item = pop(heap)
             if type(item) is Customer:

@@ -11,7 +11,7 @@ import heapq
 import multiprocessing
 import queue
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from itertools import islice
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
@@ -24,7 +24,7 @@ CHUNK_LINES = 4096
 CHUNKS_IN_FLIGHT = 4  # per region: bounds the memory between a region and the merge
 
 
-def simulate(settings: Settings, processes: bool = True) -> Iterator[bytes]:
+def simulate(settings: Settings, processes: bool = True) -> Generator[bytes, None, None]:
     """The company's events as JSONL lines (without newlines), in time order, bad input mixed in as configured."""
     if not processes or settings.regions == 1:
         streams = [region_lines(settings, region) for region in range(settings.regions)]
@@ -57,7 +57,7 @@ def _produce(settings: Settings, region: int, out: Queue[list[tuple[int, bytes]]
         stream = region_lines(settings, region)
         while chunk := list(islice(stream, CHUNK_LINES)):
             out.put(chunk)
-    except Exception as error:  # noqa: BLE001 - reported to the parent, which raises it
+    except Exception as error:
         out.put(f"{type(error).__name__}: {error}")
         return
     out.put(None)

@@ -30,11 +30,11 @@ class Written:
 
 def _open(out: str | Path | None) -> BinaryIO:
     if out is None or str(out) == "-":
-        return nullcontext(sys.stdout.buffer)  # type: ignore[return-value]
+        return nullcontext(sys.stdout.buffer)  # type: ignore[return-value]  # used in a with: stdout stays open
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":
-        return gzip.open(path, "wb", compresslevel=1)  # type: ignore[return-value]
+        return gzip.open(path, "wb", compresslevel=1)  # type: ignore[return-value]  # a GzipFile writes as a BinaryIO; typeshed does not say so
     return path.open("wb")
 
 

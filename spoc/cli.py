@@ -163,8 +163,12 @@ def _publish(args: argparse.Namespace) -> int:
     async def run() -> PublishSummary:
         await ensure_topics(bootstrap, tuple(dict.fromkeys((*ALL_TOPICS, topic))), args.partitions or DEFAULT_PARTITIONS)
         with tqdm(unit=" lines", disable=None, file=sys.stderr) as bar:
+
+            def advance(lines: int) -> None:
+                bar.update(lines - bar.n)
+
             return await publish(
-                args.inputs, bootstrap, topic, lambda lines: bar.update(lines - bar.n),
+                args.inputs, bootstrap, topic, advance,
                 OUTAGE_LIMIT_SECONDS if args.outage_limit is None else args.outage_limit,
             )
 

@@ -10,7 +10,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from processors.batch.replay import ReplaySummary, replay
+from processors.batch.replay import replay
+from processors.batch.replay_pass import ReplaySummary
 from projections.duckdb_store import VIEWS
 
 

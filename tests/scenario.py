@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -13,7 +13,7 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.relationship import OWNER_EVENTS
 from schemas import Rejection, decode
 
-T0 = datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
 
 
 def day(n: float, hours: float = 0.0) -> datetime:

@@ -284,7 +284,7 @@ class SpecModel:
 
     def owner_history(self) -> set[tuple[object, ...]]:
         """customer_id, owner_id, valid_from, valid_to, reason, event_id (times as epoch seconds)."""
-        rows = set()
+        rows: set[tuple[object, ...]] = set()
         for customer_id, customer in self.customers.items():
             periods = customer.owner_periods
             for n, (owner, since, reason, trigger) in enumerate(periods):
@@ -294,7 +294,7 @@ class SpecModel:
 
     def journeys(self) -> set[tuple[object, ...]]:
         """journey_id, customer_id, journey_key, first and last event_id and time, touches, handoffs, resolved, fcr."""
-        rows = set()
+        rows: set[tuple[object, ...]] = set()
         for customer_id, customer in self.customers.items():
             for journey_id in {x.journey_id for x in customer.touches}:
                 touches = [x for x in customer.touches if x.journey_id == journey_id]
@@ -316,7 +316,7 @@ class SpecModel:
         """customer_id, touches, employees_seen, owner_continuity, handoffs, silo_handoffs, repeat_contacts,
         first_seen, last_seen, churned, churned_at; ``as_of`` defaults to the latest event's time."""
         as_of = self.latest if as_of is None else as_of
-        rows = set()
+        rows: set[tuple[object, ...]] = set()
         for customer_id, customer in self.customers.items():
             outcomes = [self.touches[x.event_id] for x in customer.touches]
             matches = [o.owner_match for o in outcomes if o.owner_match is not None]

@@ -63,9 +63,7 @@ class Receiver:
         headers: dict[str, str] = {}
         if path == "/flaky" and n <= 2:
             status = 500
-        elif path == "/slow" and n == 1:
-            status = None
-        elif path == "/reset" and n == 1:
+        elif (path == "/slow" and n == 1) or (path == "/reset" and n == 1):
             status = None
         elif path == "/throttle" and n == 1:
             status, headers = 429, {"Retry-After": "1"}

@@ -58,7 +58,7 @@ class Counters:
         self.first = self.last = 0.0
 
 
-def owner_rules(touch: dict[str, Any], at: float, state: State, out: dict[str, Any]) -> None:
+def owner_rules(touch: dict[str, Any], at: float, state: State[str, Any], out: dict[str, Any]) -> None:
     employee = touch.get("employee_id")
     affinities: dict[str, list[float]] = state.get("affinities", {})
     owner, since, pinned = state.get("owner"), state.get("since", 0.0), state.get("pinned", False)
@@ -84,7 +84,7 @@ def owner_rules(touch: dict[str, Any], at: float, state: State, out: dict[str, A
     state.set("since", since)
 
 
-def journey_step(touch: dict[str, Any], at: float, state: State, out: dict[str, Any]) -> None:
+def journey_step(touch: dict[str, Any], at: float, state: State[str, Any], out: dict[str, Any]) -> None:
     journeys: dict[str, dict[str, Any]] = state.get("journeys", {})
     case = touch.get("case_id")
     key = f"case:{case}" if case is not None else f"topic:{touch.get('topic') or 'general'}"
@@ -115,7 +115,7 @@ def build(bootstrap: str, topic: str, group: str, state_dir: Path, counters: Cou
     source = app.topic(topic, value_deserializer="bytes", key_deserializer="str")
     sink = app.topic(f"{group}-decisions", value_serializer="json")
 
-    def process(value: bytes, state: State) -> dict[str, Any]:
+    def process(value: bytes, state: State[str, Any]) -> dict[str, Any]:
         now = time.perf_counter()
         counters.first = counters.first or now
         counters.last = now

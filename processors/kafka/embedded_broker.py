@@ -61,7 +61,7 @@ class EmbeddedBroker:
         if port_accepts(self.host, self.port):
             raise BrokerError(f"{self.bootstrap} is already in use; pick another --port or stop what listens there")
         url = f"tcp://{self.host}:{self.port}"
-        self._log = tempfile.TemporaryFile()  # the broker's own log, read back if it fails
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (the broker's own log, read back if it fails; closed in stop)
         self.process = subprocess.Popen(
             [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
             stdout=self._log,

@@ -15,7 +15,7 @@ holds more than one record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -47,7 +47,10 @@ class Incoming:
     timestamp_ms: int | None = None
 
 
-def broadcast_copy(headers: Iterable[tuple[str, bytes]] | None) -> bool:
+def broadcast_copy(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> bool:
+    """Whether a message's headers (aiokafka's pairs, or a mapping as faust may give them) mark a broadcast copy."""
+    if isinstance(headers, Mapping):
+        return BROADCAST_COPY_HEADER in headers
     return any(name == BROADCAST_COPY_HEADER for name, _ in headers or ())
 
 
@@ -69,12 +72,13 @@ def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
 
 def readable_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
     """Where committed messages end, as the last fetch reported it (None before any fetch)."""
-    return consumer.last_stable_offset(tp)
+    end: int | None = consumer.last_stable_offset(tp)
+    return end
 
 
 async def high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     """The end of each assigned partition's committed messages, as a fetch reports it; moves the consumer's positions."""
-    ends = await consumer.end_offsets(tps)
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
     asking = [tp for tp in tps if ends[tp] > 0]
     for tp in asking:
         consumer.seek(tp, ends[tp] - 1)

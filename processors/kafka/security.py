@@ -83,9 +83,10 @@ class KafkaSecurity:
         """One context for every client of the process (the CA file is read once)."""
         if not self.tls:
             return None
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=self.cafile, certfile=self.certfile, keyfile=self.keyfile, password=self.key_password,
         )
+        return context
 
     def client_settings(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka's consumer, producer and admin client."""

@@ -15,9 +15,10 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import Stream
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 from faust.web import Request, Response, View
@@ -144,11 +145,11 @@ def build_app(settings: WorkerSettings) -> faust.App:
     async def ledger_agent(stream: faust.StreamT[bytes]) -> None:
         await engine.start()
         try:
-            await _consume(stream)
+            await _consume(cast("Stream[bytes]", stream))
         finally:
             await engine.stop()
 
-    async def _consume(stream: faust.StreamT[bytes]) -> None:
+    async def _consume(stream: Stream[bytes]) -> None:
         async for events in stream.take_events(settings.max_batch, within=settings.batch_within_seconds):
             by_partition: dict[int, list[Incoming]] = defaultdict(list)
             for event in events:
@@ -165,7 +166,8 @@ def build_app(settings: WorkerSettings) -> faust.App:
                     max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
                 )
 
-    @app.on_before_shutdown.connect
+    # faust types a signal's receiver as (sender, *args, **kwargs); each of these names the argument it gets.
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def drain_changelog(app: faust.App, **_: Any) -> None:
         """Send every buffered owners-table update before faust stops its producer.
 
@@ -180,11 +182,11 @@ def build_app(settings: WorkerSettings) -> faust.App:
         if buffer.size:
             log.warning("owners changelog not drained at shutdown", extra={"messages": buffer.size})
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         await engine.release({tp.partition for tp in revoked if tp.topic == TOUCHPOINTS})
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
         await engine.start()
         engine.catch_up({tp.partition for tp in assigned if tp.topic == TOUCHPOINTS})
@@ -204,7 +206,6 @@ def build_app(settings: WorkerSettings) -> faust.App:
     async def prometheus(web: View, request: Request) -> Response:
         return web.bytes(metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
-    app.spoc_engine = engine  # type: ignore[attr-defined]
     return app
 
 

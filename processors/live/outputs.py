@@ -55,11 +55,11 @@ def owner_changed_message(message: LedgerEventV1) -> OwnerChangedV1:
     assert message.reason is not None and message.trigger_event_id is not None
     return OwnerChangedV1(
         ledger_event_id=message.ledger_event_id,
-        event_type=message.event_type,  # type: ignore[arg-type]
+        event_type=message.event_type,  # type: ignore[arg-type]  # an owner event: OwnerAssigned or OwnerChanged
         customer_id=message.customer_id,
         previous_owner_id=message.previous_owner_id,
         owner_id=message.owner_id,
-        reason=message.reason,  # type: ignore[arg-type]
+        reason=message.reason,  # type: ignore[arg-type]  # an owner event's reason is an OwnerReason
         affinities=message.affinities or {},
         trigger_event_id=message.trigger_event_id,
         occurred_at=message.occurred_at,

@@ -39,4 +39,4 @@ def install_metadata_backoff() -> None:
     """Make every aiokafka client in this process pause ``retry_backoff_ms`` after a failed metadata
     update, and report failures and recoveries to :data:`~processors.kafka.outage.REACHABILITY`.
     Idempotent."""
-    AIOKafkaClient._metadata_update = _metadata_update_with_backoff  # type: ignore[method-assign]
+    AIOKafkaClient._metadata_update = _metadata_update_with_backoff

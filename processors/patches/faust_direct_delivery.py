@@ -14,14 +14,17 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
+from mode.utils.times import Seconds
 
 
 class DirectDeliveryConsumer(faust_aiokafka.Consumer):
-    async def wait_first(self, *coros: Any, timeout: float | None = None) -> WaitResults:
-        if len(coros) == 2 and timeout is None and not self.suspend_flow.is_set() and self._is_flow_wait(coros[1]):
+    async def wait_first(self, *coros: Any, timeout: Seconds | None = None) -> WaitResults:
+        if timeout is not None:
+            return await super().wait_first(*coros, timeout=timeout)
+        if len(coros) == 2 and not self.suspend_flow.is_set() and self._is_flow_wait(coros[1]):
             coros[1].close()
             return WaitResults([coros[0]], [await coros[0]], False)
-        return await super().wait_first(*coros, timeout=timeout)
+        return await super().wait_first(*coros)
 
     def _is_flow_wait(self, awaitable: Any) -> bool:
         frame = getattr(awaitable, "cr_frame", None)

@@ -4,7 +4,6 @@ no retry on other answers (a 4xx will not change by asking again)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -122,7 +121,7 @@ async def deliver(
                 await response.read()
                 if not 200 <= response.status < 300:
                     raise failure_for(response.status, response.headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RetryableFailure(f"no answer within {policy.timeout_seconds:g} s") from None
         except aiohttp.ClientError as error:
             raise RetryableFailure(f"connection failed: {error!r}") from None

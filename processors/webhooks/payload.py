@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 from cloudevents.core.bindings.http import to_structured_event
@@ -67,7 +67,7 @@ class Signer:
         if secret is not None:
             try:
                 self._webhook = Webhook(secret)
-            except Exception as error:  # noqa: BLE001 - the library raises several kinds for a bad secret
+            except Exception as error:
                 raise TerminalError(
                     f"the webhook secret is not a Standard Webhooks secret ({error}); use `whsec_` followed by "
                     "base64 of 24 to 64 random bytes, e.g. python -c \"import base64, os; "
@@ -83,6 +83,6 @@ class Signer:
         stamp = int(time.time() if now is None else now)
         headers = {"content-type": event.content_type, "webhook-id": event.webhook_id, "webhook-timestamp": str(stamp)}
         if self._webhook is not None:
-            at = datetime.fromtimestamp(stamp, timezone.utc)
+            at = datetime.fromtimestamp(stamp, UTC)
             headers["webhook-signature"] = self._webhook.sign(event.webhook_id, at, event.body.decode())
         return headers

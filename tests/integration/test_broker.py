@@ -61,6 +61,5 @@ def test_spoc_broker_serves_until_ctrl_c_and_leaves_nothing_running() -> None:
 
 
 def test_a_port_in_use_is_a_clear_error() -> None:
-    with EmbeddedBroker(free_port()) as running:
-        with pytest.raises(BrokerError, match="already in use"):
-            EmbeddedBroker(running.port).start()
+    with EmbeddedBroker(free_port()) as running, pytest.raises(BrokerError, match="already in use"):
+        EmbeddedBroker(running.port).start()

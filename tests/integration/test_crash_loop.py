@@ -77,7 +77,7 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
                 orphaned = set(dead.positions())
                 assert orphaned, "the worker to kill holds no partition"
                 dead.kill()
-                wait_until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")
+                wait_until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")  # noqa: B023
                 while_publishing += publisher.is_alive()
                 workers[victim] = worker(pipeline_bootstrap, ledger, logs[victim], group)
                 dead.close()

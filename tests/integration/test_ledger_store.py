@@ -83,7 +83,7 @@ def test_the_database_itself_refuses_a_repeated_position(kind: str, tmp_path: Pa
     with pytest.raises(IntegrityError):
         app.events.put(second.collect_events(), tracking=Tracking("topic:0", 7))
     assert list(app.events.get(second.id)) == []
-    assert recorder.max_tracking_id("topic:0") == 7  # type: ignore[attr-defined]
+    assert recorder.max_tracking_id("topic:0") == 7
     app.close()
 
 

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -46,7 +46,7 @@ def owner_changes(customers: list[str], per_customer: int) -> list[OwnerChangedV
                 customer_id=customer, previous_owner_id=None if version == 1 else f"emp-{version - 1}",
                 owner_id=f"emp-{version}", reason="first_productive_contact" if version == 1 else "affinity",
                 affinities={f"emp-{version}": 2.5}, trigger_event_id=f"tp-{customer}-{version}",
-                occurred_at=datetime(2025, 3, 1, 10, version, tzinfo=timezone.utc), relationship_id=f"rel-{customer}",
+                occurred_at=datetime(2025, 3, 1, 10, version, tzinfo=UTC), relationship_id=f"rel-{customer}",
                 version=version,
             ))
     return changes
@@ -167,7 +167,7 @@ def test_every_endpoint_gets_what_it_should_signed_in_order_and_the_rest_is_dead
                 assert event["data"] == published[attempt.webhook_id]
                 assert attempt.headers["Content-Type"] == "application/cloudevents+json"
             assert in_order_per_customer(delivered), path
-        tried = {p: defaultdict(int) for p in PATHS}
+        tried: dict[str, defaultdict[str, int]] = {p: defaultdict(int) for p in PATHS}
         for path in PATHS:
             for attempt in receiver.tried(path):
                 tried[path][attempt.webhook_id] += 1

@@ -68,7 +68,7 @@ def test_publish_keeps_each_customer_in_one_partition_and_broadcasts_departures(
         # The departure reaches every partition, at its place among that partition's events.
         assert messages.count(lines[20]) == 1
         touches = [m for m in messages if m.startswith(b'{"event_id":"e')]
-        assert touches == [l for l in lines if l in touches]  # file order within the partition
+        assert touches == [line for line in lines if line in touches]  # file order within the partition
     homes = {c: {p for p, ms in by_partition.items() for m in ms if f'"customer_id":"{c}"'.encode() in m} for c in customers}
     assert all(len(partitions) == 1 for partitions in homes.values())
 

@@ -183,7 +183,7 @@ def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_s
     who = "erase-me-4f1d9c"
     history = [tp(f"z{i}", day(i), who, "alice", outcome="resolved", case_id=f"{who}-case-{i % 3}") for i in range(40)]
     # Bad input naming the customer: a wrong field, and a line cut short right after the id.
-    bad = [{**tp("z-bad", day(41), who, "alice"), "channel": "pigeon"}, b'{"event_id":"z-cut","customer_id":"' + who.encode()]
+    bad: list[dict[str, Any] | bytes] = [{**tp("z-bad", day(41), who, "alice"), "channel": "pigeon"}, b'{"event_id":"z-cut","customer_id":"' + who.encode()]
     someone_else = {**tp("c1-bad", day(42), "c1", "alice"), "channel": "pigeon"}
     first = write_jsonl(tmp_path / "first.jsonl", [*STORY, *history, *bad, someone_else])
     erasure = write_jsonl(tmp_path / "erasure.jsonl", [

@@ -11,7 +11,7 @@ import io
 import math
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -62,7 +62,7 @@ def wilson(hits: int, total: int, z: float = 1.959963984540054) -> tuple[float, 
 
 
 def month_of(t: datetime) -> datetime:
-    return datetime(t.year, t.month, 1, tzinfo=timezone.utc)
+    return datetime(t.year, t.month, 1, tzinfo=UTC)
 
 
 def add_months(t: datetime, n: int) -> datetime:
@@ -162,7 +162,7 @@ def test_owner_load_lists_the_owners_with_most_customers(db: Path, report: Repor
 
 def test_report_as_of_reads_without_changing_the_file(db: Path) -> None:
     before = rows(db, "SELECT * FROM spoc_settings ORDER BY key")
-    late = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    late = datetime(2030, 1, 1, tzinfo=UTC)
     con = read_analytics(db, as_of=late)
     try:
         later = gather(con)
@@ -232,7 +232,7 @@ def test_rebuilding_a_database_under_another_policy_is_refused(workload: Path, t
     policy.write_text(EAGER_POLICY)
     target = tmp_path / "target.duckdb"
     assert main(["replay", str(workload), "--db", str(target)]) == 0
-    with pytest.raises(TerminalError, match="built with another policy .*stability_ratio 2.0 → 1.2"):
+    with pytest.raises(TerminalError, match=r"built with another policy .*stability_ratio 2.0 → 1.2"):
         run_replay(tmp_path, [workload], "target", policy=load_policy(policy))
 
 

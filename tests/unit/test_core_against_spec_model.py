@@ -36,7 +36,8 @@ def _core_decision(record: Any) -> Decision:
     event = record.event
     return Decision(
         record.customer_id, type(event).__name__, getattr(event, "previous_owner_id", None), event.owner_id,
-        event.reason, pytest.approx(event.affinities, rel=1e-12), event.trigger_event_id,
+        event.reason, pytest.approx(event.affinities, rel=1e-12),  # type: ignore[arg-type]  # compared with a tolerance
+        event.trigger_event_id,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 import orjson
@@ -9,7 +10,7 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
-from processors.kafka.marks import POLICY_HEADER, Outgoing
+from processors.kafka.marks import POLICY_HEADER, Mark, Outgoing
 from processors.kafka.reading import Incoming
 from processors.kafka.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
 from processors.live.outputs import facts_messages
@@ -22,8 +23,8 @@ def _messages(count: int) -> list[Incoming]:
     return [Incoming(offset, routing(raw)[0], raw, False, None) for offset, raw in enumerate(lines)]
 
 
-def _fresh(recorded: int | None = None, tails: dict | None = None) -> PartitionLedger:
-    return PartitionLedger(TOUCHPOINTS, 0, DEFAULT_POLICY, recorded, tails or {t: None for t in OUTPUT_TOPICS})
+def _fresh(recorded: int | None = None, tails: dict[str, Mark | None] | None = None) -> PartitionLedger:
+    return PartitionLedger(TOUCHPOINTS, 0, DEFAULT_POLICY, recorded, tails or dict.fromkeys(OUTPUT_TOPICS))
 
 
 def _by_topic(outgoing: list[Outgoing]) -> dict[str, list[object]]:
@@ -73,5 +74,5 @@ def test_facts_chunks_are_marked_with_their_last_input_message_and_the_policy() 
     assert len(chunks) > 1
     assert [c.mark for c in chunks][-1] == (9, 0)
     assert sum(len(orjson.loads(c.value)) for c in chunks) == 10
-    assert all(c.mark[0] < d.mark[0] for c, d in zip(chunks, chunks[1:]))
+    assert all(c.mark[0] < d.mark[0] for c, d in itertools.pairwise(chunks))
     assert all(dict(c.headers)[POLICY_HEADER] == b'{"repeat_window_days":2.0}' for c in chunks)

@@ -9,7 +9,7 @@ from processors.runtime.heap import LiveSettling, chunked_collection, settle
 
 class Node:
     def __init__(self) -> None:
-        self.other: "Node | None" = None
+        self.other: Node | None = None
 
 
 def test_a_cycle_made_within_a_chunk_is_collected_at_settle() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -18,8 +20,8 @@ H = 180 * 86400.0
 
 
 def _touchpoint(**fields: object) -> Touchpoint:
-    base = dict(event_id="e", occurred_at=T0, customer_id="c", channel="phone", direction="inbound",
-                department="support", employee_id="alice")
+    base = {"event_id": "e", "occurred_at": T0, "customer_id": "c", "channel": "phone", "direction": "inbound",
+                "department": "support", "employee_id": "alice"}
     base.update(fields)
     return Touchpoint(**base)  # type: ignore[arg-type]
 
@@ -98,7 +100,7 @@ def test_first_productive_touch_assigns_its_employee() -> None:
 
 
 @pytest.mark.parametrize("fields", [{"kind": "purchase"}, {"csat": 4}])
-def test_purchase_or_good_csat_is_productive(fields: dict[str, object]) -> None:
+def test_purchase_or_good_csat_is_productive(fields: dict[str, Any]) -> None:
     s = Scenario()
     s.touch(day(0), "alice", **fields)
     assert s.owner() == "alice"
@@ -128,7 +130,7 @@ def test_ratio_alone_is_not_enough_when_affinities_are_small() -> None:
     s = Scenario()
     s.touch(day(0), "alice", csat=4)
     s.touch(day(40), "bob", outcome="unresolved")
-    for n in range(5):
+    for _n in range(5):
         s.touch(day(40), "bob", outcome="pending")  # 1.2 > 2 * 0.86, but not 0.86 + 2
     assert s.owner() == "alice"
 

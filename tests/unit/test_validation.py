@@ -226,7 +226,7 @@ def test_the_dedup_index_agrees_with_a_plain_dict_across_folds_and_filter_collis
     monkeypatch.setattr(ledger.dedup, "FILTER_BITS", 64)
     index, expected = DedupIndex(), {}
     rng = random.Random(7)
-    for n in range(3000):
+    for _n in range(3000):
         event_id = f"e{rng.randrange(1200)}"
         digest = rng.choice((1, 1, 1, 2))
         verdict = index.check(event_id, digest)

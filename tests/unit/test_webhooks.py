@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import msgspec
@@ -26,7 +26,7 @@ SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CHANGE = OwnerChangedV1(
     ledger_event_id="rel-1:4", event_type="OwnerChanged", customer_id="cust-1", previous_owner_id="bil-003",
     owner_id="sup-011", reason="affinity", affinities={"sup-011": 4.71, "bil-003": 1.2}, trigger_event_id="tp-9",
-    occurred_at=datetime(2024, 3, 2, 10, 15, tzinfo=timezone.utc), relationship_id="rel-1", version=4,
+    occurred_at=datetime(2024, 3, 2, 10, 15, tzinfo=UTC), relationship_id="rel-1", version=4,
 )
 
 
@@ -81,9 +81,9 @@ def test_other_answers_are_not_retried(status: int) -> None:
 def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after_seconds("7") == 7.0
     now = 1_700_000_000.0
-    in_30s = format_datetime(datetime.fromtimestamp(now + 30, timezone.utc), usegmt=True)
+    in_30s = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
     assert retry_after_seconds(in_30s, now=now) == pytest.approx(30.0)
-    assert retry_after_seconds(format_datetime(datetime.fromtimestamp(now - 5, timezone.utc), usegmt=True), now=now) == 0
+    assert retry_after_seconds(format_datetime(datetime.fromtimestamp(now - 5, UTC), usegmt=True), now=now) == 0
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
     failure = failure_for(429, {"Retry-After": "3"})
     assert isinstance(failure, RetryableFailure) and failure.retry_after == 3.0
