@@ -6,8 +6,8 @@ batch and live results agree by construction.
 
 The records made for every event (positions, facts, placements, candidates) are
 slotted dataclasses that are immutable by convention, not ``frozen``: a frozen
-dataclass sets each field through ``object.__setattr__``, and building one of five
-fields measured 573 ns against 155 ns, several times per event.
+dataclass sets each field through ``object.__setattr__``, several times slower to
+build, and the core builds several per event (docs/performance.md).
 """
 
 from __future__ import annotations

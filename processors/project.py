@@ -54,8 +54,8 @@ OFFSETS_DDL = (
 )
 FETCH_BYTES = 1024 * 1024
 """Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
-backlog holds one such fetch, not the backlog.  (At 4 MiB a sink starting on a backlog peaked 100 MiB
-above one that had followed the worker.)"""
+backlog holds one such fetch, not the backlog (larger fetches cost memory for little speed:
+docs/performance.md)."""
 ROW_TABLES = ("touch", "handoff", "repeat", "control")
 TABLE_OF = {"touch": "touchpoints", "handoff": "handoff_facts", "repeat": "repeat_facts", "control": "control_events"}
 
@@ -72,8 +72,8 @@ class SinkSettings:
     """Exit once every partition is read to its end (for batch use and tests)."""
     memory_limit: str = "64MB"
     """DuckDB's memory for the working file.  Unlimited, DuckDB keeps every block the sink wrote and
-    compresses a full row group in memory at a checkpoint: on 525k events' facts a sink peaked at
-    220-300 MiB, growing with the file; at 64MB it stayed at 140-170 MiB, about 10% slower."""
+    compresses a full row group in memory at a checkpoint, so a sink's memory would grow with the
+    file; capped, it stays flat for a small cost in speed (docs/performance.md)."""
 
 
 def _empty_tables() -> dict[str, list[Any]]:

@@ -11,7 +11,7 @@ import duckdb
 import orjson
 
 from processors.batch.replay import replay
-from processors.batch.replay_pass import ReplaySummary
+from processors.batch.summary import ReplaySummary
 from projections.duckdb_store import VIEWS
 
 

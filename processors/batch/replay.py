@@ -25,11 +25,11 @@ from processors.batch.replay_pass import (
     DUCKDB_MEMORY,
     Flush,
     LedgerSink,
-    ReplaySummary,
     store_in,
 )
 from processors.batch.shares import FileShare, Share, TopicShare
 from processors.batch.split import run_shares
+from processors.batch.summary import ReplaySummary
 from processors.kafka.topics import TopicLayoutError, partition_counts, unreachable
 from processors.sources import STDIN, check_readable
 from projections.duckdb_store import AnalyticsStore, compact

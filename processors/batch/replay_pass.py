@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from ledger.core import Erasure, LedgerRecord, Position
@@ -13,6 +12,7 @@ from ledger.intake import Intake
 from ledger.policy import Policy
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
+from processors.batch.summary import ReplaySummary
 from processors.kafka.reading import Incoming
 from processors.runtime.heap import settle
 from processors.sources import read_lines, source_name
@@ -21,48 +21,8 @@ from projections.duckdb_store import AnalyticsStore
 CHUNK = 20_000
 # DuckDB's buffers in each replay process.  Unlimited, DuckDB keeps every block of the
 # rebuild's transaction in memory, growing with the input; capped, it writes them out.
-# 1M touchpoints on 2 processes: largest process 555 -> 472 MiB, parent 318 -> 250 MiB,
-# about 5% slower.
+# The cost is a few per cent of speed (docs/performance.md).
 DUCKDB_MEMORY = "128MB"
-
-
-@dataclass
-class ReplaySummary:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    customers: int = 0
-    owner_changes: int = 0
-    handoffs: int = 0
-    silo_handoffs: int = 0
-    customers_erased: int = 0
-    ledger_events_written: int = 0
-    seconds: float = 0.0
-
-    @property
-    def lines(self) -> int:
-        return self.accepted + self.duplicates + sum(self.rejected.values())
-
-    @property
-    def events_per_second(self) -> float:
-        return self.lines / self.seconds if self.seconds else 0.0
-
-    def render(self) -> str:
-        rows = [
-            ("lines read", f"{self.lines:,}"),
-            ("accepted", f"{self.accepted:,}"),
-            ("duplicates", f"{self.duplicates:,}"),
-            ("rejected", f"{sum(self.rejected.values()):,}"),
-            *((f"  {reason}", f"{count:,}") for reason, count in sorted(self.rejected.items())),
-            ("customers", f"{self.customers:,}"),
-            ("owner changes", f"{self.owner_changes:,}"),
-            ("handoffs", f"{self.handoffs:,} ({self.silo_handoffs:,} across departments)"),
-            ("customers erased", f"{self.customers_erased:,}"),
-            ("ledger events written", f"{self.ledger_events_written:,}"),
-            ("time", f"{self.seconds:.2f} s ({self.events_per_second:,.0f} events/s)"),
-        ]
-        width = max(len(label) for label, _ in rows)
-        return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,19 +114,6 @@ class ReplayPass:
         summary.customers_erased += len(batch.erasures)
         lines, self.flushed_seq = self.seq - self.flushed_seq, self.seq
         summary.ledger_events_written += self.ledger_sink(Flush(source, offset, lines, batch.records, batch.erasures))
-
-
-def combine(total: ReplaySummary, part: ReplaySummary) -> None:
-    """Add the summary of a pass over other customers (another partition) to ``total``."""
-    total.accepted += part.accepted
-    total.duplicates += part.duplicates
-    total.rejected.update(part.rejected)
-    total.customers += part.customers
-    total.owner_changes += part.owner_changes
-    total.handoffs += part.handoffs
-    total.silo_handoffs += part.silo_handoffs
-    total.customers_erased += part.customers_erased
-    total.ledger_events_written += part.ledger_events_written
 
 
 def store_in(ledger: LedgerStore) -> LedgerSink:

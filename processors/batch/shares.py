@@ -20,9 +20,8 @@ from processors.batch.replay_pass import (
     CHUNK,
     LedgerSink,
     ReplayPass,
-    ReplaySummary,
-    combine,
 )
+from processors.batch.summary import ReplaySummary
 from processors.kafka.reading import history
 from processors.kafka.topics import partition_source, unreachable
 from processors.runtime.heap import chunked_collection
@@ -88,7 +87,7 @@ class TopicShare:
                 source = partition_source(self.topic, partition)
                 async for messages in history(self.bootstrap, self.topic, partition, CHUNK):
                     run.run_messages(source, messages)
-                combine(summary, run.summary)
+                summary.add(run.summary)
                 if run.latest is not None and (latest is None or run.latest > latest):
                     latest = run.latest
         return summary, latest

@@ -27,10 +27,9 @@ from processors.batch.replay_pass import (
     DUCKDB_MEMORY,
     Flush,
     LedgerSink,
-    ReplaySummary,
-    combine,
 )
 from processors.batch.shares import Share
+from processors.batch.summary import ReplaySummary
 from processors.runtime.heap import chunked_collection, settle
 from projections.duckdb_store import AnalyticsStore
 
@@ -130,7 +129,7 @@ def _receive(
                 settle()
         else:
             part_summary, part_latest = message[2], message[3]
-            combine(summary, part_summary)
+            summary.add(part_summary)
             if part_latest is not None and (latest is None or part_latest > latest):
                 latest = part_latest
             finished += 1

@@ -3,14 +3,13 @@
 The ledger core keeps every customer's working memory (affinities, journeys,
 the aggregate) for the whole run: millions of objects that never become garbage.
 CPython's cyclic collector still traverses them again and again as they age,
-which measured as a third of a replay's time (200k events: 35k/s with the
-default collector, 50k/s without it).  A driver that processes in chunks can
+which measured as a third of a replay's time (docs/performance.md).  A driver that processes in chunks can
 instead collect the young objects once per chunk and then freeze the survivors
 (``gc.freeze``), so later collections never look at them again: cycles made
 within a chunk are still found, and the cost no longer grows with the heap.  A
 file replay, whose chunks make no cycles at all, freezes without collecting
 (``settle(collect=False)``): even collecting only the young objects traversed
-each chunk's new state once, 5-7 % of its time.
+each chunk's new state once, a few per cent of its time.
 
 What a block built stays frozen after it: the live worker goes on from a rebuilt
 state, and when that state was unfrozen, a full collection over 1M events' worth of
@@ -64,7 +63,7 @@ def settle(*, collect: bool = True) -> None:
 
     ``collect=False`` freezes without collecting, for a driver whose chunks make no
     reference cycles (a file replay: tested), since the collection traverses every
-    object the chunk added to the long-lived state, 5-7 % of a replay's time.  A cycle
+    object the chunk added to the long-lived state, a few per cent of a replay's time.  A cycle
     it did make would stay in memory until the process ends.
     """
     if collect:
