@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, os, sys
 from benchmarks.workload import generate
-from ledger.core import Position
+from ledger.records import Position
 from ledger.intake import Intake
 from ledger.policy import Policy
 from processors.runtime.heap import chunked_collection, settle

@@ -1,15 +1,9 @@
 """The relationship ledger: SPEC §3–§6 as a pure core, and its event-sourced store."""
 
-from ledger.core import (
-    ControlFact,
-    Erasure,
-    LedgerCore,
-    LedgerRecord,
-    Position,
-    TouchFact,
-)
+from ledger.core import LedgerCore
 from ledger.errors import LedgerError, SpocError, TerminalError, TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
 from ledger.relationship import Relationship
 
 __all__ = [

@@ -12,16 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ledger.core import (
-    ControlFact,
-    Erasure,
-    LedgerCore,
-    LedgerRecord,
-    Position,
-    TouchFact,
-)
+from ledger.core import LedgerCore
 from ledger.dedup import FILTER_BITS, DedupIndex, Verdict
 from ledger.policy import Policy
+from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
 from schemas.events import EmployeeDeparted, Touchpoint
 from schemas.validation import EVENT_ID_CONFLICT, Rejection, content_digest, decode
 

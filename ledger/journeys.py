@@ -37,7 +37,7 @@ class Journey:
     """Departments of the journey's touches before its last one (created at the first handoff)."""
 
 
-@dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
+@dataclass(slots=True)  # not frozen: see the docstring of ledger/records.py
 class Handoff:
     journey_id: str
     from_event_id: str
@@ -53,7 +53,7 @@ class Handoff:
     gap_seconds: float
 
 
-@dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
+@dataclass(slots=True)  # not frozen: see the docstring of ledger/records.py
 class Placement:
     """Where a touch landed: its journey, the touch before it there (if any), and the handoff."""
 

@@ -1,4 +1,4 @@
-"""The Relationship aggregate: a customer's ledger of owner decisions (SPEC §3).
+"""The Relationship aggregate: a customer's ledger of owner decisions (SPEC §3, decided in ``ownership``).
 
 Every event here is an auditable decision with its reason and the input event
 that caused it.  Event timestamps are the triggering input's ``occurred_at``, so
@@ -13,14 +13,10 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from ledger.ownership import PIN_TO_DEPARTED, PINNED, pin_survives
+
 NAMESPACE = UUID("6f0e5d0c-3b1c-4d5e-9a8f-5c0c1e2d3a4b")
 
-FIRST_PRODUCTIVE_CONTACT = "first_productive_contact"
-AFFINITY = "affinity"
-OWNER_DEPARTED = "owner_departed"
-OWNER_DEPARTED_UNASSIGNED = "owner_departed_unassigned"
-PINNED = "pinned"
-PIN_TO_DEPARTED = "employee_departed"
 
 
 class Relationship(Aggregate):
@@ -50,9 +46,7 @@ class Relationship(Aggregate):
         trigger_event_id: str
 
         def apply(self, relationship: Relationship) -> None:
-            # A departure ends a pin (SPEC §6).
-            pinned = relationship.pinned and self.reason not in (OWNER_DEPARTED, OWNER_DEPARTED_UNASSIGNED)
-            relationship._take_owner(self.owner_id, self.timestamp, pinned=pinned)
+            relationship._take_owner(self.owner_id, self.timestamp, pinned=pin_survives(relationship.pinned, self.reason))
 
     class Pinned(Aggregate.Event):
         employee_id: str

@@ -8,7 +8,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 
-@dataclass(slots=True)  # not frozen: see the docstring of ledger/core.py
+@dataclass(slots=True)  # not frozen: see the docstring of ledger/records.py
 class Repeat:
     previous_event_id: str
     gap_seconds: float

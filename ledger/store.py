@@ -28,9 +28,9 @@ from eventsourcing.persistence import (
 )
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from ledger.core import Erasure, LedgerRecord
 from ledger.errors import LedgerError
 from ledger.policy import Policy
+from ledger.records import Erasure, LedgerRecord
 from ledger.relationship import NAMESPACE
 
 LEDGER_URL_ENV = "SPOC_LEDGER_URL"

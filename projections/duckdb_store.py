@@ -11,10 +11,10 @@ import duckdb
 import msgspec
 import orjson
 
-from ledger.core import ControlFact, LedgerRecord, TouchFact
 from ledger.errors import TerminalError
 from ledger.intake import Batch, RejectedInput
 from ledger.policy import Policy
+from ledger.records import ControlFact, LedgerRecord, TouchFact
 from ledger.relationship import describe
 from schemas.events import event_type
 

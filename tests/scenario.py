@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from ledger.core import LedgerCore, LedgerRecord, Position, TouchFact
+from ledger.core import LedgerCore
 from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.records import LedgerRecord, Position, TouchFact
 from ledger.relationship import OWNER_EVENTS
 from schemas import Rejection, decode
 

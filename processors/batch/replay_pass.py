@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
+from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
 from processors.batch.summary import ReplaySummary

@@ -21,8 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledger.core import Erasure
 from ledger.errors import SpocError
+from ledger.records import Erasure
 from processors.batch.replay_pass import (
     DUCKDB_MEMORY,
     Flush,

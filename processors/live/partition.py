@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from ledger.core import Erasure, LedgerRecord, Position
 from ledger.intake import Intake
 from ledger.policy import Policy
+from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import OWNER_EVENTS
 from processors.kafka.marks import Mark, Outgoing, beyond
 from processors.kafka.reading import Incoming

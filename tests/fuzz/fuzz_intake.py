@@ -19,9 +19,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["ledger", "schemas"]):
-    from ledger.core import Position
     from ledger.intake import Intake
     from ledger.policy import DEFAULT_POLICY
+    from ledger.records import Position
     from schemas.validation import REASONS
 
 KNOWN_REASONS = frozenset(REASONS)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger.core import Position
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
+from ledger.records import Position
 
 HERE = Path(__file__).parent
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "20"))

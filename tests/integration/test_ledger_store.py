@@ -11,9 +11,9 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from ledger.core import Erasure, LedgerRecord, Position
 from ledger.errors import LedgerError
 from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import Relationship
 from ledger.store import LedgerStore, persistence_env
 from tests.integration.test_replay import STORY

@@ -11,7 +11,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.core import LedgerCore, Position
+from ledger.core import LedgerCore
+from ledger.records import Position
 from schemas import Rejection, decode
 from tests.event_streams import CUSTOMERS, streams
 from tests.replaying import run_replay, snapshot, write_jsonl

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.core import LedgerCore, Position
+from ledger.core import LedgerCore
+from ledger.records import Position
 from ledger.relationship import OWNER_EVENTS
 from schemas import Rejection, decode
 from tests.event_streams import streams
@@ -72,7 +73,7 @@ def _assert_challengers_agree(core: LedgerCore, model: SpecModel, t: float) -> N
         owner = customer.relationship.owner_id
         if owner is None:
             continue
-        cached = core._challenger(customer, t)
+        cached = core.rules.challenger(customer, t)
         ranked = model.best(model.customers[customer_id], t, exclude=owner)
         if model.ambiguous:
             return

@@ -11,9 +11,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.core import Position
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
+from ledger.records import Position
 from processors.live.outputs import facts_value
 from schemas import Rejection, decode
 from schemas.validation import MAX_MESSAGE_BYTES, REASONS

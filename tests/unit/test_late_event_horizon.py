@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from ledger import affinity, repeats
-from ledger.core import LedgerCore, Position
+from ledger.core import LedgerCore
 from ledger.policy import Policy
+from ledger.records import Position
 from ledger.relationship import OWNER_EVENTS
 from schemas import Rejection, Touchpoint, decode
 from tests.event_streams import streams

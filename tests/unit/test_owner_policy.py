@@ -198,7 +198,7 @@ def test_a_first_touch_below_zero_can_be_the_challenger_of_an_owner_far_below_ze
 
 
 def test_tie_break_prefers_most_recent_touch_then_lowest_id() -> None:
-    from ledger.owner_policy import best_candidate
+    from ledger.ownership import best_candidate
 
     affinities: dict[str, Affinity] = {}
     for employee, t in (("bob", 10.0), ("amy", 10.0), ("cat", 20.0)):
@@ -256,7 +256,7 @@ WEIGHTS = (1.0, 0.5, 0.2, 0.0, -0.3, -0.5)
 )
 def test_candidates_rank_as_the_spec_sums_rank_them(touches: list[tuple[str, float, float]], at: float) -> None:
     """Running affinities (touches in any time order) rank as tests/spec_model.py's fresh sums do."""
-    from ledger.owner_policy import best_candidate
+    from ledger.ownership import best_candidate
 
     affinities: dict[str, Affinity] = {}
     model, customer = SpecModel(), ModelCustomer()
