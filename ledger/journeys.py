@@ -60,7 +60,6 @@ class Placement:
     journey_id: str
     key: str
     previous_outcome: str | None
-    joined: bool
     handoff: Handoff | None
 
 
@@ -91,7 +90,7 @@ class JourneyBook:
                 journey = None
         if journey is None:
             journeys[slot] = self._open(touch, t)
-            return Placement(touch.event_id, key, None, False, None)
+            return Placement(touch.event_id, key, None, None)
         handoff = _handoff(journey, touch, t)
         previous_outcome = journey.last_outcome
         if journey.earlier_departments is None:
@@ -102,7 +101,7 @@ class JourneyBook:
         journey.last_at = t
         journey.last_outcome = touch.outcome
         journey.last_employee_id, journey.last_department = _kept(touch)
-        return Placement(journey.journey_id, key, previous_outcome, True, handoff)
+        return Placement(journey.journey_id, key, previous_outcome, handoff)
 
     @staticmethod
     def _open(touch: Touchpoint, t: float) -> Journey:

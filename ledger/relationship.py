@@ -72,10 +72,12 @@ class Relationship(Aggregate):
             relationship.pinned = False
 
     class Churned(Aggregate.Event):
+        """``customer_churned``: recorded for the audit; the analytics read churn from the facts."""
+
         trigger_event_id: str
 
         def apply(self, relationship: Relationship) -> None:
-            relationship.churned_at = self.timestamp
+            pass
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
@@ -83,7 +85,6 @@ class Relationship(Aggregate):
         self.owner_since: datetime | None = None
         self.ever_owned = False
         self.pinned = False
-        self.churned_at: datetime | None = None
 
     @staticmethod
     def create_id(customer_id: str, opening_event_id: str) -> UUID:

@@ -15,7 +15,6 @@ never block the sink and never see half a batch.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import shutil
@@ -28,13 +27,13 @@ from typing import Any
 
 import duckdb
 import msgspec
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
+from msgspec.structs import astuple
 
 from ledger.errors import TerminalError
 from ledger.policy import Policy
-from processors.kafka.marks import POLICY_HEADER, mark_of
+from processors.kafka.marks import FACTS_VERSION_HEADER, POLICY_HEADER, mark_of
 from processors.kafka.reading import readable_end, reader
 from processors.kafka.topics import (
     FACTS,
@@ -43,6 +42,7 @@ from processors.kafka.topics import (
     unreachable,
 )
 from projections.duckdb_store import AnalyticsStore, compact, quoted
+from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV1
 
 log = logging.getLogger("spoc.sink")
 
@@ -56,8 +56,7 @@ FETCH_BYTES = 1024 * 1024
 """Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
 backlog holds one such fetch, not the backlog (larger fetches cost memory for little speed:
 docs/performance.md)."""
-ROW_TABLES = ("touch", "handoff", "repeat", "control")
-TABLE_OF = {"touch": "touchpoints", "handoff": "handoff_facts", "repeat": "repeat_facts", "control": "control_events"}
+_decode_facts = msgspec.json.Decoder(list[InputFactsV1]).decode
 
 
 @dataclass
@@ -77,38 +76,50 @@ class SinkSettings:
 
 
 def _empty_tables() -> dict[str, list[Any]]:
-    return {table: [] for table in (*TABLE_OF.values(), "ledger_events", "rejected_events")}
+    return {table: [] for table in ROW_STRUCTS}
+
+
+def _refuse_another_facts_version(version: bytes) -> None:
+    if version != FACTS_VERSION:
+        raise TerminalError(
+            f"a facts message is in version {version.decode(errors='replace')} of the facts format, this sink reads "
+            f"version {FACTS_VERSION.decode()}; run `spoc project` from the same version as `spoc worker`"
+        )
 
 
 @dataclass
-class _Rows:
+class FactRows:
     """The rows of one fetch, by table, with the erasures to apply after them."""
 
     tables: dict[str, list[Any]] = field(default_factory=_empty_tables)
-    erasures: list[dict[str, Any]] = field(default_factory=list)
+    erasures: list[ErasureFactV1] = field(default_factory=list)
     latest: datetime | None = None
     messages: int = 0
 
     def add(self, value: bytes) -> None:
         """One facts message: the facts of a run of input messages."""
-        for facts in orjson.loads(value):
+        tables = self.tables
+        for facts in _decode_facts(value):
             self.messages += 1
-            for kind in ROW_TABLES:
-                if kind in facts:
-                    self.tables[TABLE_OF[kind]].append(facts[kind])
-            self.tables["ledger_events"].extend(facts.get("ledger", ()))
-            rejected = facts.get("rejected")
+            for table, row in (
+                ("touchpoints", facts.touch), ("handoff_facts", facts.handoff),
+                ("repeat_facts", facts.repeat), ("control_events", facts.control),
+            ):
+                if row is not None:
+                    tables[table].append(astuple(row))
+            tables["ledger_events"].extend(astuple(row) for row in facts.ledger)
+            rejected = facts.rejected
             if rejected is not None:
-                raw = base64.b64decode(rejected[3])
-                self.tables["rejected_events"].append([*rejected[:3], raw, raw.decode("utf-8", "replace"), *rejected[4:]])
-            if "erasure" in facts:
-                self.erasures.append(facts["erasure"])
-            at = facts.get("at")
-            if at is not None:
-                # An instant with its own offset: compared as text, 23:00-05:00 would come before 01:00+00:00.
-                moment = datetime.fromisoformat(at)
-                if self.latest is None or moment > self.latest:
-                    self.latest = moment
+                raw = rejected.raw
+                tables["rejected_events"].append((
+                    rejected.reason, rejected.detail, rejected.field, raw, raw.decode("utf-8", "replace"),
+                    rejected.source, rejected.position, rejected.seq,
+                ))
+            if facts.erasure is not None:
+                self.erasures.append(facts.erasure)
+            # Instants compare across offsets (as text, 23:00-05:00 would come before 01:00+00:00).
+            if facts.at is not None and (self.latest is None or facts.at > self.latest):
+                self.latest = facts.at
 
 
 class Sink:
@@ -155,12 +166,14 @@ class Sink:
 
     def write(self, fetched: dict[TopicPartition, list[Any]]) -> int:
         """Append one fetch's rows and the partitions' next offsets in one transaction."""
-        rows = _Rows()
+        rows = FactRows()
         written_up_to = dict(self.written_up_to)
         redelivered = 0
         for tp, records in fetched.items():
             for record in records:
-                self._follow_policy(dict(record.headers).get(POLICY_HEADER))
+                headers = dict(record.headers)
+                _refuse_another_facts_version(headers.get(FACTS_VERSION_HEADER, FACTS_VERSION))
+                self._follow_policy(headers.get(POLICY_HEADER))
                 mark = mark_of(record.headers)  # (the last input offset it carries, 0)
                 if mark is not None:
                     if mark[0] <= written_up_to.get(tp.partition, -1):
@@ -175,7 +188,7 @@ class Sink:
                 self.store.append(table, table_rows)
             for erasure in rows.erasures:
                 # Facts from before erasures named their source: every rejected line naming the customer goes.
-                self.store.erase(erasure["customer_id"], erasure.get("source", ""), erasure["seq"])
+                self.store.erase(erasure.customer_id, erasure.source, erasure.seq)
             if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
                 self.latest = rows.latest
             self.store.write_settings(self.policy, latest_event_at=self.latest.isoformat() if self.latest else None)

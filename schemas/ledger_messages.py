@@ -16,7 +16,6 @@ import msgspec
 OwnerReason = Literal[
     "first_productive_contact", "affinity", "owner_departed", "owner_departed_unassigned", "pinned",
 ]
-OWNER_EVENT_TYPES = ("OwnerAssigned", "OwnerChanged")
 
 
 def _doc(text: str) -> msgspec.Meta:

@@ -16,6 +16,8 @@ OFFSET_HEADER = "spoc-offset"
 INDEX_HEADER = "spoc-index"
 POLICY_HEADER = "spoc-policy"
 """On facts messages: the worker's policy as JSON, so the sink's views use the windows its decisions did."""
+FACTS_VERSION_HEADER = "spoc-facts-version"
+"""On facts messages: the version of their format (``schemas/facts.py``); absent means 1."""
 
 Mark = tuple[int, int]
 """(input offset, index): the order of a partition's output messages on one topic."""

@@ -14,20 +14,22 @@ import logging
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import faust
 from faust.streams import Stream
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, TransportT
+from faust.types import TP, EventT, TransportT
+from faust.types.tables import TableT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from processors.kafka.reading import Incoming, broadcast_copy
 from processors.kafka.security import kafka_security
 from processors.kafka.topics import TOUCHPOINTS
-from processors.live.engine import LiveLedger, LiveSettings
+from processors.live.engine import LiveLedger, LiveSettings, OwnerSink
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import OwnerView
 from processors.patches.faust_direct_delivery import DirectDeliveryConsumer
@@ -91,7 +93,20 @@ def faust_broker(bootstrap: str) -> str:
 
 
 def build_app(settings: WorkerSettings) -> faust.App:
-    app = SpocApp(
+    """The worker: the ledger agent on the touchpoints, the owners table behind ``/owners``, ``/metrics``."""
+    app = _new_app(settings)
+    metrics = WorkerMetrics()
+    owners = _owners_table(app, settings.partitions)
+    engine = LiveLedger(settings.engine, metrics, _owner_setter(owners))
+    _add_ledger_agent(app, settings, engine, metrics)
+    _follow_rebalances(app, engine)
+    app.on_before_shutdown.connect(drain_changelog)  # type: ignore[arg-type]  # see _follow_rebalances
+    _add_pages(app, owners, metrics)
+    return app
+
+
+def _new_app(settings: WorkerSettings) -> SpocApp:
+    return SpocApp(
         settings.group,
         broker=faust_broker(settings.live.bootstrap),
         store="memory://",
@@ -119,14 +134,20 @@ def build_app(settings: WorkerSettings) -> faust.App:
         recovery_consistency_check=False,
         broker_credentials=kafka_security().faust_credentials(),
     )
-    metrics = WorkerMetrics()
-    owners = app.Table(
-        # Raw (bytes) keys hash like the touchpoints' keys: a customer's owner lives in
-        # the changelog partition of its touchpoints, so /owners routes to their worker.
-        OWNERS_TABLE, key_type=bytes, value_type=None, partitions=settings.partitions,
+
+
+def _owners_table(app: faust.App, partitions: int) -> TableT[bytes, Any]:
+    # Raw (bytes) keys hash like the touchpoints' keys: a customer's owner lives in
+    # the changelog partition of its touchpoints, so /owners routes to their worker.
+    return app.Table(
+        OWNERS_TABLE, key_type=bytes, value_type=None, partitions=partitions,
         use_partitioner=True, help="customer_id -> current owner, since, reason",
         extra_topic_configs=OWNERS_CHANGELOG_CONFIGS,
     )
+
+
+def _owner_setter(owners: TableT[bytes, Any]) -> OwnerSink:
+    """What the engine calls with each customer's new owner (None: forget the customer)."""
 
     def set_owner(customer_id: str, view: OwnerView | None) -> None:
         key = customer_id.encode()
@@ -135,7 +156,10 @@ def build_app(settings: WorkerSettings) -> faust.App:
         else:
             owners[key] = view.as_json()
 
-    engine = LiveLedger(settings.engine, metrics, set_owner)
+    return set_owner
+
+
+def _add_ledger_agent(app: faust.App, settings: WorkerSettings, engine: LiveLedger, metrics: WorkerMetrics) -> None:
     touchpoints = app.topic(
         TOUCHPOINTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
         allow_empty=True, partitions=settings.partitions,
@@ -145,43 +169,33 @@ def build_app(settings: WorkerSettings) -> faust.App:
     async def ledger_agent(stream: faust.StreamT[bytes]) -> None:
         await engine.start()
         try:
-            await _consume(cast("Stream[bytes]", stream))
+            batches = cast("Stream[bytes]", stream).take_events(settings.max_batch, within=settings.batch_within_seconds)
+            async for events in batches:
+                await _deliver(events, app, engine, metrics)
         finally:
             await engine.stop()
 
-    async def _consume(stream: Stream[bytes]) -> None:
-        async for events in stream.take_events(settings.max_batch, within=settings.batch_within_seconds):
-            by_partition: dict[int, list[Incoming]] = defaultdict(list)
-            for event in events:
-                message = event.message
-                by_partition[message.partition].append(
-                    Incoming(
-                        message.offset, message.key, message.value or b"", broadcast_copy(message.headers),
-                        int(message.timestamp * 1000),
-                    )
-                )
-            for partition, messages in by_partition.items():
-                await engine.submit(partition, messages)
-                metrics.lag.labels(str(partition)).set(
-                    max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
-                )
 
+async def _deliver(events: Sequence[EventT[Any]], app: faust.App, engine: LiveLedger, metrics: WorkerMetrics) -> None:
+    """One batch from faust to the engine, split by partition; each partition's lag after it."""
+    by_partition: dict[int, list[Incoming]] = defaultdict(list)
+    for event in events:
+        message = event.message
+        by_partition[message.partition].append(
+            Incoming(
+                message.offset, message.key, message.value or b"", broadcast_copy(message.headers),
+                int(message.timestamp * 1000),
+            )
+        )
+    for partition, messages in by_partition.items():
+        await engine.submit(partition, messages)
+        metrics.lag.labels(str(partition)).set(
+            max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
+        )
+
+
+def _follow_rebalances(app: faust.App, engine: LiveLedger) -> None:
     # faust types a signal's receiver as (sender, *args, **kwargs); each of these names the argument it gets.
-    @app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def drain_changelog(app: faust.App, **_: Any) -> None:
-        """Send every buffered owners-table update before faust stops its producer.
-
-        faust's own flush returns once 0.1 s pass without a send completing, and then stops the
-        producer under the sends still buffered: the shutdown crashes (exit 1).  Seen on SIGTERM
-        just after a partition rebuild had filled the buffer.
-        """
-        buffer = app.producer.buffer
-        deadline = time.monotonic() + CHANGELOG_DRAIN_SECONDS
-        while buffer.size and time.monotonic() < deadline:
-            await buffer.flush()
-        if buffer.size:
-            log.warning("owners changelog not drained at shutdown", extra={"messages": buffer.size})
-
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         await engine.release({tp.partition for tp in revoked if tp.topic == TOUCHPOINTS})
@@ -191,6 +205,23 @@ def build_app(settings: WorkerSettings) -> faust.App:
         await engine.start()
         engine.catch_up({tp.partition for tp in assigned if tp.topic == TOUCHPOINTS})
 
+
+async def drain_changelog(app: faust.App, **_: Any) -> None:
+    """Send every buffered owners-table update before faust stops its producer.
+
+    faust's own flush returns once 0.1 s pass without a send completing, and then stops the
+    producer under the sends still buffered: the shutdown crashes (exit 1).  Seen on SIGTERM
+    just after a partition rebuild had filled the buffer.
+    """
+    buffer = app.producer.buffer
+    deadline = time.monotonic() + CHANGELOG_DRAIN_SECONDS
+    while buffer.size and time.monotonic() < deadline:
+        await buffer.flush()
+    if buffer.size:
+        log.warning("owners changelog not drained at shutdown", extra={"messages": buffer.size})
+
+
+def _add_pages(app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetrics) -> None:
     @app.page("/owners/{customer_id}")
     @app.table_route(table=owners, match_info="customer_id")
     async def owner_of(web: View, request: Request, customer_id: str) -> Response:
@@ -205,8 +236,6 @@ def build_app(settings: WorkerSettings) -> faust.App:
     @app.page("/metrics")
     async def prometheus(web: View, request: Request) -> Response:
         return web.bytes(metrics.render(), content_type=METRICS_CONTENT_TYPE)
-
-    return app
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "INFO") -> None:

@@ -13,7 +13,8 @@ effects by the queued batches.  The truth is the ledger store's position and the
 output topics' tails; a partition's state is rebuilt from its history when
 assigned, making on the way every effect still missing, so a crash loses
 nothing, and a second pass over the same messages is a no-op.
-Framework-free: faust drives it in ``processors/worker.py``.
+Framework-free: faust drives it in ``processors/live/app.py``.  The queues between faust
+and the engine are ``queues``; the output producers ``publisher``.
 """
 
 from __future__ import annotations
@@ -23,41 +24,24 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError, ProducerFenced
-from eventsourcing.persistence import InterfaceError, OperationalError
-
-from ledger.errors import TransientError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
-from processors.kafka.marks import Outgoing, beyond
 from processors.kafka.reading import Incoming, history, output_tails
-from processors.kafka.security import client_settings
-from processors.kafka.topics import (
-    LARGE_MESSAGE_BYTES,
-    OUTPUT_TOPICS,
-    TOUCHPOINTS,
-    idempotence_available,
-    partition_source,
-    unreachable,
-)
+from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS, partition_source
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import Effects, OwnerView, PartitionLedger
+from processors.live.publisher import OutputPublisher, PartitionFenced
+from processors.live.queues import PartitionQueues
+from processors.live.retrying import retrying
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
 
 log = logging.getLogger("spoc.worker")
 
 REBUILD_CHUNK = 5_000
-QUEUED_BATCHES = 16
-"""Batches waiting per partition at most; beyond, faust waits (back-pressure)."""
-LARGEST_BATCH = 5_000
-RELEASE_TIMEOUT_SECONDS = 30.0
-RETRY_FIRST_SECONDS = 0.5
-RETRY_MAX_SECONDS = 30.0
 ANOTHER_POLICY_FIX = (
     "start the worker with the --policy it was started with before; to see the data under another policy, "
     'replay the topic into a new --db (docs/live.md, "Policy")'
@@ -74,61 +58,42 @@ class LiveSettings:
     the transactional id ``<prefix>-<partition>``, which fences any older holder (a zombie)."""
 
 
-T = TypeVar("T")
 OwnerSink = Callable[[str, OwnerView | None], None]
 
 
 class LiveLedger:
+    """The partitions this worker holds: their states, and their effects made durable in order."""
+
     def __init__(self, settings: LiveSettings, metrics: WorkerMetrics, owners: OwnerSink) -> None:
         self.settings = settings
         self.metrics = metrics
         self.owners = owners
         self.states: dict[int, PartitionLedger] = {}
+        self.ledger: LedgerStore | None = None
+        self.publisher = OutputPublisher(settings.bootstrap, settings.transactional_id_prefix)
+        self.queues = PartitionQueues(self.handle, self._note_failure)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._catching_up: dict[int, asyncio.Task[PartitionLedger]] = {}
-        self._queues: dict[int, asyncio.Queue[list[Incoming] | None]] = {}
-        self._processors: dict[int, asyncio.Task[None]] = {}
         self._failure: BaseException | None = None
         self._starting = asyncio.Lock()
-        self.ledger: LedgerStore | None = None
-        self.producer: AIOKafkaProducer | None = None
-        self._transactional: dict[int, AIOKafkaProducer] = {}
         self._fenced: set[int] = set()
         self._settling = LiveSettling()
 
     async def start(self) -> None:
         """Open the ledger store and the producer (once; later calls return at once)."""
         async with self._starting:
-            if self.producer is not None:
+            if self.publisher.producer is not None:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
             await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
-            idempotent = await idempotence_available(self.settings.bootstrap)
-            log.info("output producer", extra={"idempotent": idempotent})
-            self.producer = await self._started_producer(idempotent=idempotent)
-
-    async def _started_producer(self, transactional_id: str | None = None, idempotent: bool = False) -> AIOKafkaProducer:
-        """Idempotent where the broker allows: else a retried send can land twice (the sink skips such facts)."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap, acks="all", linger_ms=1, max_request_size=LARGE_MESSAGE_BYTES,
-            transactional_id=transactional_id, enable_idempotence=idempotent, **client_settings(),
-        )
-        try:
-            await producer.start()  # with a transactional id: fences older producers of that id
-        except KafkaConnectionError as error:
-            raise unreachable(self.settings.bootstrap, error) from None
-        return producer
+            await self.publisher.start()
 
     async def stop(self) -> None:
-        """Finish the queued batches, then close the producer and the store."""
-        await self.release(set(self._processors))
+        """Finish the queued batches, then close the producers and the store."""
+        await self.release(self.queues.partitions)
         for task in list(self._catching_up.values()):
             task.cancel()
-        for partition in list(self._transactional):
-            await self._stop_transactional(partition)
-        if self.producer is not None:
-            await self.producer.stop()
-            self.producer = None
+        await self.publisher.stop()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -139,23 +104,10 @@ class LiveLedger:
             catching_up = self._catching_up.pop(partition, None)
             if catching_up is not None:
                 catching_up.cancel()
-        finishing = []
-        for partition in partitions:
-            queue, processor = self._queues.pop(partition, None), self._processors.pop(partition, None)
-            if queue is not None and processor is not None:
-                finishing.append(asyncio.create_task(_finish(queue, processor)))
-        if finishing:
-            _, late = await asyncio.wait(finishing, timeout=RELEASE_TIMEOUT_SECONDS)
-            for task in late:
-                task.cancel()
+        await self.queues.finish(partitions)
         for partition in partitions:
             self.states.pop(partition, None)
-            await self._stop_transactional(partition)
-
-    async def _stop_transactional(self, partition: int) -> None:
-        producer = self._transactional.pop(partition, None)
-        if producer is not None:
-            await producer.stop()
+            await self.publisher.release(partition)
 
     def catch_up(self, partitions: set[int]) -> None:
         """Newly assigned partitions: rebuild their state now, making any effects still missing.
@@ -180,46 +132,17 @@ class LiveLedger:
             raise self._failure
         if partition in self._fenced:
             return  # another worker holds it now and processes these messages itself
-        queue = self._queues.get(partition)
-        if queue is None:
-            queue = self._queues[partition] = asyncio.Queue(QUEUED_BATCHES)
-            task = self._processors[partition] = asyncio.create_task(self._process_queue(partition, queue))
-            task.add_done_callback(self._note_failure)
-        await queue.put(messages)
+        await self.queues.put(partition, messages)
 
-    async def _process_queue(self, partition: int, queue: asyncio.Queue[list[Incoming] | None]) -> None:
-        while (messages := await queue.get()) is not None:
-            # Whatever queued up meanwhile goes along: one store transaction, one round of acks.
-            while not queue.empty() and len(messages) < LARGEST_BATCH:
-                more = queue.get_nowait()
-                if more is None:
-                    await self.handle(partition, messages)
-                    return
-                messages = messages + more
-            await self.handle(partition, messages)
-
-    async def _fence(self, partition: int) -> None:
-        """Take over the partition's transactional id: an older holder can no longer commit outputs."""
-        prefix = self.settings.transactional_id_prefix
-        if prefix is not None and partition not in self._transactional:
-            self._transactional[partition] = await _retrying(
-                "transactional producer", lambda: self._started_producer(f"{prefix}-{partition}")
-            )
-
-    async def _fenced_off(self, partition: int) -> None:
-        """Another worker took the partition's transactional id: let the partition go."""
+    def _let_go(self, partition: int) -> None:
+        """Another worker took the partition's transactional id: forget the partition."""
         log.warning(
             "another worker took over this partition (transactional producer fenced); letting it go",
             extra={"partition": partition},
         )
         self._fenced.add(partition)
         self.states.pop(partition, None)
-        queue = self._queues.pop(partition, None)
-        self._processors.pop(partition, None)
-        if queue is not None:
-            while not queue.empty():
-                queue.get_nowait()
-        await self._stop_transactional(partition)
+        self.queues.drop(partition)
 
     def _note_failure(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or isinstance(task.exception(), PartitionFenced):
@@ -265,7 +188,7 @@ class LiveLedger:
         """
         started = time.perf_counter()
         assert self.ledger is not None
-        await self._fence(partition)  # before reading the tails: nobody else adds to them after
+        await self.publisher.fence(partition)  # before reading the tails: nobody else adds to them after
         recorded = await asyncio.to_thread(self.ledger.recorded_position, partition_source(TOUCHPOINTS, partition))
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
         state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
@@ -294,7 +217,11 @@ class LiveLedger:
 
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
         written = await self._store(state, effects)
-        await self._publish(state, effects.outgoing)
+        try:
+            await self.publisher.publish(state.partition, effects.outgoing)
+        except PartitionFenced:
+            self._let_go(state.partition)
+            raise
         state.done(effects)
         for customer_id, view in effects.owners.items():
             self.owners(customer_id, view)
@@ -311,47 +238,7 @@ class LiveLedger:
             ledger.erase(effects.erasures)
             return written
 
-        return await _retrying("ledger store", lambda: asyncio.to_thread(write))
-
-    async def _publish(self, state: PartitionLedger, outgoing: list[Outgoing]) -> None:
-        """Send and wait for every acknowledgement (in one transaction, when transactional);
-        after a failure, resend only what did not land."""
-        transactional = self._transactional.get(state.partition)
-        producer = transactional or self.producer
-        assert producer is not None
-        delay = RETRY_FIRST_SECONDS
-        while outgoing:
-            try:
-                if transactional is None:
-                    await _send_all(producer, state.partition, outgoing)
-                else:
-                    async with transactional.transaction():
-                        await _send_all(transactional, state.partition, outgoing)
-                return
-            except ProducerFenced:
-                await self._fenced_off(state.partition)
-                raise PartitionFenced(state.partition) from None
-            except KafkaError as error:
-                log.warning(
-                    "publishing failed; retrying what did not land",
-                    extra={"partition": state.partition, "error": repr(error), "retry_in_seconds": delay},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-                tails = await _retrying(
-                    "output tails", lambda: output_tails(self.settings.bootstrap, OUTPUT_TOPICS, state.partition)
-                )
-                outgoing = [o for o in outgoing if beyond(o.mark, tails.get(o.topic))]
-
-
-async def _finish(queue: asyncio.Queue[list[Incoming] | None], processor: asyncio.Task[None]) -> None:
-    """Let the processor finish its queue and end (the end mark waits for room in a full queue)."""
-    try:
-        await queue.put(None)
-        await asyncio.wait([processor])
-    except asyncio.CancelledError:
-        processor.cancel()
-        raise
+        return await retrying("ledger store", lambda: asyncio.to_thread(write))
 
 
 def _next_offsets(messages: list[Incoming], start: int) -> tuple[list[Incoming], bool]:
@@ -370,36 +257,3 @@ def _next_offsets(messages: list[Incoming], start: int) -> tuple[list[Incoming],
         elif message.offset > expected:
             return fresh, True
     return fresh, False
-
-
-class PartitionFenced(Exception):
-    """A newer holder of the partition fenced this worker's transactional producer."""
-
-
-async def _send_all(producer: AIOKafkaProducer, partition: int, outgoing: list[Outgoing]) -> None:
-    """Send every message and wait for every acknowledgement.
-
-    A failure is raised once every message sent so far has settled, so none is left with an
-    exception nobody retrieved (a fenced producer's failed sends were logged one by one at exit).
-    """
-    pending: list[asyncio.Future[Any]] = []
-    try:
-        for o in outgoing:
-            pending.append(await producer.send(o.topic, o.value, key=o.key, partition=partition, headers=o.headers))
-    finally:
-        outcomes = await asyncio.gather(*pending, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-
-
-async def _retrying(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Await ``attempt()`` until it stops failing for a reason that can pass (an outage)."""
-    delay = RETRY_FIRST_SECONDS
-    while True:
-        try:
-            return await attempt()
-        except (OperationalError, InterfaceError, KafkaError, TransientError) as error:
-            log.warning(f"{what} unavailable; retrying", extra={"error": repr(error), "retry_in_seconds": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)

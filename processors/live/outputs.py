@@ -7,15 +7,13 @@ the last one): per-message sends would cost more than the rest of the work.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import msgspec
-import orjson
 
 from ledger.intake import Batch, RejectedInput
 from ledger.relationship import OWNER_EVENTS, describe
-from processors.kafka.marks import INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
+from processors.kafka.marks import FACTS_VERSION_HEADER, INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
 from processors.kafka.topics import (
     FACTS,
     OWNER_CHANGED,
@@ -29,9 +27,21 @@ from projections.duckdb_store import (
     repeat_row,
     touch_row,
 )
+from schemas.facts import (
+    FACTS_VERSION,
+    ControlFactV1,
+    ErasureFactV1,
+    HandoffFactV1,
+    InputFactsV1,
+    LedgerFactV1,
+    RejectedFactV1,
+    RepeatFactV1,
+    TouchFactV1,
+)
 from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
 
 _encode = msgspec.json.Encoder().encode
+_NO_FACTS = InputFactsV1()
 FACTS_CHUNK_BYTES = 512 * 1024
 """A facts message closes past this size (a single input message's facts may exceed it)."""
 
@@ -84,32 +94,30 @@ def dead_letter_headers(rejected: RejectedInput, topic: str, partition: int) -> 
 
 
 def facts_value(batch: Batch) -> bytes | None:
-    """The DuckDB sink's rows for one input message (one JSON object), or None when there are none."""
-    facts: dict[str, Any] = {}
+    """The DuckDB sink's facts for one input message (:class:`~schemas.facts.InputFactsV1`), or None
+    when there are none.  Each row is the one ``spoc replay`` appends (``projections.duckdb_store``)."""
+    facts = InputFactsV1()
     for touch in batch.touches:
-        facts["at"] = touch.touch.occurred_at
-        facts["touch"] = touch_row(touch)
+        facts.at = touch.touch.occurred_at
+        facts.touch = TouchFactV1(*touch_row(touch))
         if touch.handoff is not None:
-            facts["handoff"] = handoff_row(touch)
+            facts.handoff = HandoffFactV1(*handoff_row(touch))
         if touch.repeat is not None:
-            facts["repeat"] = repeat_row(touch)
+            facts.repeat = RepeatFactV1(*repeat_row(touch))
     for control in batch.controls:
-        facts["at"] = control.event.occurred_at
-        facts["control"] = control_row(control)
-    if batch.records:
-        facts["ledger"] = [ledger_row(r) for r in batch.records]
+        facts.at = control.event.occurred_at
+        facts.control = ControlFactV1(*control_row(control))
+    facts.ledger = [LedgerFactV1(*ledger_row(r)) for r in batch.records]
     for rejected in batch.rejected:
         rejection, position = rejected.rejection, rejected.position
-        # The raw bytes once (base64); the sink derives the text column from them.
-        facts["rejected"] = [
-            rejection.reason, rejection.detail, rejection.field, base64.b64encode(rejected.raw).decode(),
+        # The raw bytes once; the sink derives the text column from them.
+        facts.rejected = RejectedFactV1(
+            rejection.reason, rejection.detail, rejection.field, rejected.raw,
             position.source, position.offset, position.seq,
-        ]
+        )
     for erasure in batch.erasures:
-        facts["erasure"] = {
-            "customer_id": erasure.customer_id, "source": erasure.position.source, "seq": erasure.position.seq,
-        }
-    return orjson.dumps(facts) if facts else None
+        facts.erasure = ErasureFactV1(erasure.customer_id, erasure.position.seq, erasure.position.source)
+    return None if facts == _NO_FACTS else _encode(facts)
 
 
 def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoing]:
@@ -123,7 +131,10 @@ def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoi
         size += len(value)
         if size >= FACTS_CHUNK_BYTES or i == len(facts) - 1:
             position = str(offset).encode()
-            headers = [(OFFSET_HEADER, position), (INDEX_HEADER, b"0"), (POLICY_HEADER, policy)]
+            headers = [
+                (OFFSET_HEADER, position), (INDEX_HEADER, b"0"), (POLICY_HEADER, policy),
+                (FACTS_VERSION_HEADER, FACTS_VERSION),
+            ]
             out.append(Outgoing(FACTS, None, b"[" + b",".join(chunk) + b"]", headers, (offset, 0)))
             chunk, size = [], 0
     return out

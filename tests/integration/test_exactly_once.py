@@ -27,8 +27,9 @@ from processors.kafka.topics import (
     TOUCHPOINTS,
     ensure_topics,
 )
-from processors.live.engine import LiveLedger, LiveSettings, PartitionFenced
+from processors.live.engine import LiveLedger, LiveSettings
 from processors.live.metrics import WorkerMetrics
+from processors.live.publisher import PartitionFenced
 from processors.publish import publish
 from spoc.worker_process import partition_ends
 from tests.integration.test_live import (

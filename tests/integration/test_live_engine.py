@@ -17,8 +17,9 @@ import pytest
 
 from processors.kafka.reading import Incoming, history
 from processors.kafka.topics import ALL_TOPICS, TOUCHPOINTS, ensure_topics
-from processors.live.engine import QUEUED_BATCHES, LiveLedger, LiveSettings
+from processors.live.engine import LiveLedger, LiveSettings
 from processors.live.metrics import WorkerMetrics
+from processors.live.queues import QUEUED_BATCHES
 from processors.publish import publish
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 
@@ -82,7 +83,7 @@ def test_a_partition_released_with_a_full_queue_finishes_every_queued_batch(tmp_
         size = (len(messages) - 100) // QUEUED_BATCHES + 1
         for start in range(100, len(messages), size):
             await engine.submit(0, messages[start:start + size])
-        assert engine._queues[0].full(), "the scenario needs a full queue"
+        assert engine.queues.full(0), "the scenario needs a full queue"
         await engine.release({0})  # the partition is revoked: a rebalance
         assert not engine.states
 

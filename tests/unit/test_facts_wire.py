@@ -1,0 +1,130 @@
+"""``spoc.facts`` (schemas/facts.py): every fact kind travels from the worker's encoder to the sink's
+rows unchanged, and each struct names its table's columns, so the format changes only on purpose."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import msgspec
+import orjson
+import pytest
+
+import projections
+from ledger.intake import Batch, Intake
+from ledger.policy import DEFAULT_POLICY
+from ledger.records import Position
+from processors.kafka.marks import FACTS_VERSION_HEADER
+from processors.live.outputs import facts_messages, facts_value
+from processors.project import FactRows
+from projections.duckdb_store import (
+    control_row,
+    handoff_row,
+    ledger_row,
+    rejected_row,
+    repeat_row,
+    touch_row,
+)
+from schemas.facts import FACTS_VERSION, ROW_STRUCTS
+
+T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+DERIVED_BY_THE_SINK = {"rejected_events": ["raw_text"]}
+
+
+def _line(n: int, **fields: Any) -> bytes:
+    event = {
+        "event_id": f"e{n}", "occurred_at": (T0 + timedelta(hours=n)).isoformat(), "customer_id": "c1",
+        "channel": "phone", "direction": "inbound", "department": "billing", "employee_id": "alice",
+        "outcome": "resolved", "topic": "invoice", **fields,
+    }
+    return msgspec.json.encode({k: v for k, v in event.items() if v is not None})  # orjson stops at 64-bit integers
+
+
+# One input message each: a first touch (owner assigned), a transfer to another department, the
+# receiving leg (a handoff), an inbound repeat of the topic, a pin (a control event and a decision),
+# a malformed line, an erasure.
+MESSAGES = [
+    _line(0, attributes={"big": 2**70, "nested": {"a": [1, 2.5, None]}}, csat=5, sentiment=-0.5, revenue=12.25),
+    _line(1, outcome="transferred", transferred_to_department="support"),
+    _line(2, department="support", employee_id="bob", case_id=None),
+    _line(30, employee_id=None, channel="portal", kind="inquiry"),
+    orjson.dumps({"type": "owner_pinned", "event_id": "p1", "occurred_at": (T0 + timedelta(days=3)).isoformat(),
+                  "customer_id": "c1", "employee_id": "bob"}),
+    b'{"event_id": "bad", "customer_id": "c1", "channel": "pigeon"',
+    orjson.dumps({"type": "customer_erased", "event_id": "x1", "occurred_at": (T0 + timedelta(days=4)).isoformat(),
+                  "customer_id": "c1"}),
+]
+
+
+def _batches() -> list[Batch]:
+    intake = Intake(DEFAULT_POLICY)
+    batches = []
+    for offset, raw in enumerate(MESSAGES):
+        intake.take(raw, Position("spoc.touchpoints:0", offset, offset))
+        batches.append(intake.drain())
+    return batches
+
+
+def _replay_rows(batches: list[Batch]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows `spoc replay` appends for the same batches."""
+    touches = [t for b in batches for t in b.touches]
+    return {
+        "touchpoints": [touch_row(t) for t in touches],
+        "handoff_facts": [handoff_row(t) for t in touches if t.handoff is not None],
+        "repeat_facts": [repeat_row(t) for t in touches if t.repeat is not None],
+        "control_events": [control_row(c) for b in batches for c in b.controls],
+        "ledger_events": [ledger_row(r) for b in batches for r in b.records],
+        "rejected_events": [rejected_row(r) for b in batches for r in b.rejected],
+    }
+
+
+def test_every_fact_kind_reaches_the_sink_as_the_row_replay_writes() -> None:
+    batches = _batches()
+    values = [facts_value(b) for b in batches]
+    messages = facts_messages([(o, v) for o, v in enumerate(values) if v is not None], b"{}")
+    assert all(dict(m.headers)[FACTS_VERSION_HEADER] == FACTS_VERSION for m in messages)
+    rows = FactRows()
+    for message in messages:
+        rows.add(message.value)
+
+    expected = _replay_rows(batches)
+    assert all(expected[table] for table in ROW_STRUCTS), "the messages must produce every kind of fact"
+    assert {table: [tuple(r) for r in got] for table, got in rows.tables.items()} == expected
+    assert [(e.customer_id, e.source, e.seq) for e in rows.erasures] == [("c1", "spoc.touchpoints:0", 6)]
+    assert rows.latest == T0 + timedelta(days=4)
+    assert rows.messages == len(MESSAGES)
+
+
+def test_a_message_of_the_first_workers_without_the_version_header_still_reads() -> None:
+    # Before the struct existed, facts were the same JSON: bare rows, raw bytes in base64, erasures without a source.
+    legacy = orjson.dumps([{
+        "at": "2024-03-01T10:00:00+01:00",
+        "control": ["x1", "customer_erased", "2024-03-01T10:00:00+01:00", "c1", None, "f", 3, 3],
+        "rejected": ["invalid_json", "cut short", None, "eyJh", "f", 4, 4],
+        "erasure": {"customer_id": "c1", "seq": 3},
+    }])
+    rows = FactRows()
+    rows.add(legacy)
+    assert rows.tables["rejected_events"] == [("invalid_json", "cut short", None, b'{"a', '{"a', "f", 4, 4)]
+    assert rows.erasures[0].source == ""
+    assert rows.latest == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("table", sorted(ROW_STRUCTS))
+def test_each_row_struct_names_its_tables_columns_in_order(table: str) -> None:
+    # A column added to tables.sql fails here until the facts format gets a new version for it.
+    with duckdb.connect() as con:
+        con.execute((Path(projections.__file__).parent / "tables.sql").read_text())
+        columns = [name for name, *_ in con.execute(f"DESCRIBE {table}").fetchall()]
+    shipped = [c for c in columns if c not in DERIVED_BY_THE_SINK.get(table, [])]
+    assert list(ROW_STRUCTS[table].__struct_fields__) == shipped
+
+
+def test_a_facts_message_of_another_version_is_refused_naming_the_fix() -> None:
+    from ledger.errors import TerminalError
+    from processors.project import _refuse_another_facts_version
+
+    with pytest.raises(TerminalError, match=r"version 2 of the facts format.*same version as `spoc worker`"):
+        _refuse_another_facts_version(b"2")
