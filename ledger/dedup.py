@@ -6,8 +6,9 @@ An ``event_id`` seen before with the same content is a duplicate delivery
 The index keeps two 64-bit hashes per event id, not the ids: the newest ones in a
 dict, older ones folded into sorted numpy arrays (16 bytes an id instead of ~120
 in a dict).  A bitmap in front says "certainly new" for most new ids, so the sorted
-arrays are searched only for ids that may have been seen.  The hashes are
-Python's seeded ones, so an index lives in one process.
+arrays are searched only for ids that may have been seen.  The hashes are the
+same in every process (xxh3), so an index can be saved and restored with the
+replay state.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
+
+from schemas.validation import digest64
 
 RECENT_LIMIT = 1 << 16
 FILTER_BITS = 1 << 27  # 16 MiB: under 8 % false "maybe seen" at 10M ids
@@ -42,6 +45,15 @@ class DedupIndex:
     def __len__(self) -> int:
         return self._size
 
+    def __getstate__(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        # Unpickled arrays may be views of the pickle's buffer; a fold resizes them in place.
+        self._keys, self._digests = self._keys.copy(), self._digests.copy()
+
     @property
     def arrays_nbytes(self) -> int:
         """The bytes of the sorted arrays: what the index grows by, 16 an event id."""
@@ -49,7 +61,7 @@ class DedupIndex:
 
     def check(self, event_id: str, digest: int) -> Verdict:
         """Classify an event and remember it if new."""
-        key = hash(event_id)
+        key = digest64(event_id.encode())
         seen = self._recent.get(key)
         if seen is None:
             bit = key & self._filter_mask

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from xxhash import xxh3_64_intdigest
 
 from schemas.events import (
     CONTROL_TYPES,
@@ -68,6 +69,7 @@ class _Kind(msgspec.Struct):
 _kind_decoder = msgspec.json.Decoder(_Kind)
 _syntax_decoder = msgspec.json.Decoder(msgspec.Raw)  # checks JSON syntax only, numbers of any size included
 _encoder = msgspec.json.Encoder()
+_HALF_RANGE = 1 << 63
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 
@@ -164,11 +166,16 @@ def _explain(error: msgspec.ValidationError) -> Rejection:
     return Rejection(INVALID_VALUE, message, field)
 
 
+def digest64(data: bytes) -> int:
+    """A 64-bit digest (xxh3, as a signed integer) that is the same in every process: it is kept in
+    the replay state and the worker's checkpoints, where Python's seeded ``hash`` would not do."""
+    return xxh3_64_intdigest(data) - _HALF_RANGE
+
+
 def content_digest(event: InputEvent) -> int:
     """A 64-bit digest of an event's content, for telling duplicates from conflicts.
 
     Computed on the decoded event, so key order, white space and ignored unknown
-    fields do not make two deliveries of the same event look different.  It is
-    Python's (seeded) hash: comparable within one process only, never stored.
+    fields do not make two deliveries of the same event look different.
     """
-    return hash(_encoder.encode(event))
+    return digest64(_encoder.encode(event))

@@ -43,6 +43,7 @@ def _replay(args: argparse.Namespace) -> int:
         policy=_policy(args),
         progress=progress,
         workers=args.workers,
+        rebuild=args.rebuild,
     )
     if args.progress:
         print(file=sys.stderr)
@@ -357,16 +358,21 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay",
         help="replay JSONL touchpoints into the ledger and a DuckDB file",
-        description="Replay JSONL files (.jsonl, .jsonl.gz, or - for stdin) in order, or a Kafka topic from its "
-        "beginning to its end now (--from-topic). Rebuilds the DuckDB file's tables; records ledger decisions "
-        "with their input positions.",
+        description="Replay JSONL files (.jsonl, .jsonl.gz, or - for stdin) in order, continuing the history the "
+        "DuckDB file holds: inputs it holds already (the same content under any path, compressed or not) are "
+        "skipped, the rest continue from where the last replay left the ledger. Or replay a Kafka topic from its "
+        "beginning to its end now (--from-topic) into a new file. Records ledger decisions with their input positions.",
     )
     replay.add_argument("inputs", nargs="*", metavar="INPUT")
     replay.add_argument(
         "--from-topic", metavar="TOPIC",
         help="read this topic (e.g. spoc.touchpoints) instead of files, each partition as the live worker does",
     )
-    replay.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file to (re)build")
+    replay.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file whose history to continue (or to create)")
+    replay.add_argument(
+        "--rebuild", action="store_true",
+        help="start the file's history over from the INPUTs given (its tables and replay state are replaced)",
+    )
     replay.add_argument("--as-of", metavar="TIMESTAMP", help="the churn report date (default: the latest event)")
     replay.add_argument(
         "--ledger", metavar="URL",

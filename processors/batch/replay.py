@@ -1,10 +1,10 @@
 """Batch replay: JSONL files or a topic through the ledger core into DuckDB and the ledger store.
 
-Replay rebuilds the analytics file from the given inputs in one transaction (a
-reader sees the old tables or the new ones, never half), and appends the ledger
-decisions to the ledger store with their input positions, so running the same
-input again writes nothing new there.  Large inputs are split by customer over
-several processes (``processors/partitioned.py``); the result is the same.
+Replay continues the history an analytics file holds (``history``) in one
+transaction (a reader sees the old tables or the new ones, never half), and
+appends the ledger decisions to the ledger store with their input positions, so
+running the same input again writes nothing new there.  Large inputs are split by
+customer over several processes (``split``); the result is the same.
 """
 
 from __future__ import annotations
@@ -21,6 +21,17 @@ from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
+from processors.batch.history import (
+    History,
+    HistoryError,
+    Input,
+    clear_history,
+    forget_unreferenced,
+    identify,
+    read_history,
+    record_history,
+    state_dir,
+)
 from processors.batch.replay_pass import (
     DUCKDB_MEMORY,
     Flush,
@@ -31,7 +42,7 @@ from processors.batch.shares import FileShare, Share, TopicShare
 from processors.batch.split import run_shares
 from processors.batch.summary import ReplaySummary
 from processors.kafka.topics import TopicLayoutError, partition_counts, unreachable
-from processors.sources import STDIN, check_readable
+from processors.sources import STDIN, check_readable, source_name
 from projections.duckdb_store import AnalyticsStore, compact
 
 # Below this much input, starting worker processes costs more than it saves.
@@ -62,24 +73,43 @@ def replay(
     policy: Policy = DEFAULT_POLICY,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    rebuild: bool = False,
 ) -> ReplaySummary:
-    """Replay files in order, or a topic, into a rebuilt analytics file and the ledger store.
+    """Replay files in order into the history an analytics file holds, or a topic into a new one.
 
-    A topic is replayed partition by partition as the live worker processes it;
-    its positions (``topic:partition`` and offset) are the worker's, so replaying
-    into the live ledger store writes nothing new.
+    Files continue the file's history (``processors/batch/history.py``): inputs it holds
+    already (by content) are skipped, the rest go through the core restored as the last
+    replay left it, and their facts are added to its tables.  ``rebuild`` starts over.
+    A topic is replayed partition by partition as the live worker processes it, into a
+    new file (or with ``rebuild``); its positions are the worker's, so replaying into the
+    live ledger store writes nothing new.
     """
+    started = time.perf_counter()
+    path = Path(analytics_path)
+    if isinstance(inputs, list):
+        check_readable(inputs)
+    analytics = AnalyticsStore(path, DUCKDB_MEMORY)
+    try:
+        held = History({}, []) if rebuild else read_history(analytics.con, path)
+        if isinstance(inputs, TopicInput) and held.states:
+            raise HistoryError(f"{path} holds a replayed history of files; replay a topic into a new --db, or with --rebuild")
+    except BaseException:
+        analytics.close()
+        raise
+    if not rebuild:
+        analytics.refuse_another_policy(
+            policy,
+            "its ledger store holds that policy's decisions. Write this run to a new --db (a what-if run), "
+            f"or delete {analytics_path} and its ledger store first",
+        )
+    directory = state_dir(path)
+    added: list[Input] = []
+    inputs_held = 0
     if isinstance(inputs, TopicInput):
         shares: Sequence[Share] = _topic_shares(inputs, policy, workers)
     else:
-        shares = _file_shares(inputs, policy, workers)
-    started = time.perf_counter()
-    analytics = AnalyticsStore(analytics_path, DUCKDB_MEMORY)
-    analytics.refuse_another_policy(
-        policy,
-        "its ledger store holds that policy's decisions. Write this run to a new --db (a what-if run), "
-        f"or delete {analytics_path} and its ledger store first",
-    )
+        added, inputs_held = _new_inputs(inputs, held, directory / "spool")
+        shares = _file_shares(added, policy, directory, held, workers)
     ledger = LedgerStore(ledger_url)
     try:
         analytics.con.begin()
@@ -87,17 +117,18 @@ def replay(
             policy, "replay into a new ledger store (--ledger, or leave SPOC_LEDGER_URL unset to get one beside a new "
             "--db), or give the --policy it was built with",
         )
-        analytics.create_schema(replace=True)
+        analytics.create_schema(replace=rebuild)
+        if rebuild:
+            clear_history(analytics.con)
         store = _reporting(store_in(ledger), progress)
-        if len(shares) > 1:
-            summary, latest = run_shares(shares, analytics, store)
-        else:
-            summary, latest = shares[0].run(analytics, store)
+        result = run_shares(shares, analytics, store) if len(shares) > 1 else shares[0].run(analytics, store)
         analytics.write_settings(
             policy,
             as_of=as_of.isoformat() if as_of else None,
-            latest_event_at=latest.isoformat() if latest else None,
+            latest_event_at=result.latest.isoformat() if result.latest else None,
         )
+        if not isinstance(inputs, TopicInput):
+            record_history(analytics.con, added, list(result.states), start=len(held.inputs))
         analytics.con.commit()
     except BaseException:
         analytics.con.rollback()
@@ -105,18 +136,38 @@ def replay(
     finally:
         analytics.close()
         ledger.close()
+    forget_unreferenced(directory, list(result.states))
+    summary = result.summary
+    summary.inputs_held = inputs_held
     if summary.customers_erased:
-        compact(Path(analytics_path))
+        compact(path)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _file_shares(inputs: list[str], policy: Policy, workers: int | None) -> list[Share]:
-    check_readable(inputs)
-    workers = workers or default_workers(inputs)
-    if STDIN in inputs:
-        workers = 1  # stdin can be read once only
-    return [FileShare(tuple(inputs), policy, k, workers) for k in range(workers)]
+def _new_inputs(paths: list[str], held: History, spool: Path) -> tuple[list[Input], int]:
+    """The inputs whose content the history does not hold yet, in order; and how many it held."""
+    added: list[Input] = []
+    seen = set(held.inputs)
+    for path in paths:
+        identified = identify(path, spool)
+        if identified.content_sha256 not in seen:
+            seen.add(identified.content_sha256)
+            added.append(identified)
+    return added, len(paths) - len(added)
+
+
+def _file_shares(
+    inputs: list[Input], policy: Policy, directory: Path, held: History, workers: int | None
+) -> list[Share]:
+    if held.shares is not None:
+        shares = held.shares  # the history's state is kept per share of the customers
+    elif any(i.source == source_name(STDIN) for i in inputs):
+        shares = 1  # as stdin was given: a pipe's input is small enough for one process
+    else:
+        shares = workers or default_workers([i.path for i in inputs])
+    restore = {state.share: state for state in held.states}
+    return [FileShare(tuple(inputs), policy, directory, k, shares, restore.get(k)) for k in range(shares)]
 
 
 def _topic_shares(source: TopicInput, policy: Policy, workers: int | None) -> list[Share]:

@@ -7,15 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.intake import Intake
+from ledger.intake import Intake, IntakeCounts
 from ledger.policy import Policy
 from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import OWNER_EVENTS
 from ledger.store import LedgerStore
+from processors.batch.history import Input, ShareState
 from processors.batch.summary import ReplaySummary
 from processors.kafka.reading import Incoming
 from processors.runtime.heap import settle
-from processors.sources import read_lines, source_name
+from processors.sources import read_lines
 from projections.duckdb_store import AnalyticsStore
 
 CHUNK = 20_000
@@ -29,7 +30,13 @@ DUCKDB_MEMORY = "128MB"
 class Flush:
     """A flush's ledger output: the decisions and erasures of ``source`` up to ``offset``."""
 
+    number: int
+    """The pass's n-th flush: every share of a split replay flushes after the same lines, so the
+    n-th flushes of all shares together hold every decision of that stretch.  (Not the offset:
+    a file that ends on a chunk boundary flushes twice at its last line.)"""
     source: str
+    tracking: str
+    """The ledger store's name for the input (a file's name with its content's hash; a topic partition)."""
     offset: int | None
     """The last input position read (None: nothing was read)."""
     lines: int
@@ -47,6 +54,17 @@ def partition_of(customer_id: str, partitions: int) -> int:
     return zlib.crc32(customer_id.encode()) % partitions
 
 
+@dataclass(frozen=True)
+class OwnedCustomers:
+    """The customers of partition ``index`` of ``partitions`` (a callable that pickles with the state)."""
+
+    index: int
+    partitions: int
+
+    def __call__(self, customer_id: str) -> bool:
+        return partition_of(customer_id, self.partitions) == self.index
+
+
 class ReplayPass:
     """One pass over an input: the shared intake step, flushed in chunks to the stores.
 
@@ -58,36 +76,47 @@ class ReplayPass:
 
     def __init__(
         self, analytics: AnalyticsStore, ledger_sink: LedgerSink, policy: Policy,
-        partition: tuple[int, int] = (0, 1),
+        partition: tuple[int, int] = (0, 1), restored: ShareState | None = None,
     ) -> None:
         self.analytics = analytics
         self.ledger_sink = ledger_sink
         index, partitions = partition
-        owns = None if partitions == 1 else (lambda customer_id: partition_of(customer_id, partitions) == index)
-        self.intake = Intake(policy, owns)
+        owns = None if partitions == 1 else OwnedCustomers(index, partitions)
+        if restored is None:
+            self.intake, self.seq = Intake(policy, owns), 0
+        else:  # the history so far (processors/batch/history.py): its counts were reported by its own runs
+            self.intake, self.seq = restored.intake, restored.seq
+            self.intake.owns, self.intake.counts = owns, IntakeCounts()
         self.summary = ReplaySummary()
-        self.seq = 0
-        self.flushed_seq = 0
+        self.flushed_seq = self.seq
+        self.flushes = 0
         self.reporting = index == 0
+        self._settled = False
+
+    @property
+    def state(self) -> ShareState:
+        """What the next replay of the same history continues from."""
+        return ShareState(self.intake, self.seq)
 
     @property
     def latest(self) -> datetime | None:
         return self.intake.latest
 
-    def run_file(self, path: str) -> None:
+    def run_file(self, held: Input) -> None:
         """A JSONL file, line by line.  Call it within :func:`~processors.runtime.heap.chunked_collection`."""
-        source = source_name(path)
+        source, tracking = held.source, held.tracking
         take, reporting = self.intake.take, self.reporting
         offset: int | None = None
-        for offset, raw in read_lines(path):
+        for offset, raw in read_lines(held.path):
             self.seq += 1
             take(raw, Position(source, offset, self.seq), reporting=reporting)
             if self.seq % CHUNK == 0:
-                self.flush(source, offset)
+                self.flush(source, tracking, offset)
                 # Its chunks make no reference cycles (tests/integration/test_replay_heap.py); the
                 # first settle still collects, for what setting up the stores left.
-                settle(collect=self.seq == CHUNK)
-        self.flush(source, offset)
+                settle(collect=not self._settled)
+                self._settled = True
+        self.flush(source, tracking, offset)
 
     def run_messages(self, source: str, messages: list[Incoming]) -> None:
         """One chunk of a topic partition, in offset order (the offset orders its events, as live).
@@ -98,10 +127,10 @@ class ReplayPass:
         for message in messages:
             take(message.value, Position(source, message.offset, message.offset), reporting=not message.broadcast_copy)
         self.seq += len(messages)
-        self.flush(source, messages[-1].offset if messages else None)
+        self.flush(source, source, messages[-1].offset if messages else None)
         settle()
 
-    def flush(self, source: str, offset: int | None) -> None:
+    def flush(self, source: str, tracking: str, offset: int | None) -> None:
         batch = self.intake.drain()
         summary, counts = self.summary, self.intake.counts
         self.analytics.write_batch(batch)
@@ -113,12 +142,15 @@ class ReplayPass:
         summary.customers = len(self.intake.core.customers)
         summary.customers_erased += len(batch.erasures)
         lines, self.flushed_seq = self.seq - self.flushed_seq, self.seq
-        summary.ledger_events_written += self.ledger_sink(Flush(source, offset, lines, batch.records, batch.erasures))
+        self.flushes += 1
+        summary.ledger_events_written += self.ledger_sink(
+            Flush(self.flushes, source, tracking, offset, lines, batch.records, batch.erasures)
+        )
 
 
 def store_in(ledger: LedgerStore) -> LedgerSink:
     def sink(flush: Flush) -> int:
-        written = ledger.record(flush.records, flush.source, flush.offset) if flush.offset is not None else 0
+        written = ledger.record(flush.records, flush.tracking, flush.offset) if flush.offset is not None else 0
         ledger.erase(flush.erasures)
         return written
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import Policy
+from processors.batch.history import Input, StateFile, read_state, write_state
 from processors.batch.replay_pass import (
     CHUNK,
     LedgerSink,
@@ -28,32 +30,45 @@ from processors.runtime.heap import chunked_collection
 from projections.duckdb_store import AnalyticsStore
 
 
+@dataclass(frozen=True)
+class ShareResult:
+    summary: ReplaySummary
+    latest: datetime | None
+    states: tuple[StateFile, ...] = ()
+    """Where each share's state after this run was written (file shares); the next run continues from them."""
+
+
 class Share(Protocol):
     @property
     def sharers(self) -> int: ...
 
-    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]: ...
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult: ...
 
 
 @dataclass(frozen=True)
 class FileShare:
-    """The customers of partition ``partition`` of ``partitions`` in JSONL files, read in order."""
+    """The customers of partition ``partition`` of ``partitions`` in JSONL files, read in order,
+    continuing the state in ``restore`` (None: a new history), its new state written to ``state_dir``."""
 
-    inputs: tuple[str, ...]
+    inputs: tuple[Input, ...]
     policy: Policy
+    state_dir: Path
     partition: int = 0
     partitions: int = 1
+    restore: StateFile | None = None
 
     @property
     def sharers(self) -> int:
         return self.partitions
 
-    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
-        run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions))
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
+        restored = None if self.restore is None else read_state(self.state_dir, self.restore)
+        run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions), restored)
         with chunked_collection():
-            for path in self.inputs:
-                run.run_file(path)
-        return run.summary, run.latest
+            for held in self.inputs:
+                run.run_file(held)
+        state = write_state(self.state_dir, self.partition, self.partitions, run.state)
+        return ShareResult(run.summary, run.latest, (state,))
 
 
 @dataclass(frozen=True)
@@ -73,13 +88,13 @@ class TopicShare:
     def sharers(self) -> int:
         return 1
 
-    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
+    def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
         try:
             return asyncio.run(self._run(analytics, sink))
         except KafkaConnectionError as error:
             raise unreachable(self.bootstrap, error) from None
 
-    async def _run(self, analytics: AnalyticsStore, sink: LedgerSink) -> tuple[ReplaySummary, datetime | None]:
+    async def _run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
         summary, latest = ReplaySummary(), None
         with chunked_collection():
             for partition in self.partitions:
@@ -90,4 +105,4 @@ class TopicShare:
                 summary.add(run.summary)
                 if run.latest is not None and (latest is None or run.latest > latest):
                     latest = run.latest
-        return summary, latest
+        return ShareResult(summary, latest)

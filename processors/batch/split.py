@@ -23,12 +23,13 @@ from typing import Any
 
 from ledger.errors import SpocError
 from ledger.records import Erasure
+from processors.batch.history import StateFile
 from processors.batch.replay_pass import (
     DUCKDB_MEMORY,
     Flush,
     LedgerSink,
 )
-from processors.batch.shares import Share
+from processors.batch.shares import Share, ShareResult
 from processors.batch.summary import ReplaySummary
 from processors.runtime.heap import chunked_collection, settle
 from projections.duckdb_store import AnalyticsStore
@@ -55,17 +56,15 @@ def _worker(index: int, share: Share, part: str, out: Any) -> None:
             out.put(("flush", index, flush))
             return 0
 
-        summary, latest = share.run(analytics, send)
+        result = share.run(analytics, send)
         analytics.con.commit()
         analytics.close()
-        out.put(("done", index, summary, latest))
+        out.put(("done", index, result))
     except BaseException as error:  # reported to the parent, which raises it
         out.put(("error", index, f"{type(error).__name__}: {error}"))
 
 
-def run_shares(
-    shares: Sequence[Share], analytics: AnalyticsStore, store: LedgerSink
-) -> tuple[ReplaySummary, datetime | None]:
+def run_shares(shares: Sequence[Share], analytics: AnalyticsStore, store: LedgerSink) -> ShareResult:
     """Run the shares in processes, hand their flushes to ``store`` in order, and merge their facts into ``analytics``."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue(maxsize=MESSAGES_IN_FLIGHT * len(shares))
@@ -80,14 +79,15 @@ def run_shares(
         # Unpickling the flushes makes many small objects; with automatic collection they set off
         # collections over everything alive, and receiving cost ~25 us a ledger decision (~4 us without).
         with chunked_collection():
-            summary, latest, erasures = _receive(messages, workers, shares, store)
+            result, states, erasures = _receive(messages, workers, shares, store)
         for worker in workers:
             worker.join()
         for k, part in enumerate(parts):
             analytics.absorb(part, f"partition_{k}")
-        # The rejected lines are in the reporting share's part, the erasures in the customer's.
+        # The rejected lines are in the reporting share's part, the erasures in the customer's, and the
+        # rows of earlier replays of the history in the analytics file itself.
         for erasure in erasures:
-            analytics.blank_rejected(erasure.customer_id, erasure.position.source, erasure.position.seq)
+            analytics.erase(erasure.customer_id, erasure.position.source, erasure.position.seq)
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -95,16 +95,17 @@ def run_shares(
         for part in parts:
             for leftover in (part, part.with_name(part.name + ".wal")):
                 leftover.unlink(missing_ok=True)
-    return summary, latest
+    return ShareResult(result.summary, result.latest, tuple(states))
 
 
 def _receive(
     messages: Any, workers: list[Any], shares: Sequence[Share], store: LedgerSink
-) -> tuple[ReplaySummary, datetime | None, list[Erasure]]:
+) -> tuple[ShareResult, list[StateFile], list[Erasure]]:
     """Take the workers' messages until all are done, storing each flush once every share that reads it delivered it."""
-    pending: dict[tuple[str, int | None], list[Flush]] = defaultdict(list)
+    pending: dict[int, list[Flush]] = defaultdict(list)
     summary = ReplaySummary()
     erasures: list[Erasure] = []
+    states: list[StateFile] = []
     latest: datetime | None = None
     finished = 0
     while finished < len(shares):
@@ -119,21 +120,22 @@ def _receive(
             raise PartitionFailed(f"replay process {index} failed: {message[2]}")
         if kind == "flush":
             flush: Flush = message[2]
-            delivered = pending[(flush.source, flush.offset)]
+            delivered = pending[flush.number]
             delivered.append(flush)
             if len(delivered) == shares[index].sharers:
-                del pending[(flush.source, flush.offset)]
+                del pending[flush.number]
                 merged = _merged(delivered)
                 erasures.extend(merged.erasures)
                 summary.ledger_events_written += store(merged)
                 settle()
         else:
-            part_summary, part_latest = message[2], message[3]
-            summary.add(part_summary)
-            if part_latest is not None and (latest is None or part_latest > latest):
-                latest = part_latest
+            part: ShareResult = message[2]
+            summary.add(part.summary)
+            if part.latest is not None and (latest is None or part.latest > latest):
+                latest = part.latest
+            states.extend(part.states)
             finished += 1
-    return summary, latest, erasures
+    return ShareResult(summary, latest), states, erasures
 
 
 def _merged(flushes: list[Flush]) -> Flush:
@@ -141,4 +143,4 @@ def _merged(flushes: list[Flush]) -> Flush:
     first = flushes[0]
     records = sorted((r for f in flushes for r in f.records), key=lambda r: r.position.seq)
     erasures = [e for f in flushes for e in f.erasures]
-    return Flush(first.source, first.offset, first.lines, records, erasures)
+    return Flush(first.number, first.source, first.tracking, first.offset, first.lines, records, erasures)

@@ -14,6 +14,7 @@ def _count(label: str, shown_as: str | None = None) -> Any:
 
 @dataclass
 class ReplaySummary:
+    inputs_held: int = _count("inputs held already, skipped")
     accepted: int = _count("accepted")
     duplicates: int = _count("duplicates")
     rejected: Counter[str] = field(default_factory=Counter, metadata={"label": "rejected"})
