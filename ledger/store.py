@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,18 @@ class PolicyRecord(Aggregate):
         return cls._create(cls.Recorded, id=cls.ID, settings=policy.as_dict(), timestamp=datetime(1970, 1, 1, tzinfo=UTC))
 
 
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A partition's state after the input up to ``last_offset``, as snapshot bytes."""
+
+    source: str
+    last_offset: int
+    code: str
+    """The code that wrote it (a fingerprint): another's is not restored."""
+    sha256: str
+    state: bytes
+
+
 class _LedgerApplication(Application[UUID]):
     name = "spoc-ledger"
 
@@ -178,6 +192,57 @@ class LedgerStore:
                 f"({error}); replay into a fresh ledger store (--ledger) or the same inputs in the same order"
             ) from None
         return len(new)
+
+    # Checkpoints of the live worker's partition states (processors/live/checkpoints.py): kept here,
+    # where every worker of a group reaches them, so that whichever takes a partition over restores it.
+
+    def save_checkpoint(self, checkpoint: StoredCheckpoint, *, keep: int) -> None:
+        """Store a checkpoint; then keep only the ``keep`` newest of its source (the older ones are deleted,
+        on SQLite with their bytes overwritten: a checkpoint after an erasure keeps 1)."""
+        with self._checkpoint_transaction() as (cursor, mark, sqlite):
+            cursor.execute(
+                f"INSERT INTO spoc_checkpoints (source, last_offset, code, sha256, state) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) "
+                "ON CONFLICT (source, last_offset) DO NOTHING",
+                (checkpoint.source, checkpoint.last_offset, checkpoint.code, checkpoint.sha256, checkpoint.state),
+            )
+            if sqlite:
+                cursor.execute("PRAGMA secure_delete = ON")
+            cursor.execute(
+                f"DELETE FROM spoc_checkpoints WHERE source = {mark} AND last_offset NOT IN "
+                f"(SELECT last_offset FROM spoc_checkpoints WHERE source = {mark} ORDER BY last_offset DESC LIMIT {int(keep)})",
+                (checkpoint.source, checkpoint.source),
+            )
+
+    def checkpoints(self, source: str) -> list[StoredCheckpoint]:
+        """The checkpoints of ``source``, newest first."""
+        with self._checkpoint_transaction() as (cursor, mark, _):
+            cursor.execute(
+                f"SELECT source, last_offset, code, sha256, state FROM spoc_checkpoints WHERE source = {mark} "
+                "ORDER BY last_offset DESC",
+                (source,),
+            )
+            return [
+                StoredCheckpoint(row["source"], row["last_offset"], row["code"], row["sha256"], bytes(row["state"]))
+                for row in cursor.fetchall()
+            ]
+
+    @contextmanager
+    def _checkpoint_transaction(self) -> Iterator[tuple[Any, str, bool]]:
+        """A cursor in a committed transaction, the driver's parameter mark, and whether it is SQLite."""
+        recorder: Any = self._recorder
+        sqlite = not type(recorder).__module__.endswith("postgres")
+        if sqlite:
+            table, blob = "spoc_checkpoints", "BLOB"
+        else:
+            table, blob = f'"{recorder.datastore.schema}".spoc_checkpoints', "BYTEA"
+        with recorder.datastore.transaction(commit=True) as cursor:
+            if not sqlite:
+                cursor.execute(f'SET LOCAL search_path TO "{recorder.datastore.schema}"')
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (source TEXT NOT NULL, last_offset BIGINT NOT NULL, "
+                f"code TEXT NOT NULL, sha256 TEXT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (source, last_offset))"
+            )
+            yield cursor, "?" if sqlite else "%s", sqlite
 
     def erase(self, erasures: Sequence[Erasure]) -> None:
         """Delete the stored events of erased relationships (SPEC §3 rule 5).

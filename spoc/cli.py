@@ -213,7 +213,8 @@ def _worker(args: argparse.Namespace) -> int:
     _hold_to_policy(ledger_url, policy)
     partitions = asyncio.run(prepare())
     settings = WorkerSettings(
-        LiveSettings(bootstrap, ledger_url, policy), partitions, group=args.group, web_host=args.web_host,
+        LiveSettings(bootstrap, ledger_url, policy, checkpoint_seconds=args.checkpoint_seconds), partitions,
+        group=args.group, web_host=args.web_host,
         web_port=args.web_port, max_batch=args.max_batch,
         exactly_once=exactly_once,
     )
@@ -501,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    worker.add_argument(
+        "--checkpoint-seconds", type=float, default=60.0, metavar="SECONDS",
+        help="checkpoint each partition's state in the ledger store this often while it changes, at once after "
+        "an erasure, and when the partition is let go; a restart or takeover restores the last checkpoint and "
+        "reads only the input after it (default: 60; 0: never, a restart reads the whole history)",
+    )
     worker.add_argument(
         "--processing-guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once",
         help="exactly_once: Kafka transactions for offsets, the owners changelog and every output "

@@ -22,23 +22,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import pickle
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import duckdb
 
-import ledger
-import schemas
 from ledger.errors import TerminalError
 from ledger.intake import Intake
+from processors.runtime import snapshots
 from processors.sources import STDIN, InputError, source_name
 
-STATE_FORMAT = 1
 HASH_CHUNK = 1 << 20
 REBUILD_FIX = "replay with --rebuild to start the history over from the inputs you give, or use a new --db"
 
@@ -53,19 +49,6 @@ HISTORY_TABLES = ("spoc_inputs", "spoc_state")
 
 class HistoryError(TerminalError):
     """The history a file holds cannot be continued."""
-
-
-@cache
-def code_fingerprint() -> str:
-    """What the state's meaning depends on: the state format and the source of the core and the schemas."""
-    digest = hashlib.sha256(f"state format {STATE_FORMAT}".encode())
-    for package in (ledger, schemas):
-        assert package.__file__ is not None
-        root = Path(package.__file__).parent
-        for path in sorted(root.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -128,8 +111,7 @@ def write_state(directory: Path, share: int, shares: int, state: ShareState) -> 
     """Write a share's state to a new file (complete and synced before it is named); return its record."""
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, prefix=".writing-", delete=False) as out:
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as packed:
-            pickle.dump(state, packed, protocol=pickle.HIGHEST_PROTOCOL)
+        snapshots.dump(state, out)
         out.flush()
         os.fsync(out.fileno())
     sha256 = _file_sha256(Path(out.name))
@@ -152,9 +134,9 @@ def read_state(directory: Path, record: StateFile) -> ShareState:
         payload = path.read_bytes()
     except OSError as error:
         raise HistoryError(f"the replay state {path} cannot be read ({error.strerror}); {REBUILD_FIX}") from None
-    if hashlib.sha256(payload).hexdigest() != record.sha256:
+    state = snapshots.unpack(payload, record.sha256)
+    if state is None:
         raise HistoryError(f"the replay state {path} is damaged (its checksum does not match); {REBUILD_FIX}")
-    state = pickle.loads(gzip.decompress(payload))
     if not isinstance(state, ShareState):
         raise HistoryError(f"{path} is not a replay state; {REBUILD_FIX}")
     return state
@@ -182,7 +164,7 @@ def read_history(con: duckdb.DuckDBPyConnection, path: Path) -> History:
                                f"wrote it); {REBUILD_FIX}")
         return History({}, [])
     codes = {code for (code,) in con.execute("SELECT DISTINCT code FROM spoc_state").fetchall()}
-    if codes and codes != {code_fingerprint()}:
+    if codes and codes != {snapshots.code_fingerprint()}:
         raise HistoryError(f"{path} holds a history built by another version of spoc; {REBUILD_FIX}")
     inputs = dict(con.execute("SELECT content_sha256, ordinal FROM spoc_inputs").fetchall())
     states = [StateFile(*row) for row in con.execute("SELECT share, shares, file, sha256 FROM spoc_state ORDER BY share").fetchall()]
@@ -204,7 +186,7 @@ def record_history(con: duckdb.DuckDBPyConnection, added: list[Input], states: l
     con.execute("DELETE FROM spoc_state")
     for state in states:
         con.execute("INSERT INTO spoc_state VALUES (?, ?, ?, ?, ?)",
-                    [state.share, state.shares, state.file, state.sha256, code_fingerprint()])
+                    [state.share, state.shares, state.file, state.sha256, snapshots.code_fingerprint()])
 
 
 def forget_unreferenced(directory: Path, keep: list[StateFile]) -> None:

@@ -32,6 +32,7 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LedgerStore
 from processors.kafka.reading import Incoming, history, output_tails
 from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS, partition_source
+from processors.live.checkpoints import Checkpoints
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import Effects, OwnerView, PartitionLedger
 from processors.live.publisher import OutputPublisher, PartitionFenced
@@ -56,6 +57,9 @@ class LiveSettings:
     transactional_id_prefix: str | None = None
     """Set: each partition's outputs are published in Kafka transactions by a producer with
     the transactional id ``<prefix>-<partition>``, which fences any older holder (a zombie)."""
+    checkpoint_seconds: float = 60.0
+    """How often each partition's state is checkpointed while it changes (also at once after an
+    erasure, and when the partition is let go); 0: never (a restart reads the whole history)."""
 
 
 OwnerSink = Callable[[str, OwnerView | None], None]
@@ -70,6 +74,8 @@ class LiveLedger:
         self.owners = owners
         self.states: dict[int, PartitionLedger] = {}
         self.ledger: LedgerStore | None = None
+        self.checkpoints: Checkpoints | None = None
+        self._checkpointed_at: dict[int, float] = {}
         self.publisher = OutputPublisher(settings.bootstrap, settings.transactional_id_prefix)
         self.queues = PartitionQueues(self.handle, self._note_failure)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -86,6 +92,8 @@ class LiveLedger:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
             await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
+            if self.settings.checkpoint_seconds > 0:
+                self.checkpoints = Checkpoints(self.ledger)
             await self.publisher.start()
 
     async def stop(self) -> None:
@@ -106,7 +114,12 @@ class LiveLedger:
                 catching_up.cancel()
         await self.queues.finish(partitions)
         for partition in partitions:
-            self.states.pop(partition, None)
+            state = self.states.pop(partition, None)
+            if (  # whoever takes the partition over starts from here
+                state is not None and self.checkpoints is not None and state.all_made
+                and self.checkpoints.saved.get(partition, -1) < state.next_offset - 1
+            ):
+                await self._checkpoint(state)
             await self.publisher.release(partition)
 
     def catch_up(self, partitions: set[int]) -> None:
@@ -189,16 +202,26 @@ class LiveLedger:
         started = time.perf_counter()
         assert self.ledger is not None
         await self.publisher.fence(partition)  # before reading the tails: nobody else adds to them after
-        recorded = await asyncio.to_thread(self.ledger.recorded_position, partition_source(TOUCHPOINTS, partition))
+        source = partition_source(TOUCHPOINTS, partition)
+        recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
-        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails)
-        messages = await self._replay(state, start=None, until=until)
+        snapshot = None if self.checkpoints is None else await self.checkpoints.restore(source)
+        restored = None if snapshot is None else (snapshot.intake, snapshot.last_offset)
+        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails, restored)
+        if snapshot is not None and self.checkpoints is not None:
+            self.checkpoints.saved[partition] = snapshot.last_offset
+        self._checkpointed_at[partition] = time.monotonic()
+        messages = await self._replay(state, start=None if snapshot is None else state.next_offset, until=until)
         seconds = time.perf_counter() - started
         self.metrics.rebuild_seconds.observe(seconds)
+        self.metrics.restored_messages.labels(str(partition)).set(messages)
+        self.metrics.position.labels(str(partition)).set(state.made_up_to + 1)
+        self.metrics.restore_seconds.labels(str(partition)).set(seconds)
         log.info(
-            "partition state rebuilt",
-            extra={"partition": partition, "messages": messages, "ledger_position": recorded,
-                   "resume_offset": until, "seconds": round(seconds, 3)},
+            "partition state restored",
+            extra={"partition": partition, "checkpoint": None if snapshot is None else snapshot.last_offset,
+                   "messages": messages, "ledger_position": recorded, "resume_offset": until,
+                   "seconds": round(seconds, 3)},
         )
         return state
 
@@ -211,8 +234,10 @@ class LiveLedger:
                 await self._make(state, effects)
                 settle()
                 messages += len(chunk)
-        if until is not None:
-            state.next_offset = max(state.next_offset, until)
+        if until is not None and until > state.next_offset:
+            # Offsets with no committed message (transaction markers, aborted sends): nothing to make.
+            state.next_offset = until
+            state.made_up_to = until - 1
         return messages
 
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
@@ -226,6 +251,20 @@ class LiveLedger:
         for customer_id, view in effects.owners.items():
             self.owners(customer_id, view)
         self.metrics.observe(state.partition, effects, written)
+        if self.checkpoints is not None and (
+            effects.erasures
+            or time.monotonic() - self._checkpointed_at.get(state.partition, 0.0) >= self.settings.checkpoint_seconds
+        ):
+            await self._checkpoint(state, erased=bool(effects.erasures))
+
+    async def _checkpoint(self, state: PartitionLedger, *, erased: bool = False) -> None:
+        """Every effect up to the state's next offset is durable: checkpoint it."""
+        assert self.checkpoints is not None
+        started = time.perf_counter()
+        await self.checkpoints.save(state, erased=erased)
+        self._checkpointed_at[state.partition] = time.monotonic()
+        self.metrics.checkpoints.inc()
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
 
     async def _store(self, state: PartitionLedger, effects: Effects) -> int:
         ledger = self.ledger

@@ -40,8 +40,23 @@ class WorkerMetrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.rebuild_seconds = Histogram(
-            "spoc_partition_rebuild_seconds", "Time to rebuild a partition's state from its history",
+            "spoc_partition_rebuild_seconds",
+            "Time to restore a partition's state (its last checkpoint and the input after it)",
             buckets=(0.01, 0.1, 1, 10, 60, 600), registry=r,
+        )
+        self.restored_messages = Gauge(
+            "spoc_partition_restore_messages",
+            "Input messages read to restore each partition's state the last time (after its checkpoint)",
+            ["partition"], registry=r,
+        )
+        self.restore_seconds = Gauge(
+            "spoc_partition_restore_seconds", "Seconds the last restore of each partition's state took",
+            ["partition"], registry=r,
+        )
+        self.checkpoints = Counter("spoc_partition_checkpoints", "Partition states checkpointed", registry=r)
+        self.checkpoint_seconds = Histogram(
+            "spoc_partition_checkpoint_seconds", "Time to checkpoint a partition's state",
+            buckets=(0.01, 0.1, 0.5, 1, 5, 30), registry=r,
         )
 
     def observe(self, partition: int, effects: Effects, ledger_events_written: int) -> None:

@@ -64,14 +64,20 @@ class Effects:
 
 class PartitionLedger:
     def __init__(
-        self, topic: str, partition: int, policy: Policy, recorded: int | None, tails: dict[str, Mark | None]
+        self, topic: str, partition: int, policy: Policy, recorded: int | None, tails: dict[str, Mark | None],
+        restored: tuple[Intake, int] | None = None,
     ) -> None:
+        """``restored``: the state after the input up to an offset (a checkpoint), and that offset."""
         self.topic = topic
         self.partition = partition
         self.source = partition_source(topic, partition)
-        self.intake = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS)
+        if restored is None:
+            self.intake, self.next_offset = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS), 0
+        else:
+            self.intake, self.next_offset = restored[0], restored[1] + 1
+        self.made_up_to = self.next_offset - 1
+        """The last offset whose effects are all durable (:meth:`done`)."""
         self.policy_header = msgspec.json.encode(policy)
-        self.next_offset = 0
         self.recorded = recorded
         """The ledger store's position for this partition: effects up to it are stored."""
         self.tails = tails
@@ -118,8 +124,14 @@ class PartitionLedger:
             _note_owners(batch.records, batch.erasures, effects.owners)
         effects.outgoing.extend(facts_messages(facts, self.policy_header))
 
+    @property
+    def all_made(self) -> bool:
+        """Whether every message the state has taken in has its effects made (it may be checkpointed)."""
+        return self.made_up_to == self.next_offset - 1
+
     def done(self, effects: Effects) -> None:
         """The effects are durable: move the recorded positions past them."""
+        self.made_up_to = max(self.made_up_to, effects.last_offset)
         if self.recorded is None or effects.last_offset > self.recorded:
             self.recorded = effects.last_offset
         for out in effects.outgoing:

@@ -1,0 +1,55 @@
+"""The core's working state as bytes: pickled, gzip-compressed, checked by SHA-256 and by the code it came from.
+
+Used by the replay's history (``processors/batch/history.py``) and the worker's checkpoints
+(``processors/live/checkpoints.py``).  A snapshot is trusted as the store it is kept in is
+(the analytics file's folder, the ledger store): its checksum catches damage, not malice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import pickle
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+SNAPSHOT_FORMAT = 1
+CODE_PACKAGES = ("ledger", "schemas")
+"""What a snapshot's meaning depends on: the core's classes and the input's structs."""
+
+
+@cache
+def code_fingerprint() -> str:
+    """The snapshot format and the source of :data:`CODE_PACKAGES`: any change makes old snapshots foreign."""
+    digest = hashlib.sha256(f"snapshot format {SNAPSHOT_FORMAT}".encode())
+    for package in CODE_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.origin is not None, package
+        for path in sorted(Path(spec.origin).parent.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def dump(state: Any, out: IO[bytes]) -> None:
+    """Write ``state`` to ``out`` as a snapshot (streamed: the bytes go out as they are made)."""
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as packed:
+        pickle.dump(state, packed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def pack(state: Any) -> bytes:
+    """``state`` as snapshot bytes."""
+    return gzip.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), compresslevel=1, mtime=0)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def unpack(data: bytes, expected_sha256: str) -> Any | None:
+    """The state in snapshot bytes, or None when they are not what was written (damaged, half-written)."""
+    if sha256(data) != expected_sha256:
+        return None
+    return pickle.loads(gzip.decompress(data))
