@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
 
-.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-live bench-backpressure bench-compare clean
+.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-restart bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,10 @@ bench: setup
 # Memory against events at a fixed per-customer state: docs/performance.md.
 bench-memory: setup
 	$(BIN)/python benchmarks/memory_growth.py
+
+# Time until a worker serves a new touchpoint, first run against restart, on 400k and 2M events of history.
+bench-restart: setup
+	$(BIN)/python benchmarks/restart.py
 
 bench-live: setup
 	$(BIN)/python benchmarks/live.py
