@@ -155,6 +155,11 @@ class History:
         return self.states[0].shares if self.states else None
 
 
+def holds_file_history(con: duckdb.DuckDBPyConnection) -> bool:
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return "spoc_state" in tables
+
+
 def read_history(con: duckdb.DuckDBPyConnection, path: Path) -> History:
     """The history in an open analytics file; refuses one made by other code, or tables without a history."""
     tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}

@@ -27,6 +27,7 @@ from processors.batch.history import (
     Input,
     clear_history,
     forget_unreferenced,
+    holds_file_history,
     identify,
     read_history,
     record_history,
@@ -89,14 +90,19 @@ def replay(
     if isinstance(inputs, list):
         check_readable(inputs)
     analytics = AnalyticsStore(path, DUCKDB_MEMORY)
+    starting_over = rebuild  # as the user asked: a file built under another policy is refused otherwise
     try:
-        held = History({}, []) if rebuild else read_history(analytics.con, path)
-        if isinstance(inputs, TopicInput) and held.states:
-            raise HistoryError(f"{path} holds a replayed history of files; replay a topic into a new --db, or with --rebuild")
+        if isinstance(inputs, TopicInput):
+            # A topic is replayed from its beginning: it rebuilds a file of a topic, never a history of files.
+            if not rebuild and holds_file_history(analytics.con):
+                raise HistoryError(f"{path} holds a replayed history of files; replay a topic into a new --db, or with --rebuild")
+            rebuild, held = True, History({}, [])
+        else:
+            held = History({}, []) if rebuild else read_history(analytics.con, path)
     except BaseException:
         analytics.close()
         raise
-    if not rebuild:
+    if not starting_over:
         analytics.refuse_another_policy(
             policy,
             "its ledger store holds that policy's decisions. Write this run to a new --db (a what-if run), "

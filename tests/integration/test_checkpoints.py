@@ -3,8 +3,10 @@ reads only the input after it; killed at any moment, checkpoints included, it lo
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import closing
@@ -12,9 +14,19 @@ from pathlib import Path
 
 import orjson
 
+from processors.kafka.topics import ALL_TOPICS, ensure_topics
 from spoc.worker_process import WorkerProcess
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import input_ends, publish_file, running, wait_for_workers, wait_until, worker
+from tests.live import (
+    input_ends,
+    publish_file,
+    publish_paced,
+    running,
+    slices,
+    wait_for_workers,
+    wait_until,
+    worker,
+)
 
 CHECKPOINT = ("--checkpoint-seconds", "0.2")
 
@@ -24,6 +36,13 @@ def _checkpointed(ledger: Path) -> dict[int, int]:
     with closing(sqlite3.connect(ledger)) as con:
         rows = con.execute("SELECT source, max(last_offset) FROM spoc_checkpoints GROUP BY source").fetchall()
     return {int(source.rsplit(":", 1)[1]): offset for source, offset in rows}
+
+
+def _serving(process: WorkerProcess) -> bool:
+    try:
+        return process.get("/metrics")[0] == 200
+    except OSError:
+        return False
 
 
 def _checkpoints_taken(process: WorkerProcess) -> float:
@@ -64,7 +83,8 @@ def test_a_restarted_worker_reads_only_the_input_after_its_checkpoint(tmp_path: 
         assert read <= after_checkpoints < sum(ends.values()), (read, after_checkpoints, ends)
         assert two.terminate() == 0
     restores = [orjson.loads(line) for line in log.read_bytes().splitlines() if b"partition state restored" in line]
-    assert {r["partition"]: r["checkpoint"] for r in restores} == checkpointed
+    # Each partition restored from its newest checkpoint (one never checkpointed before the kill, from its beginning).
+    assert {r["partition"]: r["checkpoint"] for r in restores} == {p: checkpointed.get(p) for p in ends}
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
 
@@ -75,23 +95,35 @@ def test_workers_killed_mid_work_and_a_takeover_restore_from_the_shared_checkpoi
     source = _workload(tmp_path, 12_000, seed=67)
     ledger = tmp_path / "ledger.sqlite"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-    publish_file(pipeline_bootstrap, source)
-    ends = input_ends(pipeline_bootstrap)
-    total = sum(ends.values())
 
     def start() -> WorkerProcess:
         return worker(pipeline_bootstrap, f"sqlite:///{ledger}", tmp_path / "worker.log", group, *CHECKPOINT)
 
+    asyncio.run(ensure_topics(pipeline_bootstrap, ALL_TOPICS, 3))
     kills = 0
-    for _ in range(2):
+    *rounds, last = slices(source, 3)
+    for k, lines in enumerate(rounds):
+        part = tmp_path / f"round{k}.jsonl"
+        part.write_bytes(lines)
         with running([start()]) as [busy]:
-            # Mid-work: after a checkpoint and before the backlog is done, at a seeded moment.
-            wait_until(lambda: _checkpoints_taken(busy) >= 1, "a checkpoint")
-            time.sleep(rng.uniform(0.0, 0.4))
-            done = sum(busy.positions().values())
-            busy.kill()
-            kills += 0 < done < total
-    assert kills >= 1, "no kill landed while the backlog was being worked off"
+            # The stream flows while the worker runs; the kill lands after this worker's first checkpoint,
+            # at a seeded moment, and counts when the stream was still flowing then.
+            wait_until(lambda: _serving(busy), "the worker serves")
+            publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, part, 20, 0.5))
+            publisher.start()
+            try:
+                wait_until(lambda: _checkpoints_taken(busy) >= 1, "a checkpoint")
+                time.sleep(rng.uniform(0.0, 0.4))
+                flowing = publisher.is_alive()
+                busy.kill()
+            finally:
+                publisher.join()
+            kills += flowing
+    assert kills >= 1, "no kill landed while the stream flowed"
+    part = tmp_path / "last.jsonl"
+    part.write_bytes(last)
+    publish_file(pipeline_bootstrap, part)
+    ends = input_ends(pipeline_bootstrap)
     with running([start(), start()]) as [a, b]:
         wait_for_workers(pipeline_bootstrap, [a, b])
         wait_until(lambda: bool(a.positions()) and bool(b.positions()), "both workers hold partitions")
