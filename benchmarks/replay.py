@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,8 +88,10 @@ def replay_once(source: Path | str, tmp: Path, run: str, workers: str, horizon: 
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
+    state = db.with_name(db.name + ".state")
+    result["state_bytes"] = sum(f.stat().st_size for f in state.iterdir()) if state.is_dir() else 0
     for leftover in tmp.glob(f"{run}.*"):
-        leftover.unlink()
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     return result
 
 
@@ -124,6 +127,8 @@ def main() -> None:
             print(f"{f'spoc replay, {label} (events/s)':<46}{rate:>14,.0f}{', '.join(f'{r:,.0f}' for r in rates):>30}")
             print(f"{'  ratio to baseline':<46}{rate / base:>14.3f}")
             print(f"{'  peak RSS of the replay process (MiB)':<46}{statistics.median(r['peak_rss_mb'] for r in runs):>14,.0f}")
+            state = statistics.median(r["state_bytes"] for r in runs)
+            print(f"{'  replay state kept beside the file (bytes/event)':<46}{state / runs[0]['lines']:>14,.1f}")
             if workers != "1":
                 print(f"{'  peak RSS of the largest worker (MiB)':<46}{statistics.median(r['worker_peak_rss_mb'] for r in runs):>14,.0f}")
         print()
