@@ -155,14 +155,17 @@ class History:
         return self.states[0].shares if self.states else None
 
 
+def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
 def holds_file_history(con: duckdb.DuckDBPyConnection) -> bool:
-    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    return "spoc_state" in tables
+    return "spoc_state" in _table_names(con)
 
 
 def read_history(con: duckdb.DuckDBPyConnection, path: Path) -> History:
     """The history in an open analytics file; refuses one made by other code, or tables without a history."""
-    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    tables = _table_names(con)
     if "spoc_state" not in tables:
         if "touchpoints" in tables:
             raise HistoryError(f"{path} holds tables but no replay history (an older version, or `spoc project`, "

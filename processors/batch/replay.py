@@ -51,8 +51,9 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 MAX_WORKERS = 8
 
 
-def default_workers(inputs: list[str]) -> int:
-    if STDIN in inputs or sum(os.path.getsize(p) for p in inputs) < PARALLEL_MIN_BYTES:
+def default_workers(paths: list[str]) -> int:
+    """Processes for files of these sizes (stdin never gets here: ``_file_shares`` gives it one)."""
+    if sum(os.path.getsize(p) for p in paths) < PARALLEL_MIN_BYTES:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
