@@ -10,6 +10,7 @@ decided in :mod:`ledger.ownership`.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import datetime
 from sys import intern
 
@@ -51,9 +52,11 @@ class Customer:
 class LedgerCore:
     """Applies SPEC §3–§5 to a stream of validated events."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY) -> None:
+    def __init__(self, policy: Policy = DEFAULT_POLICY, customers: MutableMapping[str, Customer] | None = None) -> None:
+        """``customers`` keeps the per-customer state (a dict by default; a driver may give one that keeps
+        some of it on disk).  The core holds a customer it got from it only while handling one event."""
         self.policy = policy
-        self.customers: dict[str, Customer] = {}
+        self.customers: MutableMapping[str, Customer] = {} if customers is None else customers
         self.departed: set[str] = set()
         self.owned_by: dict[str, set[str]] = {}
         self.touch_facts: list[TouchFact] = []

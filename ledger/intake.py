@@ -8,11 +8,11 @@ and decided cannot differ between them.  No I/O.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ledger.core import LedgerCore
+from ledger.core import Customer, LedgerCore
 from ledger.dedup import FILTER_BITS, DedupIndex, Verdict
 from ledger.policy import Policy
 from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
@@ -64,10 +64,11 @@ class Intake:
     """
 
     def __init__(
-        self, policy: Policy, owns: Callable[[str], bool] | None = None, dedup_filter_bits: int = FILTER_BITS
+        self, policy: Policy, owns: Callable[[str], bool] | None = None, dedup_filter_bits: int = FILTER_BITS,
+        customers: MutableMapping[str, Customer] | None = None,
     ) -> None:
         self.owns = owns
-        self.core = LedgerCore(policy)
+        self.core = LedgerCore(policy, customers)
         self.dedup = DedupIndex(dedup_filter_bits)
         self.counts = IntakeCounts()
         self.latest: datetime | None = None

@@ -44,6 +44,7 @@ def _replay(args: argparse.Namespace) -> int:
         progress=progress,
         workers=args.workers,
         rebuild=args.rebuild,
+        state_cache_mb=args.state_cache_mb,
     )
     if args.progress:
         print(file=sys.stderr)
@@ -324,6 +325,23 @@ def _add_bootstrap(command: argparse.ArgumentParser) -> None:
     command.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $SPOC_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)")
 
 
+def add_state_cache_option(command: argparse.ArgumentParser, whose: str) -> None:
+    from processors.runtime.state_store import DEFAULT_CACHE_MB
+
+    command.add_argument(
+        "--state-cache-mb", type=_positive_float, default=DEFAULT_CACHE_MB, metavar="MB",
+        help=f"memory for the customers' working state in {whose}; the least recently used beyond it wait on "
+        f"local disk (results are the same, only slower when many have to come back). Default: {DEFAULT_CACHE_MB}",
+    )
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -386,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         "write it to its own --db and compare with `spoc compare`",
     )
     replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
+    add_state_cache_option(replay, "each replay process")
     replay.add_argument(
         "--workers", type=int, metavar="N",
         help="processes to split the customers over (default: one per core for inputs over 8 MiB, else 1; "
@@ -502,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    add_state_cache_option(worker, "the worker, for all its partitions together")
     worker.add_argument(
         "--checkpoint-seconds", type=float, default=60.0, metavar="SECONDS",
         help="checkpoint each partition's state in the ledger store this often while it changes, at once after "

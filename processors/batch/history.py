@@ -25,11 +25,13 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from ledger.core import Customer
 from ledger.errors import TerminalError
 from ledger.intake import Intake
 from processors.runtime import snapshots
@@ -128,13 +130,14 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_state(directory: Path, record: StateFile) -> ShareState:
+def read_state(directory: Path, record: StateFile, customers: MutableMapping[str, Customer]) -> ShareState:
+    """A share's state, its customers restored into ``customers``."""
     path = directory / record.file
     try:
         payload = path.read_bytes()
     except OSError as error:
         raise HistoryError(f"the replay state {path} cannot be read ({error.strerror}); {REBUILD_FIX}") from None
-    state = snapshots.unpack(payload, record.sha256)
+    state = snapshots.unpack(payload, record.sha256, customers)
     if state is None:
         raise HistoryError(f"the replay state {path} is damaged (its checksum does not match); {REBUILD_FIX}")
     if not isinstance(state, ShareState):

@@ -43,6 +43,7 @@ from processors.batch.shares import FileShare, Share, TopicShare
 from processors.batch.split import run_shares
 from processors.batch.summary import ReplaySummary
 from processors.kafka.topics import TopicLayoutError, partition_counts, unreachable
+from processors.runtime.state_store import DEFAULT_CACHE_MB
 from processors.sources import STDIN, check_readable, source_name
 from projections.duckdb_store import AnalyticsStore, compact
 
@@ -76,6 +77,7 @@ def replay(
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
     rebuild: bool = False,
+    state_cache_mb: float = DEFAULT_CACHE_MB,
 ) -> ReplaySummary:
     """Replay files in order into the history an analytics file holds, or a topic into a new one.
 
@@ -84,7 +86,8 @@ def replay(
     replay left it, and their facts are added to its tables.  ``rebuild`` starts over.
     A topic is replayed partition by partition as the live worker processes it, into a
     new file (or with ``rebuild``); its positions are the worker's, so replaying into the
-    live ledger store writes nothing new.
+    live ledger store writes nothing new.  Each process keeps ``state_cache_mb`` of the
+    customers' working state in memory, the rest in scratch space under ``<db>.state/``.
     """
     started = time.perf_counter()
     path = Path(analytics_path)
@@ -113,10 +116,10 @@ def replay(
     added: list[Input] = []
     inputs_held = 0
     if isinstance(inputs, TopicInput):
-        shares: Sequence[Share] = _topic_shares(inputs, policy, workers)
+        shares: Sequence[Share] = _topic_shares(inputs, policy, workers, directory, state_cache_mb)
     else:
         added, inputs_held = _new_inputs(inputs, held, directory / "spool")
-        shares = _file_shares(added, policy, directory, held, workers)
+        shares = _file_shares(added, policy, directory, held, workers, state_cache_mb)
     ledger = LedgerStore(ledger_url)
     try:
         analytics.con.begin()
@@ -165,7 +168,7 @@ def _new_inputs(paths: list[str], held: History, spool: Path) -> tuple[list[Inpu
 
 
 def _file_shares(
-    inputs: list[Input], policy: Policy, directory: Path, held: History, workers: int | None
+    inputs: list[Input], policy: Policy, directory: Path, held: History, workers: int | None, cache_mb: float
 ) -> list[Share]:
     if held.shares is not None:
         shares = held.shares  # the history's state is kept per share of the customers
@@ -174,10 +177,12 @@ def _file_shares(
     else:
         shares = workers or default_workers([i.path for i in inputs])
     restore = {state.share: state for state in held.states}
-    return [FileShare(tuple(inputs), policy, directory, k, shares, restore.get(k)) for k in range(shares)]
+    return [FileShare(tuple(inputs), policy, directory, cache_mb, k, shares, restore.get(k)) for k in range(shares)]
 
 
-def _topic_shares(source: TopicInput, policy: Policy, workers: int | None) -> list[Share]:
+def _topic_shares(
+    source: TopicInput, policy: Policy, workers: int | None, directory: Path, cache_mb: float
+) -> list[Share]:
     try:
         partitions = asyncio.run(partition_counts(source.bootstrap, (source.topic,))).get(source.topic, 0)
     except KafkaConnectionError as error:
@@ -190,7 +195,8 @@ def _topic_shares(source: TopicInput, policy: Policy, workers: int | None) -> li
     # would leave one with twice the partitions of another (3 partitions on 2 cores).
     workers = max(1, min(workers or partitions, partitions, MAX_WORKERS))
     return [
-        TopicShare(source.bootstrap, source.topic, tuple(range(k, partitions, workers)), policy) for k in range(workers)
+        TopicShare(source.bootstrap, source.topic, tuple(range(k, partitions, workers)), policy, directory, cache_mb)
+        for k in range(workers)
     ]
 
 

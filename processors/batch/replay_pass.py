@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from ledger.core import Customer
 from ledger.intake import Intake, IntakeCounts
 from ledger.policy import Policy
 from ledger.records import Erasure, LedgerRecord, Position
@@ -77,13 +78,16 @@ class ReplayPass:
     def __init__(
         self, analytics: AnalyticsStore, ledger_sink: LedgerSink, policy: Policy,
         partition: tuple[int, int] = (0, 1), restored: ShareState | None = None,
+        customers: MutableMapping[str, Customer] | None = None,
     ) -> None:
+        """``customers`` keeps the core's customers (see :class:`~ledger.core.LedgerCore`); a restored
+        state was restored into it already."""
         self.analytics = analytics
         self.ledger_sink = ledger_sink
         index, partitions = partition
         owns = None if partitions == 1 else OwnedCustomers(index, partitions)
         if restored is None:
-            self.intake, self.seq = Intake(policy, owns), 0
+            self.intake, self.seq = Intake(policy, owns, customers=customers), 0
         else:  # the history so far (processors/batch/history.py): its counts were reported by its own runs
             self.intake, self.seq = restored.intake, restored.seq
             self.intake.owns, self.intake.counts = owns, IntakeCounts()

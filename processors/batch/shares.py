@@ -27,7 +27,11 @@ from processors.batch.summary import ReplaySummary
 from processors.kafka.reading import history
 from processors.kafka.topics import partition_source, unreachable
 from processors.runtime.heap import chunked_collection
+from processors.runtime.state_store import CacheBudget, spilling
 from projections.duckdb_store import AnalyticsStore
+
+SCRATCH = "scratch"
+"""Under the state directory: where each replay process keeps the customers beyond its cache."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class FileShare:
     inputs: tuple[Input, ...]
     policy: Policy
     state_dir: Path
+    cache_mb: float
     partition: int = 0
     partitions: int = 1
     restore: StateFile | None = None
@@ -62,12 +67,13 @@ class FileShare:
         return self.partitions
 
     def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
-        restored = None if self.restore is None else read_state(self.state_dir, self.restore)
-        run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions), restored)
-        with chunked_collection():
-            for held in self.inputs:
-                run.run_file(held)
-        state = write_state(self.state_dir, self.partition, self.partitions, run.state)
+        with spilling(self.state_dir / SCRATCH, CacheBudget(self.cache_mb)) as customers:
+            restored = None if self.restore is None else read_state(self.state_dir, self.restore, customers)
+            run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions), restored, customers)
+            with chunked_collection():
+                for held in self.inputs:
+                    run.run_file(held)
+            state = write_state(self.state_dir, self.partition, self.partitions, run.state)
         return ShareResult(run.summary, run.latest, (state,))
 
 
@@ -83,6 +89,8 @@ class TopicShare:
     topic: str
     partitions: tuple[int, ...]
     policy: Policy
+    state_dir: Path
+    cache_mb: float
 
     @property
     def sharers(self) -> int:
@@ -96,12 +104,14 @@ class TopicShare:
 
     async def _run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
         summary, latest = ReplaySummary(), None
+        budget = CacheBudget(self.cache_mb)
         with chunked_collection():
             for partition in self.partitions:
-                run = ReplayPass(analytics, sink, self.policy)
-                source = partition_source(self.topic, partition)
-                async for messages in history(self.bootstrap, self.topic, partition, CHUNK):
-                    run.run_messages(source, messages)
+                with spilling(self.state_dir / SCRATCH, budget) as customers:
+                    run = ReplayPass(analytics, sink, self.policy, customers=customers)
+                    source = partition_source(self.topic, partition)
+                    async for messages in history(self.bootstrap, self.topic, partition, CHUNK):
+                        run.run_messages(source, messages)
                 summary.add(run.summary)
                 if run.latest is not None and (latest is None or run.latest > latest):
                     latest = run.latest

@@ -12,9 +12,13 @@ import hashlib
 import importlib.util
 import io
 import pickle
+from collections.abc import MutableMapping
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
+
+from processors.runtime.state_store import SpillingMapping
 
 SNAPSHOT_FORMAT = 1
 CODE_PACKAGES = ("ledger", "schemas")
@@ -34,7 +38,8 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-CUSTOMERS_PER_PART = 5_000
+CUSTOMERS_PER_PART = 256
+"""Small enough that a part of customers with long histories does not break a cache budget on restore."""
 
 
 def dump(state: Any, out: IO[bytes]) -> None:
@@ -42,7 +47,7 @@ def dump(state: Any, out: IO[bytes]) -> None:
 
     The core's customers go in parts of :data:`CUSTOMERS_PER_PART`, each pickled with a fresh memo:
     one pickle of the whole state kept an entry for each of its millions of objects (~700 MiB more
-    at the peak of a 1M-event replay).  A customer's objects refer to nothing outside it (the core's
+    at the peak of a 1M-event replay), and a part is unpickled whole on restore.  A customer's objects refer to nothing outside it (the core's
     indexes name customers by id), so nothing shared is split.  Streamed: the bytes go out as made.
     """
     core = state.intake.core
@@ -53,9 +58,10 @@ def dump(state: Any, out: IO[bytes]) -> None:
             pickle.dump(state, packed, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
             core.customers = customers
-        items = list(customers.items())
-        for start in range(0, len(items), CUSTOMERS_PER_PART):  # one pickle each: its own memo
-            pickle.dump(items[start:start + CUSTOMERS_PER_PART], packed, protocol=pickle.HIGHEST_PROTOCOL)
+        # Those kept on disk are read from it, not brought into memory.
+        items = customers.stored_items() if isinstance(customers, SpillingMapping) else iter(customers.items())
+        while part := list(islice(items, CUSTOMERS_PER_PART)):  # one pickle each: its own memo
+            pickle.dump(part, packed, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def pack(state: Any) -> bytes:
@@ -69,12 +75,17 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def unpack(data: bytes, expected_sha256: str) -> Any | None:
-    """The state in snapshot bytes, or None when they are not what was written (damaged, half-written)."""
+def unpack(data: bytes, expected_sha256: str, customers: MutableMapping[str, Any] | None = None) -> Any | None:
+    """The state in snapshot bytes, or None when they are not what was written (damaged, half-written).
+
+    Its customers go into ``customers`` (which may keep them on disk), or a dict.
+    """
     if sha256(data) != expected_sha256:
         return None
     stream = gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb")
     state = pickle.load(stream)
+    if customers is not None:
+        state.intake.core.customers = customers
     customers = state.intake.core.customers
     while True:
         try:

@@ -39,6 +39,8 @@ from spoc.cli import main
 from tests.event_streams import streams
 from tests.replaying import run_replay, write_jsonl
 
+TINY_CACHE_MB = 0.001
+"""Less than one customer's charge: every customer but the one at hand is kept on disk."""
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOOKKEEPING = {"spoc_state"}
 """Names the state files of the history's last run; their bytes are not part of the result."""
@@ -73,8 +75,8 @@ def test_replaying_any_split_into_consecutive_pieces_equals_one_replay(events: l
         root = Path(tmp)
         files = [write_jsonl(root / f"piece{k}.jsonl", piece) for k, piece in enumerate(_pieces(redelivered, cuts))]
         whole, _ = run_replay(root, files, name="whole")
-        for file in files:
-            pieces, _ = run_replay(root, [file], name="pieces")
+        for file in files:  # with a cache of one customer: every other waits on disk (SPEC §2, bounded memory)
+            pieces, _ = run_replay(root, [file], name="pieces", state_cache_mb=TINY_CACHE_MB)
         assert every_table(pieces) == every_table(whole)
         assert ledger_store(pieces) == ledger_store(whole)
 
@@ -86,8 +88,8 @@ def test_daily_loads_split_over_processes_equal_one_replay(tmp_path: Path) -> No
     day1.write_bytes(b"\n".join(lines[:18_000]) + b"\n")
     day2.write_bytes(gzip.compress(b"\n".join(lines[18_000:]) + b"\n"))
     whole, _ = run_replay(tmp_path, [day1, day2], name="whole", workers=2)
-    run_replay(tmp_path, [day1], name="daily", workers=2)
-    daily, summary = run_replay(tmp_path, [day2], name="daily", workers=1)  # the history keeps its two shares
+    run_replay(tmp_path, [day1], name="daily", workers=2, state_cache_mb=TINY_CACHE_MB)
+    daily, summary = run_replay(tmp_path, [day2], name="daily", workers=1, state_cache_mb=0.5)  # the history keeps its two shares
     assert summary.accepted > 0 and summary.inputs_held == 0
     assert every_table(daily) == every_table(whole)
     assert ledger_store(daily) == ledger_store(whole)
@@ -122,7 +124,7 @@ def test_the_shares_flushes_are_merged_by_their_number_whatever_order_they_arriv
         stored.append(merged)
         return 0
 
-    shares = [FileShare((), DEFAULT_POLICY, Path("unused"), k, 2) for k in range(2)]
+    shares = [FileShare((), DEFAULT_POLICY, Path("unused"), 1.0, k, 2) for k in range(2)]
     _receive(arrivals, [], shares, store)
     assert [[r.customer_id for r in f.records] for f in stored] == [["c0", "c1"], []]
 

@@ -1,0 +1,193 @@
+"""The core's customers beyond a memory budget, on local disk (SPEC §2: resident memory bounded by
+configuration, not by the length of history).
+
+A :class:`SpillingMapping` is a mapping of customer id to the core's per-customer working state.
+The customers used most recently stay in memory as objects; when the process's
+:class:`CacheBudget` is spent, the least recently used are pickled to a RocksDB database
+(``rocksdict``, as Quix Streams keeps its state) in a scratch directory and come back when an
+event needs them, a late one included, so results are exactly those of an all-in-memory run.
+
+A customer is either in memory or on disk, never both: loading one deletes its stored copy, and
+evicting one writes it whole (an event that loads a customer changes it).  The database is
+scratch: checkpoints and replay histories hold the state as snapshots
+(``processors/runtime/snapshots.py``), and the directory is deleted when the mapping is closed.
+RocksDB's write-ahead log is off for the same reason.
+
+Memory is charged approximately: a customer costs :data:`EXPANSION` times the bytes of its
+pickle (its objects' size in memory, measured in ``benchmarks/state_stores.py``), and one never
+pickled costs :data:`NEW_VALUE_BYTES`.
+
+Imports nothing of the project's other packages.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
+
+EXPANSION = 3
+"""A customer's objects in memory take about this many times the bytes of its pickle."""
+NEW_VALUE_BYTES = 2_048
+"""The charge of a customer not yet pickled: a new customer has a touch or two."""
+WRITE_BATCH = 1_000
+"""Evicted customers written to the database at a time."""
+ROCKSDB_MEMORY = 16 << 20
+"""Each database's write buffer and block cache, on top of the budget."""
+DEFAULT_CACHE_MB = 256
+
+
+class CacheBudget:
+    """The bytes every spilling mapping of a process may keep in memory together (approximately)."""
+
+    def __init__(self, limit_mb: float = DEFAULT_CACHE_MB) -> None:
+        self.limit = int(limit_mb * (1 << 20))
+        self.used = 0
+
+
+class SpillingMapping(MutableMapping[str, Any]):
+    """Customer id -> state, the least recently used beyond the budget pickled to ``directory``."""
+
+    def __init__(self, directory: Path, budget: CacheBudget) -> None:
+        self.directory = directory
+        self.budget = budget
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._charges: dict[str, int] = {}
+        self._pending: dict[bytes, bytes] = {}
+        """Evicted, not written to the database yet."""
+        self._stored = 0
+        """Customers pending or in the database."""
+        self.loads = 0
+        self.evictions = 0
+        self._db = Rdict(str(directory), _options())
+        write_options = WriteOptions()
+        write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says a method
+        self._db.set_write_options(write_options)
+
+    # The mapping.
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._cache.get(key)
+        if value is not None:
+            self._cache.move_to_end(key)
+            return value
+        value = self._load(key)
+        return default if value is None else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self._cache or self._load(key) is not None:
+            self._cache[key] = value
+            self._cache.move_to_end(key)
+            return
+        self._admit(key, value, NEW_VALUE_BYTES)
+
+    def __delitem__(self, key: str) -> None:
+        if key in self._cache:
+            del self._cache[key]
+            self.budget.used -= self._charges.pop(key)
+            return
+        stored = key.encode()
+        if self._pending.pop(stored, None) is None:
+            if self._db.get(stored) is None:
+                raise KeyError(key)
+            self._db.delete(stored)
+        self._stored -= 1
+
+    def __iter__(self) -> Iterator[str]:
+        yield from list(self._cache)
+        yield from [key.decode() for key in self._pending]
+        for key in self._db.keys():  # noqa: SIM118 - a database, not a dict
+            yield cast(bytes, key).decode()
+
+    def __len__(self) -> int:
+        return len(self._cache) + self._stored
+
+    def stored_items(self) -> Iterator[tuple[str, Any]]:
+        """Every customer, without bringing the stored ones into memory (for a snapshot)."""
+        yield from list(self._cache.items())
+        for pending, blob in list(self._pending.items()):
+            yield pending.decode(), pickle.loads(blob)
+        for stored, value in self._db.items():
+            yield cast(bytes, stored).decode(), pickle.loads(cast(bytes, value))
+
+    def close(self) -> None:
+        """Forget the memory and delete the database (it is scratch)."""
+        self.budget.used -= sum(self._charges.values())
+        self._cache.clear()
+        self._charges.clear()
+        self._pending.clear()
+        self._db.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # Moving customers between memory and disk.
+
+    def _load(self, key: str) -> Any:
+        stored = key.encode()
+        blob = self._pending.pop(stored, None)
+        if blob is None:
+            blob = cast(bytes | None, self._db.get(stored))
+            if blob is None:
+                return None
+            self._db.delete(stored)
+        self._stored -= 1
+        self.loads += 1
+        value = pickle.loads(blob)
+        self._admit(key, value, len(blob) * EXPANSION)
+        return value
+
+    def _admit(self, key: str, value: Any, charge: int) -> None:
+        self._cache[key] = value
+        self._charges[key] = charge
+        self.budget.used += charge
+        budget, cache = self.budget, self._cache
+        while budget.used > budget.limit and len(cache) > 1:  # the newest stays: the caller holds it
+            evicted, state = cache.popitem(last=False)
+            budget.used -= self._charges.pop(evicted)
+            self._pending[evicted.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+            self._stored += 1
+            self.evictions += 1
+            if len(self._pending) >= WRITE_BATCH:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for key, blob in self._pending.items():
+            batch.put(key, blob)
+        self._db.write(batch)
+        self._pending = {}
+
+
+@contextmanager
+def spilling(parent: Path, budget: CacheBudget) -> Iterator[SpillingMapping]:
+    """A spilling mapping in a new scratch directory under ``parent``, deleted on the way out."""
+    parent.mkdir(parents=True, exist_ok=True)
+    mapping = SpillingMapping(Path(tempfile.mkdtemp(prefix="customers-", dir=parent)), budget)
+    try:
+        yield mapping
+    finally:
+        mapping.close()
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.set_write_buffer_size(ROCKSDB_MEMORY // 2)
+    options.set_max_write_buffer_number(2)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(ROCKSDB_MEMORY // 2))
+    table.set_bloom_filter(10, False)
+    options.set_block_based_table_factory(table)
+    return options
