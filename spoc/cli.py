@@ -214,7 +214,10 @@ def _worker(args: argparse.Namespace) -> int:
     _hold_to_policy(ledger_url, policy)
     partitions = asyncio.run(prepare())
     settings = WorkerSettings(
-        LiveSettings(bootstrap, ledger_url, policy, checkpoint_seconds=args.checkpoint_seconds), partitions,
+        LiveSettings(
+            bootstrap, ledger_url, policy, checkpoint_seconds=args.checkpoint_seconds,
+            state_cache_mb=args.state_cache_mb,
+        ), partitions,
         group=args.group, web_host=args.web_host,
         web_port=args.web_port, max_batch=args.max_batch,
         exactly_once=exactly_once,

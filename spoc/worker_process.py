@@ -84,10 +84,15 @@ class WorkerProcess:
             return {}
         return {int(p): int(float(v)) for p, v in POSITION.findall(body.decode())}
 
-    def metric(self, name: str) -> float:
-        """The sum of a metric's samples over its labels."""
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples over its labels (those with ``labels``, when given)."""
         _, body = self.get("/metrics")
-        return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", body.decode(), re.M))
+        wanted = {f'{key}="{value}"' for key, value in labels.items()}
+        return sum(
+            float(value)
+            for found, value in re.findall(rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+]+)$", body.decode(), re.M)
+            if wanted <= set(found.split(","))
+        )
 
     def kill(self) -> None:
         if self.running:

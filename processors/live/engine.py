@@ -22,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ledger.policy import DEFAULT_POLICY, Policy
@@ -39,6 +42,7 @@ from processors.live.publisher import OutputPublisher, PartitionFenced
 from processors.live.queues import PartitionQueues
 from processors.live.retrying import retrying
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
+from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, SpillingMapping
 
 log = logging.getLogger("spoc.worker")
 
@@ -60,6 +64,8 @@ class LiveSettings:
     checkpoint_seconds: float = 60.0
     """How often each partition's state is checkpointed while it changes (also at once after an
     erasure, and when the partition is let go); 0: never (a restart reads the whole history)."""
+    state_cache_mb: float = DEFAULT_CACHE_MB
+    """Memory for the customers' working state of all partitions together; the rest waits on local disk."""
 
 
 OwnerSink = Callable[[str, OwnerView | None], None]
@@ -84,6 +90,10 @@ class LiveLedger:
         self._starting = asyncio.Lock()
         self._fenced: set[int] = set()
         self._settling = LiveSettling()
+        self._budget = CacheBudget(settings.state_cache_mb)
+        self._scratch: Path | None = None
+        """Where the partitions keep the customers beyond the budget (deleted when the worker stops)."""
+        metrics.watch_state(self._budget, lambda: [s.customers for s in self.states.values() if s.customers is not None])
 
     async def start(self) -> None:
         """Open the ledger store and the producer (once; later calls return at once)."""
@@ -94,6 +104,7 @@ class LiveLedger:
             await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
             if self.settings.checkpoint_seconds > 0:
                 self.checkpoints = Checkpoints(self.ledger)
+            self._scratch = Path(tempfile.mkdtemp(prefix="spoc-worker-state-"))
             await self.publisher.start()
 
     async def stop(self) -> None:
@@ -102,6 +113,12 @@ class LiveLedger:
         for task in list(self._catching_up.values()):
             task.cancel()
         await self.publisher.stop()
+        for state in self.states.values():
+            state.close()
+        self.states.clear()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
@@ -120,6 +137,8 @@ class LiveLedger:
                 and self.checkpoints.saved.get(partition, -1) < state.next_offset - 1
             ):
                 await self._checkpoint(state)
+            if state is not None:
+                state.close()
             await self.publisher.release(partition)
 
     def catch_up(self, partitions: set[int]) -> None:
@@ -154,8 +173,14 @@ class LiveLedger:
             extra={"partition": partition},
         )
         self._fenced.add(partition)
-        self.states.pop(partition, None)
+        state = self.states.pop(partition, None)
         self.queues.drop(partition)
+        if state is not None:
+            asyncio.get_running_loop().create_task(self._close_when_idle(partition, state))
+
+    async def _close_when_idle(self, partition: int, state: PartitionLedger) -> None:
+        async with self._locks[partition]:  # once a batch in progress is done with it
+            state.close()
 
     def _note_failure(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or isinstance(task.exception(), PartitionFenced):
@@ -205,9 +230,15 @@ class LiveLedger:
         source = partition_source(TOUCHPOINTS, partition)
         recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
-        snapshot = None if self.checkpoints is None else await self.checkpoints.restore(source)
+        assert self._scratch is not None
+        customers = SpillingMapping(Path(tempfile.mkdtemp(prefix=f"partition-{partition}-", dir=self._scratch)), self._budget)
+        try:
+            snapshot = None if self.checkpoints is None else await self.checkpoints.restore(source, customers)
+        except BaseException:
+            customers.close()
+            raise
         restored = None if snapshot is None else (snapshot.intake, snapshot.last_offset)
-        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails, restored)
+        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails, restored, customers)
         if snapshot is not None and self.checkpoints is not None:
             self.checkpoints.saved[partition] = snapshot.last_offset
         self._checkpointed_at[partition] = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,6 +15,7 @@ from prometheus_client import (
 
 from ledger.relationship import OWNER_EVENTS
 from processors.live.partition import Effects
+from processors.runtime.state_store import CacheBudget, SpillingMapping
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -58,6 +60,24 @@ class WorkerMetrics:
             "spoc_partition_checkpoint_seconds", "Time to checkpoint a partition's state",
             buckets=(0.01, 0.1, 0.5, 1, 5, 30), registry=r,
         )
+
+    def watch_state(self, budget: CacheBudget, mappings: Callable[[], list[SpillingMapping]]) -> None:
+        """Report the customers' working state (``--state-cache-mb``) of the partitions held, read when scraped."""
+        r = self.registry
+        Gauge(
+            "spoc_state_cache_bytes", "Memory charged to the customers kept in memory (approximate; the budget is "
+            "--state-cache-mb)", registry=r,
+        ).set_function(lambda: budget.used)
+        on_disk = Gauge(
+            "spoc_state_customers", "Customers of the partitions held, in memory or waiting on local disk", ["place"],
+            registry=r,
+        )
+        on_disk.labels("memory").set_function(lambda: sum(m.in_memory for m in mappings()))
+        on_disk.labels("disk").set_function(lambda: sum(len(m) - m.in_memory for m in mappings()))
+        Gauge(
+            "spoc_state_disk_loads", "Customers brought back from disk since the partitions held were restored",
+            registry=r,
+        ).set_function(lambda: sum(m.loads for m in mappings()))
 
     def observe(self, partition: int, effects: Effects, ledger_events_written: int) -> None:
         self.position.labels(str(partition)).set(effects.last_offset + 1)

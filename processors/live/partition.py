@@ -1,8 +1,8 @@
 """One input partition's ledger state, and which of its effects still have to happen.
 
-The state is rebuilt from the partition itself (Kafka is the log of record): the
-worker feeds every message from the beginning through the same intake step as
-``spoc replay``.  Effects are filtered by position, so re-processing is a no-op:
+The state is restored from the partition's last checkpoint and the partition's input
+after it (Kafka is the log of record): the worker feeds those messages through the
+same intake step as ``spoc replay``.  Effects are filtered by position, so re-processing is a no-op:
 ledger events only past the ledger store's recorded offset, output messages only
 past the last one found on each output partition.
 """
@@ -24,6 +24,7 @@ from processors.kafka.marks import Mark, Outgoing, beyond
 from processors.kafka.reading import Incoming
 from processors.kafka.topics import FACTS, partition_source
 from processors.live.outputs import facts_messages, facts_value, outputs_for
+from processors.runtime.state_store import SpillingMapping
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
@@ -65,14 +66,19 @@ class Effects:
 class PartitionLedger:
     def __init__(
         self, topic: str, partition: int, policy: Policy, recorded: int | None, tails: dict[str, Mark | None],
-        restored: tuple[Intake, int] | None = None,
+        restored: tuple[Intake, int] | None = None, customers: SpillingMapping | None = None,
     ) -> None:
-        """``restored``: the state after the input up to an offset (a checkpoint), and that offset."""
+        """``restored``: the state after the input up to an offset (a checkpoint), and that offset, its
+        customers restored into ``customers``; which keeps the core's customers, and is closed with
+        the state (:meth:`close`)."""
         self.topic = topic
         self.partition = partition
         self.source = partition_source(topic, partition)
+        self.customers = customers
         if restored is None:
-            self.intake, self.next_offset = Intake(policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS), 0
+            self.intake, self.next_offset = Intake(
+                policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS, customers=customers
+            ), 0
         else:
             self.intake, self.next_offset = restored[0], restored[1] + 1
         self.made_up_to = self.next_offset - 1
@@ -82,6 +88,11 @@ class PartitionLedger:
         """The ledger store's position for this partition: effects up to it are stored."""
         self.tails = tails
         """The mark of the last message on each output topic's partition: published up to it."""
+
+    def close(self) -> None:
+        """Free the customers' memory and scratch space (the state is not used again)."""
+        if self.customers is not None:
+            self.customers.close()
 
     def process(self, messages: list[Incoming]) -> Effects:
         """Run messages (in offset order) through the core; collect the effects not yet made.

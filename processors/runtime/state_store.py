@@ -25,6 +25,7 @@ from __future__ import annotations
 import pickle
 import shutil
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
@@ -45,11 +46,21 @@ DEFAULT_CACHE_MB = 256
 
 
 class CacheBudget:
-    """The bytes every spilling mapping of a process may keep in memory together (approximately)."""
+    """The bytes every spilling mapping of a process may keep in memory together (approximately).
+
+    The worker's partitions run in threads of their own, so the count is kept under a lock.
+    """
 
     def __init__(self, limit_mb: float = DEFAULT_CACHE_MB) -> None:
         self.limit = int(limit_mb * (1 << 20))
         self.used = 0
+        self._lock = threading.Lock()
+
+    def charge(self, size: int) -> bool:
+        """Count ``size`` more bytes (negative: fewer); True while over the limit."""
+        with self._lock:
+            self.used += size
+            return self.used > self.limit
 
 
 class SpillingMapping(MutableMapping[str, Any]):
@@ -97,7 +108,7 @@ class SpillingMapping(MutableMapping[str, Any]):
     def __delitem__(self, key: str) -> None:
         if key in self._cache:
             del self._cache[key]
-            self.budget.used -= self._charges.pop(key)
+            self.budget.charge(-self._charges.pop(key))
             return
         stored = key.encode()
         if self._pending.pop(stored, None) is None:
@@ -115,6 +126,10 @@ class SpillingMapping(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._cache) + self._stored
 
+    @property
+    def in_memory(self) -> int:
+        return len(self._cache)
+
     def stored_items(self) -> Iterator[tuple[str, Any]]:
         """Every customer, without bringing the stored ones into memory (for a snapshot)."""
         yield from list(self._cache.items())
@@ -125,7 +140,7 @@ class SpillingMapping(MutableMapping[str, Any]):
 
     def close(self) -> None:
         """Forget the memory and delete the database (it is scratch)."""
-        self.budget.used -= sum(self._charges.values())
+        self.budget.charge(-sum(self._charges.values()))
         self._cache.clear()
         self._charges.clear()
         self._pending.clear()
@@ -151,11 +166,10 @@ class SpillingMapping(MutableMapping[str, Any]):
     def _admit(self, key: str, value: Any, charge: int) -> None:
         self._cache[key] = value
         self._charges[key] = charge
-        self.budget.used += charge
-        budget, cache = self.budget, self._cache
-        while budget.used > budget.limit and len(cache) > 1:  # the newest stays: the caller holds it
+        over, cache = self.budget.charge(charge), self._cache
+        while over and len(cache) > 1:  # the newest stays: the caller holds it
             evicted, state = cache.popitem(last=False)
-            budget.used -= self._charges.pop(evicted)
+            over = self.budget.charge(-self._charges.pop(evicted))
             self._pending[evicted.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             self._stored += 1
             self.evictions += 1

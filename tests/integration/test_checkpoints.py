@@ -28,7 +28,8 @@ from tests.live import (
     worker,
 )
 
-CHECKPOINT = ("--checkpoint-seconds", "0.2")
+CHECKPOINT = ("--checkpoint-seconds", "0.2", "--state-cache-mb", "0.05")
+"""Checkpoints often, and a cache of ~25 customers: most wait on disk, and checkpoints read them from there."""
 
 
 def _checkpointed(ledger: Path) -> dict[int, int]:
@@ -78,6 +79,7 @@ def test_a_restarted_worker_reads_only_the_input_after_its_checkpoint(tmp_path: 
     with running([worker(pipeline_bootstrap, f"sqlite:///{ledger}", log, group, *CHECKPOINT)]) as [two]:
         wait_for_workers(pipeline_bootstrap, [two])
         read = two.metric("spoc_partition_restore_messages")
+        assert two.metric("spoc_state_customers", place="disk") > 0, "the small cache kept customers on disk"
         after_checkpoints = sum(end - (checkpointed.get(p, -1) + 1) for p, end in ends.items())
         # At most the input after each partition's checkpoint (what faust delivers live is not read to restore).
         assert read <= after_checkpoints < sum(ends.values()), (read, after_checkpoints, ends)
