@@ -14,8 +14,9 @@ scratch: checkpoints and replay histories hold the state as snapshots
 RocksDB's write-ahead log is off for the same reason.
 
 Memory is charged approximately: a customer costs :data:`EXPANSION` times the bytes of its
-pickle (its objects' size in memory, measured in ``benchmarks/state_stores.py``), and one never
-pickled costs :data:`NEW_VALUE_BYTES`.
+pickle when it comes from disk (its objects' size in memory), one never pickled costs
+:data:`NEW_VALUE_BYTES`, and every access adds :data:`ACCESS_BYTES`, what handling one event adds
+to a customer at most; an evicted customer's pickle gives its true size again.
 
 Imports nothing of the project's other packages.
 """
@@ -38,8 +39,11 @@ EXPANSION = 3
 """A customer's objects in memory take about this many times the bytes of its pickle."""
 NEW_VALUE_BYTES = 2_048
 """The charge of a customer not yet pickled: a new customer has a touch or two."""
-WRITE_BATCH = 1_000
-"""Evicted customers written to the database at a time."""
+ACCESS_BYTES = 160
+"""What an event adds to a customer's objects at most: a touch kept in its affinity and repeat
+histories (~150 bytes measured, ``benchmarks/memory_growth.py``)."""
+WRITE_BATCH_BYTES = 4 << 20
+"""Evicted customers are written to the database once their pickles take this much."""
 ROCKSDB_MEMORY = 16 << 20
 """Each database's write buffer and block cache, on top of the budget."""
 DEFAULT_CACHE_MB = 256
@@ -73,6 +77,7 @@ class SpillingMapping(MutableMapping[str, Any]):
         self._charges: dict[str, int] = {}
         self._pending: dict[bytes, bytes] = {}
         """Evicted, not written to the database yet."""
+        self._pending_bytes = 0
         self._stored = 0
         """Customers pending or in the database."""
         self.loads = 0
@@ -88,6 +93,9 @@ class SpillingMapping(MutableMapping[str, Any]):
         value = self._cache.get(key)
         if value is not None:
             self._cache.move_to_end(key)
+            self._charges[key] += ACCESS_BYTES
+            if self.budget.charge(ACCESS_BYTES):
+                self._evict()
             return value
         value = self._load(key)
         return default if value is None else value
@@ -111,7 +119,10 @@ class SpillingMapping(MutableMapping[str, Any]):
             self.budget.charge(-self._charges.pop(key))
             return
         stored = key.encode()
-        if self._pending.pop(stored, None) is None:
+        blob = self._pending.pop(stored, None)
+        if blob is not None:
+            self._pending_bytes -= len(blob)
+        else:
             if self._db.get(stored) is None:
                 raise KeyError(key)
             self._db.delete(stored)
@@ -152,7 +163,9 @@ class SpillingMapping(MutableMapping[str, Any]):
     def _load(self, key: str) -> Any:
         stored = key.encode()
         blob = self._pending.pop(stored, None)
-        if blob is None:
+        if blob is not None:
+            self._pending_bytes -= len(blob)
+        else:
             blob = cast(bytes | None, self._db.get(stored))
             if blob is None:
                 return None
@@ -166,14 +179,19 @@ class SpillingMapping(MutableMapping[str, Any]):
     def _admit(self, key: str, value: Any, charge: int) -> None:
         self._cache[key] = value
         self._charges[key] = charge
-        over, cache = self.budget.charge(charge), self._cache
+        if self.budget.charge(charge):
+            self._evict()
+
+    def _evict(self) -> None:
+        over, cache = True, self._cache
         while over and len(cache) > 1:  # the newest stays: the caller holds it
             evicted, state = cache.popitem(last=False)
             over = self.budget.charge(-self._charges.pop(evicted))
-            self._pending[evicted.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+            blob = self._pending[evicted.encode()] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+            self._pending_bytes += len(blob)
             self._stored += 1
             self.evictions += 1
-            if len(self._pending) >= WRITE_BATCH:
+            if self._pending_bytes >= WRITE_BATCH_BYTES:
                 self._write_pending()
 
     def _write_pending(self) -> None:
@@ -181,7 +199,7 @@ class SpillingMapping(MutableMapping[str, Any]):
         for key, blob in self._pending.items():
             batch.put(key, blob)
         self._db.write(batch)
-        self._pending = {}
+        self._pending, self._pending_bytes = {}, 0
 
 
 @contextmanager
