@@ -44,7 +44,7 @@ with chunked_collection():
             intake.drain()
             settle(collect=seq == CHUNK)  # as a file replay does
         if seq % step == 0:
-            print(json.dumps({"touches": seq, "rss_mib": memory_mib(os.getpid()), "index_bytes": intake.dedup.arrays_nbytes}),
+            print(json.dumps({"touches": seq, "rss_mib": memory_mib(os.getpid()), "index_bytes": intake.dedup.folded.nbytes}),
                   flush=True)
 """
 

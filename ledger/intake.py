@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ledger.core import Customer, LedgerCore
-from ledger.dedup import FILTER_BITS, DedupIndex, Verdict
+from ledger.dedup import FILTER_BITS, DedupIndex, FoldedIds, Verdict
 from ledger.policy import Policy
 from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
 from schemas.events import EmployeeDeparted, Touchpoint
@@ -65,11 +65,13 @@ class Intake:
 
     def __init__(
         self, policy: Policy, owns: Callable[[str], bool] | None = None, dedup_filter_bits: int = FILTER_BITS,
-        customers: MutableMapping[str, Customer] | None = None,
+        customers: MutableMapping[str, Customer] | None = None, folded_ids: FoldedIds | None = None,
     ) -> None:
+        """``customers`` and ``folded_ids`` keep the core's customers and the duplicate index's older ids
+        (in memory by default; a driver may give stores that keep them on disk)."""
         self.owns = owns
         self.core = LedgerCore(policy, customers)
-        self.dedup = DedupIndex(dedup_filter_bits)
+        self.dedup = DedupIndex(dedup_filter_bits, folded_ids)
         self.counts = IntakeCounts()
         self.latest: datetime | None = None
         self._controls: list[ControlFact] = []

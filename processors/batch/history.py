@@ -25,16 +25,15 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from ledger.core import Customer
 from ledger.errors import TerminalError
 from ledger.intake import Intake
 from processors.runtime import snapshots
+from processors.runtime.state_store import ScratchState
 from processors.sources import STDIN, InputError, source_name
 
 HASH_CHUNK = 1 << 20
@@ -130,14 +129,14 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_state(directory: Path, record: StateFile, customers: MutableMapping[str, Customer]) -> ShareState:
-    """A share's state, its customers restored into ``customers``."""
+def read_state(directory: Path, record: StateFile, scratch: ScratchState) -> ShareState:
+    """A share's state, its customers and folded ids restored into ``scratch``."""
     path = directory / record.file
     try:
         payload = path.read_bytes()
     except OSError as error:
         raise HistoryError(f"the replay state {path} cannot be read ({error.strerror}); {REBUILD_FIX}") from None
-    state = snapshots.unpack(payload, record.sha256, customers)
+    state = snapshots.unpack(payload, record.sha256, scratch.customers, scratch.ids)
     if state is None:
         raise HistoryError(f"the replay state {path} is damaged (its checksum does not match); {REBUILD_FIX}")
     if not isinstance(state, ShareState):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.core import Customer
 from ledger.intake import Intake, IntakeCounts
 from ledger.policy import Policy
 from ledger.records import Erasure, LedgerRecord, Position
@@ -17,6 +16,7 @@ from processors.batch.history import Input, ShareState
 from processors.batch.summary import ReplaySummary
 from processors.kafka.reading import Incoming
 from processors.runtime.heap import settle
+from processors.runtime.state_store import ScratchState
 from processors.sources import read_lines
 from projections.duckdb_store import AnalyticsStore
 
@@ -78,16 +78,19 @@ class ReplayPass:
     def __init__(
         self, analytics: AnalyticsStore, ledger_sink: LedgerSink, policy: Policy,
         partition: tuple[int, int] = (0, 1), restored: ShareState | None = None,
-        customers: MutableMapping[str, Customer] | None = None,
+        scratch: ScratchState | None = None,
     ) -> None:
-        """``customers`` keeps the core's customers (see :class:`~ledger.core.LedgerCore`); a restored
-        state was restored into it already."""
+        """``scratch`` keeps the customers and folded ids beyond the cache on disk (None: all in memory);
+        a restored state was restored into it already."""
         self.analytics = analytics
         self.ledger_sink = ledger_sink
         index, partitions = partition
         owns = None if partitions == 1 else OwnedCustomers(index, partitions)
         if restored is None:
-            self.intake, self.seq = Intake(policy, owns, customers=customers), 0
+            self.intake, self.seq = Intake(
+                policy, owns, customers=None if scratch is None else scratch.customers,
+                folded_ids=None if scratch is None else scratch.ids,
+            ), 0
         else:  # the history so far (processors/batch/history.py): its counts were reported by its own runs
             self.intake, self.seq = restored.intake, restored.seq
             self.intake.owns, self.intake.counts = owns, IntakeCounts()

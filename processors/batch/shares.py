@@ -67,9 +67,9 @@ class FileShare:
         return self.partitions
 
     def run(self, analytics: AnalyticsStore, sink: LedgerSink) -> ShareResult:
-        with spilling(self.state_dir / SCRATCH, CacheBudget(self.cache_mb)) as customers:
-            restored = None if self.restore is None else read_state(self.state_dir, self.restore, customers)
-            run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions), restored, customers)
+        with spilling(self.state_dir / SCRATCH, CacheBudget(self.cache_mb)) as scratch:
+            restored = None if self.restore is None else read_state(self.state_dir, self.restore, scratch)
+            run = ReplayPass(analytics, sink, self.policy, (self.partition, self.partitions), restored, scratch)
             with chunked_collection():
                 for held in self.inputs:
                     run.run_file(held)
@@ -107,8 +107,8 @@ class TopicShare:
         budget = CacheBudget(self.cache_mb)
         with chunked_collection():
             for partition in self.partitions:
-                with spilling(self.state_dir / SCRATCH, budget) as customers:
-                    run = ReplayPass(analytics, sink, self.policy, customers=customers)
+                with spilling(self.state_dir / SCRATCH, budget) as scratch:
+                    run = ReplayPass(analytics, sink, self.policy, scratch=scratch)
                     source = partition_source(self.topic, partition)
                     async for messages in history(self.bootstrap, self.topic, partition, CHUNK):
                         run.run_messages(source, messages)

@@ -21,7 +21,7 @@ from ledger.store import LedgerStore, StoredCheckpoint
 from processors.live.partition import PartitionLedger
 from processors.live.retrying import retrying
 from processors.runtime import snapshots
-from processors.runtime.state_store import SpillingMapping
+from processors.runtime.state_store import ScratchState
 
 log = logging.getLogger("spoc.worker")
 
@@ -54,16 +54,18 @@ class Checkpoints:
         self.saved[state.partition] = last
         log.info("partition checkpointed", extra={"partition": state.partition, "offset": last, "bytes": len(data)})
 
-    async def restore(self, source: str, customers: SpillingMapping) -> PartitionSnapshot | None:
-        """The newest checkpoint of ``source`` this code can trust, its customers restored into ``customers``;
-        or None (then: rebuild from the beginning)."""
+    async def restore(self, source: str, scratch: ScratchState) -> PartitionSnapshot | None:
+        """The newest checkpoint of ``source`` this code can trust, restored into ``scratch``; or None (then:
+        rebuild from the beginning)."""
         stored = await retrying("ledger store", lambda: asyncio.to_thread(self.ledger.checkpoints, source))
         for checkpoint in stored:
             if checkpoint.code != snapshots.code_fingerprint():
                 log.warning("checkpoint written by another version of spoc; not restored",
                             extra={"source": source, "offset": checkpoint.last_offset})
                 continue
-            snapshot = await asyncio.to_thread(snapshots.unpack, checkpoint.state, checkpoint.sha256, customers)
+            snapshot = await asyncio.to_thread(
+                snapshots.unpack, checkpoint.state, checkpoint.sha256, scratch.customers, scratch.ids
+            )
             if isinstance(snapshot, PartitionSnapshot):
                 return snapshot
             log.warning("checkpoint damaged (its checksum does not match); trying the one before",

@@ -42,7 +42,7 @@ from processors.live.publisher import OutputPublisher, PartitionFenced
 from processors.live.queues import PartitionQueues
 from processors.live.retrying import retrying
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
-from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, SpillingMapping
+from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, new_scratch
 
 log = logging.getLogger("spoc.worker")
 
@@ -93,7 +93,9 @@ class LiveLedger:
         self._budget = CacheBudget(settings.state_cache_mb)
         self._scratch: Path | None = None
         """Where the partitions keep the customers beyond the budget (deleted when the worker stops)."""
-        metrics.watch_state(self._budget, lambda: [s.customers for s in self.states.values() if s.customers is not None])
+        metrics.watch_state(
+            self._budget, lambda: [s.scratch.customers for s in self.states.values() if s.scratch is not None]
+        )
 
     async def start(self) -> None:
         """Open the ledger store and the producer (once; later calls return at once)."""
@@ -231,14 +233,14 @@ class LiveLedger:
         recorded = await asyncio.to_thread(self.ledger.recorded_position, source)
         tails = await output_tails(self.settings.bootstrap, OUTPUT_TOPICS, partition)
         assert self._scratch is not None
-        customers = SpillingMapping(Path(tempfile.mkdtemp(prefix=f"partition-{partition}-", dir=self._scratch)), self._budget)
+        scratch = new_scratch(self._scratch, self._budget, prefix=f"partition-{partition}-")
         try:
-            snapshot = None if self.checkpoints is None else await self.checkpoints.restore(source, customers)
+            snapshot = None if self.checkpoints is None else await self.checkpoints.restore(source, scratch)
         except BaseException:
-            customers.close()
+            scratch.close()
             raise
         restored = None if snapshot is None else (snapshot.intake, snapshot.last_offset)
-        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails, restored, customers)
+        state = PartitionLedger(TOUCHPOINTS, partition, self.settings.policy, recorded, tails, restored, scratch)
         if snapshot is not None and self.checkpoints is not None:
             self.checkpoints.saved[partition] = snapshot.last_offset
         self._checkpointed_at[partition] = time.monotonic()

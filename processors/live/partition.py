@@ -24,7 +24,7 @@ from processors.kafka.marks import Mark, Outgoing, beyond
 from processors.kafka.reading import Incoming
 from processors.kafka.topics import FACTS, partition_source
 from processors.live.outputs import facts_messages, facts_value, outputs_for
-from processors.runtime.state_store import SpillingMapping
+from processors.runtime.state_store import ScratchState
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
@@ -66,18 +66,20 @@ class Effects:
 class PartitionLedger:
     def __init__(
         self, topic: str, partition: int, policy: Policy, recorded: int | None, tails: dict[str, Mark | None],
-        restored: tuple[Intake, int] | None = None, customers: SpillingMapping | None = None,
+        restored: tuple[Intake, int] | None = None, scratch: ScratchState | None = None,
     ) -> None:
-        """``restored``: the state after the input up to an offset (a checkpoint), and that offset, its
-        customers restored into ``customers``; which keeps the core's customers, and is closed with
-        the state (:meth:`close`)."""
+        """``restored``: the state after the input up to an offset (a checkpoint), and that offset, restored
+        into ``scratch``; which keeps the customers and folded ids beyond the cache on disk, and is
+        closed with the state (:meth:`close`)."""
         self.topic = topic
         self.partition = partition
         self.source = partition_source(topic, partition)
-        self.customers = customers
+        self.scratch = scratch
         if restored is None:
             self.intake, self.next_offset = Intake(
-                policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS, customers=customers
+                policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS,
+                customers=None if scratch is None else scratch.customers,
+                folded_ids=None if scratch is None else scratch.ids,
             ), 0
         else:
             self.intake, self.next_offset = restored[0], restored[1] + 1
@@ -91,8 +93,8 @@ class PartitionLedger:
 
     def close(self) -> None:
         """Free the customers' memory and scratch space (the state is not used again)."""
-        if self.customers is not None:
-            self.customers.close()
+        if self.scratch is not None:
+            self.scratch.close()
 
     def process(self, messages: list[Incoming]) -> Effects:
         """Run messages (in offset order) through the core; collect the effects not yet made.

@@ -1,5 +1,5 @@
-"""The core's customers beyond a memory budget, on local disk (SPEC §2: resident memory bounded by
-configuration, not by the length of history).
+"""The core's customers beyond a memory budget, and the duplicate index's folded ids, on local disk
+(SPEC §2: resident memory bounded by configuration, not by the length of history).
 
 A :class:`SpillingMapping` is a mapping of customer id to the core's per-customer working state.
 The customers used most recently stay in memory as objects; when the process's
@@ -18,6 +18,9 @@ pickle when it comes from disk (its objects' size in memory), one never pickled 
 :data:`NEW_VALUE_BYTES`, and every access adds :data:`ACCESS_BYTES`, what handling one event adds
 to a customer at most; an evicted customer's pickle gives its true size again.
 
+:class:`StoredIds` keeps the duplicate index's folded event-id hashes in a second database: the
+index asks it only for ids its bitmap says may have been seen.
+
 Imports nothing of the project's other packages.
 """
 
@@ -33,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteOptions
 
 EXPANSION = 3
@@ -44,7 +48,7 @@ ACCESS_BYTES = 160
 histories (~150 bytes measured, ``benchmarks/memory_growth.py``)."""
 WRITE_BATCH_BYTES = 4 << 20
 """Evicted customers are written to the database once their pickles take this much."""
-ROCKSDB_MEMORY = 16 << 20
+ROCKSDB_MEMORY = 8 << 20
 """Each database's write buffer and block cache, on top of the budget."""
 DEFAULT_CACHE_MB = 256
 
@@ -202,15 +206,79 @@ class SpillingMapping(MutableMapping[str, Any]):
         self._pending, self._pending_bytes = {}, 0
 
 
-@contextmanager
-def spilling(parent: Path, budget: CacheBudget) -> Iterator[SpillingMapping]:
-    """A spilling mapping in a new scratch directory under ``parent``, deleted on the way out."""
+_ID_OFFSET = 1 << 63
+"""Added to a signed 64-bit hash so that its big-endian bytes sort as the numbers do."""
+IDS_A_CHUNK = 1 << 20
+
+
+class StoredIds:
+    """The duplicate index's folded ids (``ledger.dedup.FoldedIds``) in a RocksDB database: hash -> digest."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._db = Rdict(str(directory), _options())
+        write_options = WriteOptions()
+        write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says a method
+        self._db.set_write_options(write_options)
+
+    @property
+    def nbytes(self) -> int:
+        return 0  # in memory: the database's own buffers only
+
+    def find(self, key: int) -> int | None:
+        digest = cast(bytes | None, self._db.get((key + _ID_OFFSET).to_bytes(8, "big")))
+        return None if digest is None else int.from_bytes(digest, "big", signed=True)
+
+    def add(self, keys: np.ndarray, digests: np.ndarray) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for key, digest in zip(keys.tolist(), digests.tolist(), strict=True):
+            batch.put((key + _ID_OFFSET).to_bytes(8, "big"), digest.to_bytes(8, "big", signed=True))
+        self._db.write(batch)
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        keys: list[int] = []
+        digests: list[int] = []
+        for key, digest in self._db.items():  # in key order: each chunk is sorted
+            keys.append(int.from_bytes(cast(bytes, key), "big") - _ID_OFFSET)
+            digests.append(int.from_bytes(cast(bytes, digest), "big", signed=True))
+            if len(keys) == IDS_A_CHUNK:
+                yield np.array(keys, dtype=np.int64), np.array(digests, dtype=np.int64)
+                keys, digests = [], []
+        if keys:
+            yield np.array(keys, dtype=np.int64), np.array(digests, dtype=np.int64)
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class ScratchState:
+    """A core's working state kept partly on disk: its customers and its folded ids, in one scratch directory."""
+
+    def __init__(self, directory: Path, budget: CacheBudget) -> None:
+        self.directory = directory
+        self.customers = SpillingMapping(directory / "customers", budget)
+        self.ids = StoredIds(directory / "ids")
+
+    def close(self) -> None:
+        self.customers.close()
+        self.ids.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def new_scratch(parent: Path, budget: CacheBudget, prefix: str = "state-") -> ScratchState:
     parent.mkdir(parents=True, exist_ok=True)
-    mapping = SpillingMapping(Path(tempfile.mkdtemp(prefix="customers-", dir=parent)), budget)
+    return ScratchState(Path(tempfile.mkdtemp(prefix=prefix, dir=parent)), budget)
+
+
+@contextmanager
+def spilling(parent: Path, budget: CacheBudget) -> Iterator[ScratchState]:
+    """Scratch state in a new directory under ``parent``, deleted on the way out."""
+    scratch = new_scratch(parent, budget)
     try:
-        yield mapping
+        yield scratch
     finally:
-        mapping.close()
+        scratch.close()
 
 
 def _options() -> Options:

@@ -1,5 +1,6 @@
-"""The customers' spilling mapping (SPEC §2, bounded memory) on a real RocksDB database: it behaves
-as a dict whatever its budget, keeps within the budget, and leaves nothing on disk when closed."""
+"""The working state on disk (SPEC §2, bounded memory), on real RocksDB databases: the customers'
+spilling mapping behaves as a dict whatever its budget, keeps within the budget, and leaves nothing
+on disk when closed; a snapshot carries the customers and the duplicate index's stored ids."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.dedup import Verdict
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
 from processors.live.checkpoints import PartitionSnapshot
@@ -31,7 +33,8 @@ OPERATIONS = st.lists(
 @given(OPERATIONS, st.sampled_from([0.0001, 0.01, 64.0]))
 def test_it_behaves_as_a_dict_whatever_its_budget(tmp_path_factory: Any, operations: list[Any], cache_mb: float) -> None:
     expected: dict[str, list[int]] = {}
-    with spilling(tmp_path_factory.mktemp("spill"), CacheBudget(cache_mb)) as mapping:
+    with spilling(tmp_path_factory.mktemp("spill"), CacheBudget(cache_mb)) as scratch:
+        mapping = scratch.customers
         for operation, key, value in operations:
             if operation == "set":
                 mapping[key] = list(value)
@@ -64,15 +67,24 @@ def test_a_small_budget_keeps_the_least_recently_used_on_disk_and_closing_delete
 
 
 def test_a_snapshot_reads_the_customers_on_disk_and_restores_them_into_another_mapping(tmp_path: Path) -> None:
-    with spilling(tmp_path, CacheBudget(0.01)) as customers:
+    ids = [f"event-{n}" for n in range(200_000)]  # enough to fold into the stored ids several times
+    with spilling(tmp_path, CacheBudget(0.01)) as scratch:
+        intake = Intake(DEFAULT_POLICY, customers=scratch.customers, folded_ids=scratch.ids)
         for n in range(2_000):
-            customers[f"c{n}"] = [n]
-        state = PartitionSnapshot(Intake(DEFAULT_POLICY, customers=customers), 0)
-        data = snapshots.pack(state)
-        assert state.intake.core.customers is customers and len(customers) == 2_000
+            scratch.customers[f"c{n}"] = [n]
+        for n, event_id in enumerate(ids):
+            assert intake.dedup.check(event_id, n) is Verdict.NEW
+        data = snapshots.pack(PartitionSnapshot(intake, 0))
+        assert intake.core.customers is scratch.customers and intake.dedup.folded is scratch.ids
     with spilling(tmp_path, CacheBudget(0.01)) as restored_into:
-        restored = snapshots.unpack(data, snapshots.sha256(data), restored_into)
+        restored = snapshots.unpack(data, snapshots.sha256(data), restored_into.customers, restored_into.ids)
         assert restored is not None
-        assert restored.intake.core.customers is restored_into
-        assert dict(restored_into.stored_items()) == {f"c{n}": [n] for n in range(2_000)}
-        assert restored_into.evictions > 1_500
+        assert restored.intake.core.customers is restored_into.customers
+        assert dict(restored_into.customers.stored_items()) == {f"c{n}": [n] for n in range(2_000)}
+        assert restored_into.customers.evictions > 1_500
+        dedup = restored.intake.dedup
+        assert dedup.folded is restored_into.ids
+        assert [dedup.check(event_id, n) for n, event_id in enumerate(ids)] == [Verdict.DUPLICATE] * len(ids)
+        assert dedup.check("event-0", 1) is Verdict.CONFLICT and dedup.check("new", 0) is Verdict.NEW
+    unpacked = snapshots.unpack(data, snapshots.sha256(data))  # all in memory
+    assert unpacked is not None and unpacked.intake.dedup.check(ids[-1], len(ids) - 1) is Verdict.DUPLICATE
