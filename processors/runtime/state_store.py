@@ -130,6 +130,8 @@ class SpillingMapping(MutableMapping[str, Any]):
             if self._db.get(stored) is None:
                 raise KeyError(key)
             self._db.delete(stored)
+            # An erasure (SPEC §3 rule 5): rewrite the files that held it, so its bytes leave the disk now.
+            self._db.compact_range(stored, stored + b"\x00")
         self._stored -= 1
 
     def __iter__(self) -> Iterator[str]:
@@ -152,6 +154,11 @@ class SpillingMapping(MutableMapping[str, Any]):
             yield pending.decode(), pickle.loads(blob)
         for stored, value in self._db.items():
             yield cast(bytes, stored).decode(), pickle.loads(cast(bytes, value))
+
+    def flush_to_files(self) -> None:
+        """Write the evicted customers and the database's memory to its files (for tests)."""
+        self._write_pending()
+        self._db.flush()
 
     def close(self) -> None:
         """Forget the memory and delete the database (it is scratch)."""

@@ -88,3 +88,23 @@ def test_a_snapshot_reads_the_customers_on_disk_and_restores_them_into_another_m
         assert dedup.check("event-0", 1) is Verdict.CONFLICT and dedup.check("new", 0) is Verdict.NEW
     unpacked = snapshots.unpack(data, snapshots.sha256(data))  # all in memory
     assert unpacked is not None and unpacked.intake.dedup.check(ids[-1], len(ids) - 1) is Verdict.DUPLICATE
+
+
+def test_a_customer_deleted_from_disk_leaves_no_bytes_in_the_database_files(tmp_path: Path) -> None:
+    # The core deletes an erased customer (SPEC §3 rule 5) this way.  (RocksDB's MANIFEST may still
+    # name the id as a file boundary until the scratch directory is deleted; the data goes now.)
+    secret, data = "cust-erased", "private-details-4b1d"
+    with spilling(tmp_path, CacheBudget(0.01)) as scratch:
+        customers = scratch.customers
+        customers[secret] = {"notes": data}
+        for n in range(20_000):  # the secret is evicted and flushed into the database's files
+            customers[f"c{n}"] = {"touches": [n] * 40}
+        customers.flush_to_files()
+        assert _files_containing(scratch.directory, data.encode()), "the test must see the bytes first"
+        del customers[secret]
+        assert _files_containing(scratch.directory, data.encode()) == []
+        assert secret not in customers
+
+
+def _files_containing(directory: Path, needle: bytes) -> list[Path]:
+    return [path for path in directory.rglob("*") if path.is_file() and needle in path.read_bytes()]
