@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
 
-.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-restart bench-live bench-backpressure bench-compare clean
+.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,10 @@ bench: setup
 # Memory against events at a fixed per-customer state: docs/performance.md.
 bench-memory: setup
 	$(BIN)/python benchmarks/memory_growth.py
+
+# Peak RSS and disk of a replay at 0.6M, 2.4M and 10M events with a fixed state cache: docs/performance.md.
+bench-bounded: setup
+	$(BIN)/python -m benchmarks.bounded_memory
 
 # Time until a worker serves a new touchpoint, first run against restart, on 400k and 2M events of history.
 bench-restart: setup
