@@ -119,6 +119,10 @@ def replay(
         shares: Sequence[Share] = _topic_shares(inputs, policy, workers, directory, state_cache_mb)
     else:
         added, inputs_held = _new_inputs(inputs, held, directory / "spool")
+        if not added:  # the history holds every input: nothing to do, and its state stays as it is
+            analytics.close()
+            forget_unreferenced(directory, held.states)  # the spooled stdin
+            return ReplaySummary(inputs_held=inputs_held, seconds=time.perf_counter() - started)
         shares = _file_shares(added, policy, directory, held, workers, state_cache_mb)
     ledger = LedgerStore(ledger_url)
     try:

@@ -138,6 +138,7 @@ def test_an_input_held_already_is_skipped_from_any_path_compressed_or_on_stdin(
     db, first = run_replay(tmp_path, [day1])
     assert first.inputs_held == 0 and first.accepted > 0
     tables, ledger = every_table(db), ledger_store(db)
+    states = sorted((path.name, path.stat().st_mtime_ns) for path in state_dir(db).iterdir())
 
     elsewhere = tmp_path / "copies" / "renamed.jsonl.gz"
     elsewhere.parent.mkdir()
@@ -150,6 +151,8 @@ def test_an_input_held_already_is_skipped_from_any_path_compressed_or_on_stdin(
     assert "inputs held already, skipped  1" in capsys.readouterr().out
     assert every_table(db) == tables and ledger_store(db) == ledger
     assert not (state_dir(db) / "spool").exists(), "the copy of stdin stays behind"
+    # Nothing new: the state is neither restored nor written again.
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in state_dir(db).iterdir()) == states
 
 
 def test_stdin_with_new_content_is_a_new_input_not_positions_already_recorded(
