@@ -25,7 +25,7 @@ from schemas.validation import digest64
 RECENT_LIMIT = 1 << 16
 FILTER_BITS = 1 << 27  # 16 MiB: under 8 % false "maybe seen" at 10M ids
 FOLD_BLOCK = 1 << 16  # old entries merged at a time when folding: the fold's scratch memory
-CHUNK_IDS = 1 << 20  # ids a chunk of a snapshot holds
+CHUNK_IDS = 1 << 16  # ids a chunk of a snapshot holds
 
 
 class Verdict(Enum):

@@ -215,7 +215,8 @@ class SpillingMapping(MutableMapping[str, Any]):
 
 _ID_OFFSET = 1 << 63
 """Added to a signed 64-bit hash so that its big-endian bytes sort as the numbers do."""
-IDS_A_CHUNK = 1 << 20
+IDS_A_CHUNK = 1 << 16
+"""Ids a chunk of a snapshot holds: built as Python ints first, so kept small (~6 MB a chunk)."""
 
 
 class StoredIds:
