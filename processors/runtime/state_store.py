@@ -86,10 +86,7 @@ class SpillingMapping(MutableMapping[str, Any]):
         """Customers pending or in the database."""
         self.loads = 0
         self.evictions = 0
-        self._db = Rdict(str(directory), _options())
-        write_options = WriteOptions()
-        write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says a method
-        self._db.set_write_options(write_options)
+        self._db = _open(directory)
 
     # The mapping.
 
@@ -224,10 +221,7 @@ class StoredIds:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._db = Rdict(str(directory), _options())
-        write_options = WriteOptions()
-        write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says a method
-        self._db.set_write_options(write_options)
+        self._db = _open(directory)
 
     @property
     def nbytes(self) -> int:
@@ -287,6 +281,15 @@ def spilling(parent: Path, budget: CacheBudget) -> Iterator[ScratchState]:
         yield scratch
     finally:
         scratch.close()
+
+
+def _open(directory: Path) -> Rdict:
+    """A scratch database: no write-ahead log (a crash loses nothing the snapshots hold)."""
+    db = Rdict(str(directory), _options())
+    write_options = WriteOptions()
+    write_options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says a method
+    db.set_write_options(write_options)
+    return db
 
 
 def _options() -> Options:
