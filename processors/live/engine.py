@@ -23,7 +23,6 @@ import asyncio
 import functools
 import logging
 import shutil
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from processors.live.publisher import OutputPublisher, PartitionFenced
 from processors.live.queues import PartitionQueues
 from processors.live.retrying import retrying
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
-from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, new_scratch
+from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, new_scratch, worker_scratch
 
 log = logging.getLogger("spoc.worker")
 
@@ -106,7 +105,7 @@ class LiveLedger:
             await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
             if self.settings.checkpoint_seconds > 0:
                 self.checkpoints = Checkpoints(self.ledger)
-            self._scratch = Path(tempfile.mkdtemp(prefix="spoc-worker-state-"))
+            self._scratch = worker_scratch()
             await self.publisher.start()
 
     async def stop(self) -> None:

@@ -26,6 +26,7 @@ Imports nothing of the project's other packages.
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import tempfile
@@ -266,6 +267,29 @@ class ScratchState:
         self.customers.close()
         self.ids.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+WORKER_SCRATCH_PREFIX = "spoc-worker-state-"
+
+
+def worker_scratch() -> Path:
+    """A new scratch directory for this worker process in the system's temporary directory; those of
+    workers no longer running (killed before they could delete theirs) are deleted first."""
+    for stale in Path(tempfile.gettempdir()).glob(f"{WORKER_SCRATCH_PREFIX}*"):
+        pid = stale.name.removeprefix(WORKER_SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{WORKER_SCRATCH_PREFIX}{os.getpid()}-"))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def new_scratch(parent: Path, budget: CacheBudget, prefix: str = "state-") -> ScratchState:

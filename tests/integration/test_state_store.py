@@ -4,6 +4,9 @@ on disk when closed; a snapshot carries the customers and the duplicate index's 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,14 @@ from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
 from processors.live.checkpoints import PartitionSnapshot
 from processors.runtime import snapshots
-from processors.runtime.state_store import NEW_VALUE_BYTES, CacheBudget, SpillingMapping, spilling
+from processors.runtime.state_store import (
+    NEW_VALUE_BYTES,
+    WORKER_SCRATCH_PREFIX,
+    CacheBudget,
+    SpillingMapping,
+    spilling,
+    worker_scratch,
+)
 
 KEYS = st.sampled_from([f"cust-{n}" for n in range(12)] + ["ünïcode-☎"])
 OPERATIONS = st.lists(
@@ -108,3 +118,15 @@ def test_a_customer_deleted_from_disk_leaves_no_bytes_in_the_database_files(tmp_
 
 def _files_containing(directory: Path, needle: bytes) -> list[Path]:
     return [path for path in directory.rglob("*") if path.is_file() and needle in path.read_bytes()]
+
+
+def test_a_worker_deletes_the_scratch_left_by_workers_no_longer_running(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])  # a worker that has exited: its pid is not running
+    dead.wait()
+    left = tmp_path / f"{WORKER_SCRATCH_PREFIX}{dead.pid}-abc"
+    left.mkdir()
+    alive = tmp_path / f"{WORKER_SCRATCH_PREFIX}{os.getpid()}-def"
+    alive.mkdir()
+    mine = worker_scratch()
+    assert not left.exists() and alive.exists() and mine.is_dir() and mine.parent == tmp_path
