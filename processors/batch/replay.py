@@ -20,7 +20,7 @@ from pathlib import Path
 from aiokafka.errors import KafkaConnectionError
 
 from ledger.policy import DEFAULT_POLICY, Policy
-from ledger.store import LedgerStore
+from ledger.store import LedgerStore, persistence_env
 from processors.batch.history import (
     History,
     HistoryError,
@@ -93,6 +93,7 @@ def replay(
     path = Path(analytics_path)
     if isinstance(inputs, list):
         check_readable(inputs)
+    persistence_env(ledger_url)  # a bad ledger URL is refused even when every input is held already
     analytics = AnalyticsStore(path, DUCKDB_MEMORY)
     starting_over = rebuild  # as the user asked: a file built under another policy is refused otherwise
     try:
