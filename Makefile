@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The base interpreter, never a venv's: with .venv activated, `python3.11` is the venv that setup deletes.
+PYTHON ?= $(shell $$(command -v python3.11 || command -v python3) -c 'import sys; print(sys._base_executable)')
 VENV := .venv
 BIN := $(VENV)/bin
 # Installs are pinned: requirements/dev.txt holds every package with its hashes (README, "Pinned installs").
