@@ -8,7 +8,7 @@ the log of record (the Kafka topic or the input file).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -18,9 +18,22 @@ SCHEMA_VERSION = 1
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Timestamp = Annotated[
     datetime,
-    msgspec.Meta(tz=True, description="RFC 3339 timestamp with an offset; naive times are rejected"),
+    msgspec.Meta(
+        tz=True,
+        description="RFC 3339 timestamp with an offset, in the years 0001-9999 once converted to UTC; naive times are rejected",
+    ),
 ]
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")]
+OUT_OF_RANGE = "is outside the years 0001-9999 once converted to UTC"
+"""Part of the message of an instant that passes RFC 3339 but has no UTC year (SPEC §1)."""
+
+
+def check_instant(field: str, value: datetime) -> None:
+    """Refuse an instant whose UTC year is 0 or 10000: every consumer converts to UTC and would fail."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"`{field}` {value.isoformat()} {OUT_OF_RANGE}") from None
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")]
 Csat = Annotated[int, msgspec.Meta(ge=1, le=5)]
 Sentiment = Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)]
 Revenue = Annotated[float, msgspec.Meta(ge=0.0)]
@@ -42,7 +55,7 @@ class Touchpoint(msgspec.Struct, frozen=True):
     direction: Direction
     department: Slug
     # Required key; null means self-service or a bot.
-    employee_id: str | None
+    employee_id: Id | None
     type: Literal["touchpoint"] = "touchpoint"
     schema_version: SchemaVersion = 1
     case_id: str | None = None
@@ -56,6 +69,9 @@ class Touchpoint(msgspec.Struct, frozen=True):
     revenue: Revenue | None = None
     attributes: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        check_instant("occurred_at", self.occurred_at)
+
 
 class _ControlEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     """Fields every control event has; ``type`` is the tag."""
@@ -63,6 +79,9 @@ class _ControlEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type")
     event_id: Id
     occurred_at: Timestamp
     schema_version: SchemaVersion = 1
+
+    def __post_init__(self) -> None:
+        check_instant("occurred_at", self.occurred_at)
 
 
 class CustomerChurned(_ControlEvent, frozen=True, kw_only=True, tag="customer_churned"):

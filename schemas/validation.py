@@ -17,6 +17,7 @@ from xxhash import xxh3_64_intdigest
 from schemas.events import (
     CONTROL_TYPES,
     EVENT_TYPES,
+    OUT_OF_RANGE,
     ControlEvent,
     InputEvent,
     Touchpoint,
@@ -157,6 +158,8 @@ def _explain(error: msgspec.ValidationError) -> Rejection:
         return Rejection(UNKNOWN_SCHEMA_VERSION, f"{message}; this reader knows schema_version 1", field)
     if "with a timezone component" in message:
         return Rejection(NAIVE_TIMESTAMP, f"{message}; add an offset such as Z or +02:00", field)
+    if OUT_OF_RANGE in message:
+        return Rejection(INVALID_TIMESTAMP, message.split(" - at `")[0], "occurred_at")
     if "RFC3339" in message:
         return Rejection(INVALID_TIMESTAMP, message, field)
     if message.startswith("Invalid enum value"):

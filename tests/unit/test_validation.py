@@ -161,6 +161,13 @@ def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) ->
         (_with(occurred_at="2024-03-01T10:00:00"), "naive_timestamp", "occurred_at"),
         (_with(occurred_at="yesterday"), "invalid_timestamp", "occurred_at"),
         (_with(schema_version=2), "unknown_schema_version", "schema_version"),
+        # SPEC §1 bounds: an instant must have a UTC year in 0001-9999; ids and departments 1-128 characters.
+        (_with(occurred_at="9999-12-31T23:59:59-12:00"), "invalid_timestamp", "occurred_at"),
+        (_with(occurred_at="0001-01-01T00:30:00+01:00"), "invalid_timestamp", "occurred_at"),
+        (orjson.dumps({"type": "customer_erased", "event_id": "x", "occurred_at": "9999-12-31T23:00:00-02:00", "customer_id": "c"}), "invalid_timestamp", "occurred_at"),
+        (_with(employee_id=""), "invalid_value", "employee_id"),
+        (_with(employee_id="e" * 129), "invalid_value", "employee_id"),
+        (_with(department="d" * 129), "invalid_value", "department"),
         (orjson.dumps({"type": "owner_pinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}), "missing_field", "employee_id"),
         (orjson.dumps({"type": "customer_churned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z"}), "missing_field", "customer_id"),
         (orjson.dumps({"type": "employee_departed", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": None}), "wrong_type", "employee_id"),
