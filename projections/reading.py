@@ -45,6 +45,10 @@ def read_analytics(path: str | Path, *, as_of: datetime | None = None) -> duckdb
         con.execute("DELETE FROM spoc_settings WHERE key = 'as_of'")
         con.execute("INSERT INTO spoc_settings VALUES ('as_of', ?)", [as_of.isoformat()])
     con.execute(views_sql())
+    # A reader reads: no ATTACH of other files (the one attached stays read-only), no COPY TO, no
+    # extensions, no network; and no query can switch these back (`spoc sql` runs the user's SQL here).
+    con.execute("SET enable_external_access = false; SET autoinstall_known_extensions = false; "
+                "SET autoload_known_extensions = false; SET lock_configuration = true")
     return con
 
 

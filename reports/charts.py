@@ -47,7 +47,7 @@ def churn_buckets(buckets: tuple[Bucket, ...], title: str, axis: str) -> go.Figu
 def silo_paths(report: Report) -> go.Figure:
     """The busiest department-to-department handoffs, with how often people re-explained and came back."""
     paths = list(reversed(report.silo_paths))  # plotly draws the first category at the bottom
-    labels = [f"{p.from_department} → {p.to_department}" for p in paths]
+    labels = [f.chart_text(f"{p.from_department} → {p.to_department}") for p in paths]
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.5, 0.5], horizontal_spacing=0.04,
                         subplot_titles=("silo handoffs", "share of those handoffs"))
     fig.add_trace(go.Bar(y=labels, x=[p.handoffs for p in paths], orientation="h", marker_color=ACCENT,
@@ -93,7 +93,7 @@ def cohort_retention(report: Report) -> go.Figure:
 
 def owner_load(report: Report) -> go.Figure:
     owners = report.top_owners
-    ids = [o.owner_id for o in owners]
+    ids = [f.chart_text(o.owner_id) for o in owners]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(
         x=ids, y=[o.customers for o in owners], marker_color=ACCENT, name="customers owned now",

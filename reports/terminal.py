@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -13,8 +15,15 @@ RETENTION_MILESTONES = (0, 1, 2, 3, 6, 9, 12, 18, 24)
 """Months after the first whose retention the terminal shows (the HTML page shows every month)."""
 
 
+class DataTable(Table):
+    """A table whose text cells are data: never markup, control characters escaped (``f.as_data``)."""
+
+    def add_row(self, *renderables: RenderableType | None, **options: Any) -> None:
+        super().add_row(*(Text(f.as_data(r, in_a_cell=True)) if isinstance(r, str) else r for r in renderables), **options)
+
+
 def titled_table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", header_style="bold")
+    table = DataTable(title=title, title_justify="left", title_style="bold", header_style="bold")
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     return table
@@ -92,8 +101,9 @@ PIPE_WIDTH = 250
 
 
 def console() -> Console:
-    terminal = Console()
-    return terminal if terminal.is_terminal else Console(width=PIPE_WIDTH)
+    """The terminal, reading no markup or emoji codes in what it prints: the text printed is data."""
+    terminal = Console(markup=False, emoji=False)
+    return terminal if terminal.is_terminal else Console(width=PIPE_WIDTH, markup=False, emoji=False)
 
 
 def print_report(report: Report) -> None:

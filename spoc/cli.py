@@ -112,12 +112,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _owner(args: argparse.Namespace) -> int:
+    from reports.formatting import as_data
     from spoc.owner_lookup import owner_at
 
     answer = owner_at(args.db, args.customer_id, parse_timestamp(args.at) if args.at else None)
     if answer is None:
         when = f" at {args.at}" if args.at else ""
-        print(f"customer {args.customer_id} has no owner{when} in {args.db}")
+        print(f"customer {as_data(args.customer_id)} has no owner{when} in {args.db}")
         return 1
     print(answer.render())
     return 0

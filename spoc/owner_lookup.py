@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
+from reports.formatting import as_data
 from spoc.timestamps import UsageError
 
 
@@ -23,17 +24,18 @@ class OwnerAnswer:
     affinities: dict[str, float]
 
     def render(self) -> str:
-        owner = self.owner_id if self.owner_id is not None else "(none)"
+        """The answer as lines of text; ids are data, so their control characters are shown escaped."""
+        owner = as_data(self.owner_id) if self.owner_id is not None else "(none)"
         lines = [
-            f"customer  {self.customer_id}",
+            f"customer  {as_data(self.customer_id)}",
             f"owner     {owner}",
             f"since     {self.since.isoformat()}",
             f"until     {self.until.isoformat() if self.until else '(current)'}",
             f"reason    {self.reason}",
-            f"event     {self.event_id}",
+            f"event     {as_data(self.event_id)}",
         ]
         if self.affinities:
-            decided = ", ".join(f"{e}={a:.3f}" for e, a in sorted(self.affinities.items()))
+            decided = ", ".join(f"{as_data(e)}={a:.3f}" for e, a in sorted(self.affinities.items()))
             lines.append(f"affinity  {decided}")
         return "\n".join(lines)
 
