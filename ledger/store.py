@@ -36,25 +36,57 @@ from ledger.records import Erasure, LedgerRecord
 from ledger.relationship import NAMESPACE
 
 LEDGER_URL_ENV = "SPOC_LEDGER_URL"
+LEDGER_PASSWORD_ENV = "SPOC_LEDGER_PASSWORD"
+LEDGER_PASSWORD_FILE_ENV = "SPOC_LEDGER_PASSWORD_FILE"
+HIDDEN = "***"
+
+
+def redacted(url: str) -> str:
+    """``url`` as it may be shown: its password, if it has one, replaced by ``***``."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    user = f"{parsed.username}:" if parsed.username is not None else ":"
+    return parsed._replace(netloc=f"{user}{HIDDEN}@{parsed.netloc.rpartition('@')[2]}").geturl()
+
+
+def _password(parsed_password: str | None) -> str:
+    """The URL's password, else ``$SPOC_LEDGER_PASSWORD``, else the file ``$SPOC_LEDGER_PASSWORD_FILE`` names
+    (a mounted secret: its content up to the first line break), else none."""
+    if parsed_password is not None:
+        return unquote(parsed_password)
+    if os.environ.get(LEDGER_PASSWORD_ENV):
+        return os.environ[LEDGER_PASSWORD_ENV]
+    path = os.environ.get(LEDGER_PASSWORD_FILE_ENV)
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()[0] if Path(path).stat().st_size else ""
+    except OSError as error:
+        raise LedgerError(f"cannot read the ledger password from ${LEDGER_PASSWORD_FILE_ENV} ({path}): {error.strerror}") from None
 
 
 def persistence_env(url: str) -> dict[str, str]:
     """Map a ledger URL onto eventsourcing's persistence settings.
 
     ``sqlite:///relative/ledger.sqlite``, ``sqlite:////absolute/ledger.sqlite`` (or a bare path),
-    or ``postgresql://user:pw@host:port/db``.
+    or ``postgresql://user:pw@host:port/db`` (without ``:pw``, the password comes from
+    ``$SPOC_LEDGER_PASSWORD`` or the file ``$SPOC_LEDGER_PASSWORD_FILE`` names).  Messages show
+    the URL :func:`redacted`.
     """
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql"):
         if not parsed.path.strip("/"):
-            raise LedgerError(f"ledger URL {url!r} names no database; use postgresql://user:password@host:port/dbname")
+            raise LedgerError(
+                f"ledger URL {redacted(url)!r} names no database; use postgresql://user:password@host:port/dbname"
+            )
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": parsed.path.lstrip("/"),
             "POSTGRES_HOST": parsed.hostname or "localhost",
             "POSTGRES_PORT": str(parsed.port or 5432),
             "POSTGRES_USER": unquote(parsed.username or ""),
-            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_PASSWORD": _password(parsed.password),
             # Keep off: with DB functions the process recorder ignores tracking (FINDINGS.md).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         }
@@ -62,11 +94,11 @@ def persistence_env(url: str) -> dict[str, str]:
         # As in SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path.
         path = url if parsed.scheme == "" else parsed.netloc + parsed.path if parsed.netloc else parsed.path[1:]
         if not path:
-            raise LedgerError(f"ledger URL {url!r} names no file; use sqlite:///path/to/ledger.sqlite")
+            raise LedgerError(f"ledger URL {redacted(url)!r} names no file; use sqlite:///path/to/ledger.sqlite")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
     raise LedgerError(
-        f"unsupported ledger URL {url!r}; use sqlite:///path/ledger.sqlite or postgresql://user:pw@host/db"
+        f"unsupported ledger URL {redacted(url)!r}; use sqlite:///path/ledger.sqlite or postgresql://user:pw@host/db"
     )
 
 
@@ -129,18 +161,42 @@ def _application(env: dict[str, str]) -> _LedgerApplication:
     return _LedgerApplication(env=env)
 
 
+def _check_connection(env: dict[str, str], shown_url: str) -> None:
+    """Connect once before eventsourcing's pool does: the pool retries a refused password for its
+    whole timeout (30 s) and then reports only "couldn't get a connection"; the driver says why."""
+    try:
+        import psycopg
+    except ImportError as error:
+        raise LedgerError(f"{error}; install the PostgreSQL driver with `pip install -e .[postgres]`") from None
+    password = env["POSTGRES_PASSWORD"]
+    try:
+        psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"], password=password, connect_timeout=10,
+        ).close()
+    except psycopg.Error as error:
+        said = str(error).replace(password, HIDDEN) if password else str(error)
+        fix = (f"; give the password in the URL, ${LEDGER_PASSWORD_ENV} or ${LEDGER_PASSWORD_FILE_ENV}"
+               if "password" in said else "")
+        raise LedgerError(f"cannot connect to the ledger store {shown_url!r}: {said.strip()}{fix}") from None
+
+
 class LedgerStore:
     """Where the relationship ledger lives, keyed by input position."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = redacted(url)  # for messages
         env = persistence_env(url)
+        if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+            _check_connection(env, self.url)
         try:
             self._app = _application(env)
         except ImportError as error:
             raise LedgerError(f"{error}; install the PostgreSQL driver with `pip install -e .[postgres]`") from None
         except Exception as error:  # the driver's connection errors have no common base
-            raise LedgerError(f"cannot open ledger store {url!r}: {error}") from None
+            password = env.get("POSTGRES_PASSWORD")
+            said = str(error).replace(password, HIDDEN) if password else str(error)
+            raise LedgerError(f"cannot open ledger store {self.url!r}: {said}") from None
         self._recorder: ProcessRecorder = self._app.recorder  # type: ignore[assignment]  # construct_recorder made it
 
     def close(self) -> None:

@@ -516,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bootstrap(worker)
     worker.add_argument(
         "--ledger", metavar="URL",
-        help=f"ledger store (default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')})",
+        help=f"ledger store (default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')}); "
+        "a PostgreSQL password belongs in $SPOC_LEDGER_PASSWORD or $SPOC_LEDGER_PASSWORD_FILE, not on the command line",
     )
     worker.add_argument("--partitions", type=int, help="partitions for topics created now (default: 6)")
     worker.add_argument(

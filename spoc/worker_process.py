@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ledger.store import LEDGER_URL_ENV
 from processors.kafka.reading import assign_topic, reader
 from processors.runtime.child_process import die_with_parent
 
@@ -54,14 +55,18 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    """``spoc worker`` on a free HTTP port, its output appended to ``log``."""
+    """``spoc worker`` on a free HTTP port, its output appended to ``log``.
+
+    The ledger URL reaches it in ``$SPOC_LEDGER_URL``, never on the command line, where any user's
+    ``ps`` shows it with its password."""
 
     def __init__(self, bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> None:
         self.port = free_port()
         self.log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap, "--ledger", ledger_url,
+            [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap,
              "--web-port", str(self.port), "--group", group, *options],
+            env={**os.environ, LEDGER_URL_ENV: ledger_url},
             stdout=self.log, stderr=self.log, start_new_session=True, preexec_fn=die_with_parent,
         )
 

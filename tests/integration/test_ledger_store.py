@@ -6,6 +6,7 @@ import multiprocessing
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from eventsourcing.application import Application
@@ -15,7 +16,7 @@ from ledger.errors import LedgerError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import Relationship
-from ledger.store import LedgerStore, persistence_env
+from ledger.store import LedgerStore, persistence_env, redacted
 from tests.integration.test_replay import STORY
 from tests.replaying import run_replay, snapshot, write_jsonl
 from tests.scenario import day
@@ -145,3 +146,36 @@ def test_erasing_deletes_the_stored_events_of_the_relationship_only(kind: str, t
     assert list(app.events.get(gone.event.originator_id)) == []
     assert len(list(app.events.get(kept.event.originator_id))) == 1
     app.close()
+
+
+def test_a_password_comes_from_the_url_a_variable_or_a_file_and_is_never_shown(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a PostgreSQL server that checks passwords (scripts/test-postgres: scram-sha-256 over TCP)."""
+    password = urlparse(postgres_url).password
+    assert password, "the test server must ask for a password"
+    bare = postgres_url.replace(f":{password}@", "@")
+    wrong = postgres_url.replace(f":{password}@", ":not-the-password-123@")
+    for url in (postgres_url, wrong, bare):
+        assert password not in redacted(url) and "not-the-password-123" not in redacted(url)
+    assert redacted(postgres_url) == postgres_url.replace(password, "***")
+    LedgerStore(postgres_url).close()
+    with pytest.raises(LedgerError) as refused:
+        LedgerStore(wrong)
+    assert "password authentication failed" in str(refused.value) and "SPOC_LEDGER_PASSWORD" in str(refused.value) and "not-the-password-123" not in str(refused.value)
+    assert "***" in str(refused.value)
+    with pytest.raises(LedgerError):
+        LedgerStore(bare)  # no password anywhere
+    monkeypatch.setenv("SPOC_LEDGER_PASSWORD", password)
+    LedgerStore(bare).close()
+    monkeypatch.delenv("SPOC_LEDGER_PASSWORD")
+    secret = tmp_path / "ledger-password"
+    secret.write_text(password + "\n")  # as a mounted secret usually ends
+    monkeypatch.setenv("SPOC_LEDGER_PASSWORD_FILE", str(secret))
+    LedgerStore(bare).close()
+    monkeypatch.setenv("SPOC_LEDGER_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(LedgerError, match=r"cannot read the ledger password from \$SPOC_LEDGER_PASSWORD_FILE"):
+        LedgerStore(bare)
+    with pytest.raises(LedgerError) as unsupported:
+        persistence_env(postgres_url.replace("postgresql", "mysql"))
+    assert password not in str(unsupported.value)

@@ -285,6 +285,9 @@ def test_two_workers_split_the_partitions(tmp_path: Path, pipeline_bootstrap: st
     workers = [worker(pipeline_bootstrap, ledger, tmp_path / f"worker{i}.log", group) for i in range(2)]
     with running(workers):
         wait_for_workers(pipeline_bootstrap, workers)
+        for each in workers:  # the ledger URL (a password, in production) is not on the command line `ps` shows
+            command_line = Path(f"/proc/{each.process.pid}/cmdline").read_bytes()
+            assert b"spoc\x00worker" in command_line and ledger.encode() not in command_line
         # The first worker may have done it all before the second joined: wait for the rebalance.
         deadline = time.monotonic() + 90
         while not all(held := [set(w.positions()) for w in workers]) and time.monotonic() < deadline:
