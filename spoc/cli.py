@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from ledger.errors import SpocError, TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
-from ledger.store import LEDGER_URL_ENV, LedgerStore, default_ledger_url
+from ledger.store import LEDGER_URL_ENV, LedgerStore, default_ledger_url, redacted
 from spoc.policy_file import load_policy
 from spoc.timestamps import parse_timestamp
 
@@ -311,7 +311,7 @@ def _webhook_url(text: str) -> str:
 
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r}")
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {redacted(text)!r}")
     return text
 
 
