@@ -13,7 +13,7 @@ from ledger.errors import SpocError, TerminalError
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import LEDGER_URL_ENV, LedgerStore, default_ledger_url, redacted
 from spoc.policy_file import load_policy
-from spoc.timestamps import parse_timestamp
+from spoc.timestamps import UsageError, parse_timestamp
 
 EXIT_ERROR = 2
 DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
@@ -211,6 +211,7 @@ def _worker(args: argparse.Namespace) -> int:
         await ensure_topics(bootstrap, ALL_TOPICS, args.partitions or DEFAULT_PARTITIONS)
         return check_output_partitions(await partition_counts(bootstrap))
 
+    token = _http_token(args.web_host, args.web_public)
     ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
     _hold_to_policy(ledger_url, policy)
     partitions = asyncio.run(prepare())
@@ -219,12 +220,28 @@ def _worker(args: argparse.Namespace) -> int:
             bootstrap, ledger_url, policy, checkpoint_seconds=args.checkpoint_seconds,
             state_cache_mb=args.state_cache_mb,
         ), partitions,
-        group=args.group, web_host=args.web_host,
+        group=args.group, web_host=args.web_host, http_token=token,
         web_port=args.web_port, max_batch=args.max_batch,
         exactly_once=exactly_once,
     )
     run_worker(settings, args.log_level)
     return 0
+
+
+def _http_token(host: str, public: bool) -> str | None:
+    """``$SPOC_HTTP_TOKEN``; refuses a host beyond loopback unless ``--web-public`` says it is meant."""
+    from processors.live.web_guard import HTTP_TOKEN_ENV, is_loopback
+
+    token = os.environ.get(HTTP_TOKEN_ENV) or None
+    if not is_loopback(host) and not public:
+        raise UsageError(
+            f"--web-host {host} serves /owners (customer and owner ids) beyond this machine; add --web-public "
+            f"if that is meant, and set ${HTTP_TOKEN_ENV} so that only holders of the token can read it"
+        )
+    if public and token is None:
+        print(f"spoc worker: warning: --web-public without ${HTTP_TOKEN_ENV}: anyone who reaches "
+              f"{host} can read every customer's owner", file=sys.stderr)
+    return token
 
 
 def _hold_to_policy(ledger_url: str, policy: Policy) -> None:
@@ -523,7 +540,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--group", default="spoc-worker", help="consumer group; workers in one group split the partitions",
     )
-    worker.add_argument("--web-host", default="127.0.0.1", help="HTTP listen address (default: loopback)")
+    worker.add_argument(
+        "--web-host", default="127.0.0.1",
+        help="HTTP listen address (default: loopback); an address beyond this machine needs --web-public",
+    )
+    worker.add_argument(
+        "--web-public", action="store_true",
+        help="allow a --web-host that other machines reach: /owners shows customer and owner ids, so set "
+        "$SPOC_HTTP_TOKEN too (clients then send `Authorization: Bearer <token>`)",
+    )
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
     add_state_cache_option(worker, "the worker, for all its partitions together")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ledger.store import LEDGER_URL_ENV
 from processors.kafka.reading import assign_topic, reader
+from processors.live.web_guard import HTTP_TOKEN_ENV
 from processors.runtime.child_process import die_with_parent
 
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
@@ -62,6 +63,7 @@ class WorkerProcess:
 
     def __init__(self, bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> None:
         self.port = free_port()
+        self.token = os.environ.get(HTTP_TOKEN_ENV)  # the worker's, which it inherits
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap,
@@ -74,9 +76,13 @@ class WorkerProcess:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def get(self, path: str) -> tuple[int, bytes]:
+    def get(self, path: str, *, token: str | None = None) -> tuple[int, bytes]:
+        """GET from the worker, with ``token`` (default: the worker's own) as the bearer token."""
+        token = token if token is not None else self.token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers)
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()

@@ -32,6 +32,7 @@ from processors.kafka.topics import TOUCHPOINTS
 from processors.live.engine import LiveLedger, LiveSettings, OwnerSink
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import OwnerView
+from processors.live.web_guard import guard
 from processors.patches.faust_direct_delivery import DirectDeliveryConsumer
 from processors.patches.faust_fetch_settings import FetchTunedConsumer
 
@@ -56,6 +57,8 @@ class WorkerSettings:
     """The consumer group (faust app id); the owners table's changelog topic is named after it."""
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    http_token: str | None = None
+    """Required as a bearer token on every request, when set (``processors/live/web_guard.py``)."""
     max_batch: int = 1000
     batch_within_seconds: float = 0.002
     data_dir: str | None = None
@@ -102,6 +105,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
     _follow_rebalances(app, engine)
     app.on_before_shutdown.connect(drain_changelog)  # type: ignore[arg-type]  # see _follow_rebalances
     _add_pages(app, owners, metrics)
+    app.web.web_app.middlewares.append(guard(settings.http_token))  # type: ignore[attr-defined]  # faust's aiohttp driver
     return app
 
 
@@ -125,6 +129,9 @@ def _new_app(settings: WorkerSettings) -> SpocApp:
         broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=6.0,
         web_access_log=None,
+        # faust's own pages (who holds which partition, table contents) are not served (web_guard.py).
+        web_router_enabled=False, web_tables_enabled=False, web_graph_enabled=False, web_stats_enabled=False,
+        web_metrics_enabled=False,
         processing_guarantee="exactly_once" if settings.exactly_once else "at_least_once",
         # faust compares the changelog offsets a standby has read with the broker's ListOffsets answer.
         # The embedded broker can answer an end below offsets already read (a plain aiokafka check: read

@@ -1,0 +1,60 @@
+"""The worker's HTTP server on a real socket: the project's routes only, the bearer token, and a
+bind beyond loopback only when asked for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from tests.integration.test_live import _workload
+from tests.live import publish_file, running, wait_for_workers, worker
+from tests.replaying import run_replay
+
+TOKEN = "s3cret-token-for-the-test"
+
+
+def test_two_workers_answer_only_their_routes_and_only_with_the_token(
+    tmp_path: Path, pipeline_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _workload(tmp_path, 3_000, seed=41)
+    publish_file(pipeline_bootstrap, source, partitions=4)
+    monkeypatch.setenv("SPOC_HTTP_TOKEN", TOKEN)  # the workers inherit it
+    ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    workers = [worker(pipeline_bootstrap, ledger, tmp_path / f"worker{i}.log", group) for i in range(2)]
+    with running(workers):
+        wait_for_workers(pipeline_bootstrap, workers)
+        deadline = time.monotonic() + 90
+        while not all(set(w.positions()) for w in workers):
+            assert time.monotonic() < deadline, "a worker got no partition"
+            time.sleep(0.5)
+        first = workers[0]
+        for path in ("/", "/router/", "/table/", "/table/owners/", "/graph/", "/stats/", "/owners/", "/metricsx"):
+            status, body = first.get(path)
+            assert status == 404 and b"this worker serves /owners" in body, path
+        assert first.get("/metrics", token="wrong")[0] == 401
+        status, body = first.get("/owners/anyone", token="")
+        assert status == 401 and b"SPOC_HTTP_TOKEN" in body
+        # Every customer from either worker: faust forwards to the partition's holder, the token with it.
+        with duckdb.connect(str(run_replay(tmp_path, [source], name="lookup")[0]), read_only=True) as con:
+            owners = con.execute("SELECT customer_id, owner_id FROM customer_owner ORDER BY customer_id LIMIT 30").fetchall()
+        for customer_id, owner_id in owners:
+            status, body = first.get(f"/owners/{customer_id}")
+            assert status == 200 and orjson.loads(body)["owner_id"] == owner_id
+        assert first.get("/metrics")[0] == 200
+        for each in workers:
+            assert each.terminate() == 0
+
+
+def test_a_bind_beyond_loopback_must_be_asked_for(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "spoc", "worker", "--bootstrap", "127.0.0.1:9", "--web-host", "0.0.0.0"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--web-public" in refused.stderr and "SPOC_HTTP_TOKEN" in refused.stderr and "Traceback" not in refused.stderr
