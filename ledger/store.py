@@ -282,6 +282,14 @@ class LedgerStore:
                 for row in cursor.fetchall()
             ]
 
+    def checkpoint_offsets(self, source: str) -> list[tuple[int, str]]:
+        """``(last_offset, code)`` of each checkpoint of ``source``, newest first, without their states."""
+        with self._checkpoint_transaction() as (cursor, mark, _):
+            cursor.execute(
+                f"SELECT last_offset, code FROM spoc_checkpoints WHERE source = {mark} ORDER BY last_offset DESC", (source,)
+            )
+            return [(row["last_offset"], row["code"]) for row in cursor.fetchall()]
+
     @contextmanager
     def _checkpoint_transaction(self) -> Iterator[tuple[Any, str, bool]]:
         """A cursor in a committed transaction, the driver's parameter mark, and whether it is SQLite."""

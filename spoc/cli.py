@@ -215,6 +215,7 @@ def _worker(args: argparse.Namespace) -> int:
     ledger_url = args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER
     _hold_to_policy(ledger_url, policy)
     partitions = asyncio.run(prepare())
+    _check_input_kept(bootstrap, ledger_url, partitions)
     settings = WorkerSettings(
         LiveSettings(
             bootstrap, ledger_url, policy, checkpoint_seconds=args.checkpoint_seconds,
@@ -242,6 +243,29 @@ def _http_token(host: str, public: bool) -> str | None:
         print(f"spoc worker: warning: --web-public without ${HTTP_TOKEN_ENV}: anyone who reaches "
               f"{host} can read every customer's owner", file=sys.stderr)
     return token
+
+
+def _check_input_kept(bootstrap: str, ledger_url: str, partitions: int) -> None:
+    """Refuse to start when the input topic lost, or may lose any moment, input a restore needs;
+    warn when its retention is finite (``processors/kafka/retention.py``)."""
+    import asyncio
+
+    from processors.kafka.retention import judge, partition_inputs, topic_retention
+    from processors.kafka.topics import TOUCHPOINTS
+    from processors.live.checkpoints import restore_starts
+
+    store = LedgerStore(ledger_url)
+    try:
+        starts = restore_starts(store, TOUCHPOINTS, partitions)
+    finally:
+        store.close()
+
+    async def inspect() -> list[str]:
+        retention = await topic_retention(bootstrap, TOUCHPOINTS)
+        return judge(TOUCHPOINTS, retention, await partition_inputs(bootstrap, TOUCHPOINTS, starts, retention.ms))
+
+    for warning in asyncio.run(inspect()):
+        print(f"spoc worker: warning: {warning}", file=sys.stderr)
 
 
 def _hold_to_policy(ledger_url: str, policy: Policy) -> None:

@@ -125,7 +125,7 @@ async def idempotence_available(bootstrap: str) -> bool:
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_settings())
     try:
         await admin.start()
@@ -142,7 +142,7 @@ async def ensure_topics(
     replication_factor: int = 1,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the ones this call created."""
-    async with _admin(bootstrap) as admin:
+    async with admin_client(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if not missing:
@@ -166,7 +166,7 @@ async def partition_counts(bootstrap: str, topics: tuple[str, ...] = ALL_TOPICS)
     Only topics that exist are described: asking a broker with automatic topic
     creation about a missing topic creates it, with the broker's default configs.
     """
-    async with _admin(bootstrap) as admin:
+    async with admin_client(bootstrap) as admin:
         existing = set(await admin.list_topics())
         wanted = [t for t in topics if t in existing]
         if not wanted:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ledger.intake import Intake
 from ledger.store import LedgerStore, StoredCheckpoint
+from processors.kafka.topics import partition_source
 from processors.live.partition import PartitionLedger
 from processors.live.retrying import retrying
 from processors.runtime import snapshots
@@ -33,6 +34,17 @@ class PartitionSnapshot:
     intake: Intake
     last_offset: int
     """The last input offset whose effects the state holds."""
+
+
+def restore_starts(ledger: LedgerStore, topic: str, partitions: int) -> dict[int, int]:
+    """Per input partition, the first offset a restore reads: after the newest checkpoint this code
+    can restore, else 0 (a rebuild)."""
+    fingerprint = snapshots.code_fingerprint()
+    starts = {}
+    for partition in range(partitions):
+        usable = [offset for offset, code in ledger.checkpoint_offsets(partition_source(topic, partition)) if code == fingerprint]
+        starts[partition] = usable[0] + 1 if usable else 0
+    return starts
 
 
 class Checkpoints:
