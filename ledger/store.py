@@ -95,7 +95,6 @@ def persistence_env(url: str) -> dict[str, str]:
         path = url if parsed.scheme == "" else parsed.netloc + parsed.path if parsed.netloc else parsed.path[1:]
         if not path:
             raise LedgerError(f"ledger URL {redacted(url)!r} names no file; use sqlite:///path/to/ledger.sqlite")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
     raise LedgerError(
         f"unsupported ledger URL {redacted(url)!r}; use sqlite:///path/ledger.sqlite or postgresql://user:pw@host/db"
@@ -189,6 +188,8 @@ class LedgerStore:
         env = persistence_env(url)
         if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
             _check_connection(env, self.url)
+        else:
+            Path(env["SQLITE_DBNAME"]).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._app = _application(env)
         except ImportError as error:

@@ -105,7 +105,9 @@ def test_sqlite_urls_read_like_sqlalchemy(tmp_path: Path, monkeypatch: pytest.Mo
     assert persistence_env("sqlite:///data/ledger.sqlite")["SQLITE_DBNAME"] == "data/ledger.sqlite"
     assert persistence_env(f"sqlite:///{tmp_path}/abs.sqlite")["SQLITE_DBNAME"] == f"{tmp_path}/abs.sqlite"
     assert persistence_env("plain.sqlite")["SQLITE_DBNAME"] == "plain.sqlite"
-    assert (tmp_path / "data").is_dir()
+    assert not (tmp_path / "data").exists()  # reading a URL changes nothing; opening the store makes its directory
+    LedgerStore("sqlite:///data/ledger.sqlite").close()
+    assert (tmp_path / "data" / "ledger.sqlite").is_file()
 
 
 def _open_and_close(url: str, start: Any) -> str:
