@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from processors.kafka.reading import Incoming, broadcast_copy
 from processors.kafka.security import kafka_security
 from processors.kafka.topics import TOUCHPOINTS
-from processors.live.engine import LiveLedger, LiveSettings, OwnerSink
+from processors.live.engine import LiveLedger, LiveSettings
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import OwnerView
 from processors.live.web_guard import guard
@@ -100,9 +100,10 @@ def build_app(settings: WorkerSettings) -> faust.App:
     app = _new_app(settings)
     metrics = WorkerMetrics()
     owners = _owners_table(app, settings.partitions)
-    engine = LiveLedger(settings.engine, metrics, _owner_setter(owners))
+    owner_sink = OwnersTable(owners)
+    engine = LiveLedger(settings.engine, metrics, owner_sink)
     _add_ledger_agent(app, settings, engine, metrics)
-    _follow_rebalances(app, engine)
+    _follow_rebalances(app, engine, owner_sink)
     app.on_before_shutdown.connect(drain_changelog)  # type: ignore[arg-type]  # see _follow_rebalances
     _add_pages(app, owners, metrics)
     app.web.web_app.middlewares.append(guard(settings.http_token))  # type: ignore[attr-defined]  # faust's aiohttp driver
@@ -153,17 +154,41 @@ def _owners_table(app: faust.App, partitions: int) -> TableT[bytes, Any]:
     )
 
 
-def _owner_setter(owners: TableT[bytes, Any]) -> OwnerSink:
-    """What the engine calls with each customer's new owner (None: forget the customer)."""
+class OwnersTable:
+    """The engine's owner sink: each customer's new owner into the faust table (None: forget the customer).
 
-    def set_owner(customer_id: str, view: OwnerView | None) -> None:
+    From a partition assignment until faust has recovered the table from its changelog, writes are
+    held, each customer's last only, and then made where they change what the table holds: a
+    restart's rebuild finds most owners unchanged and writes nothing for them, where writing at
+    once wrote every owner again (the table was not recovered yet to compare with)."""
+
+    def __init__(self, table: TableT[bytes, Any]) -> None:
+        self.table = table
+        self.held: dict[str, OwnerView | None] | None = None
+
+    def __call__(self, customer_id: str, view: OwnerView | None) -> None:
+        if self.held is not None:
+            self.held[customer_id] = view
+        else:
+            self._write(customer_id, view)
+
+    def hold(self) -> None:
+        if self.held is None:
+            self.held = {}
+
+    def release(self) -> None:
+        held, self.held = self.held or {}, None
+        for customer_id, view in held.items():
+            self._write(customer_id, view)
+
+    def _write(self, customer_id: str, view: OwnerView | None) -> None:
         key = customer_id.encode()
         if view is None:
-            owners.pop(key, None)
-        else:
-            owners[key] = view.as_json()
-
-    return set_owner
+            self.table.pop(key, None)
+            return
+        value = view.as_json()
+        if self.table.get(key) != value:
+            self.table[key] = value
 
 
 def _add_ledger_agent(app: faust.App, settings: WorkerSettings, engine: LiveLedger, metrics: WorkerMetrics) -> None:
@@ -201,7 +226,7 @@ async def _deliver(events: Sequence[EventT[Any]], app: faust.App, engine: LiveLe
         )
 
 
-def _follow_rebalances(app: faust.App, engine: LiveLedger) -> None:
+def _follow_rebalances(app: faust.App, engine: LiveLedger, owner_sink: OwnersTable) -> None:
     # faust types a signal's receiver as (sender, *args, **kwargs); each of these names the argument it gets.
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
@@ -209,8 +234,13 @@ def _follow_rebalances(app: faust.App, engine: LiveLedger) -> None:
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(app: faust.App, assigned: set[TP], **_: Any) -> None:
+        owner_sink.hold()  # until faust has recovered the owners table
         await engine.start()
         engine.catch_up({tp.partition for tp in assigned if tp.topic == TOUCHPOINTS})
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def on_recovered(app: faust.App, **_: Any) -> None:
+        owner_sink.release()
 
 
 async def drain_changelog(app: faust.App, **_: Any) -> None:

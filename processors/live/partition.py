@@ -90,6 +90,10 @@ class PartitionLedger:
         """The ledger store's position for this partition: effects up to it are stored."""
         self.tails = tails
         """The mark of the last message on each output topic's partition: published up to it."""
+        self._replayed_owners: dict[str, OwnerView | None] = {}
+        """Owners seen again in input whose effects were made before (a rebuild): written once the state
+        has caught up with the ledger store's position, each customer's last only, so that a rebuild
+        read in chunks does not put back an owner that a later chunk erases."""
 
     def close(self) -> None:
         """Free the customers' memory and scratch space (the state is not used again)."""
@@ -107,17 +111,22 @@ class PartitionLedger:
         first_fresh = next(
             (i for i, m in enumerate(messages) if recorded is None or m.offset > recorded), len(messages)
         )
-        self._run(messages[:first_fresh], effects)
+        replayed = messages[:first_fresh]
+        self._run(replayed, effects, self._replayed_owners)
+        caught_up = first_fresh < len(messages) or (replayed and replayed[-1].offset == recorded)
+        if caught_up and self._replayed_owners:
+            effects.owners.update(self._replayed_owners)  # the rebuild's net owners, once
+            self._replayed_owners.clear()
         counts = self.intake.counts
         before = counts.accepted, counts.duplicates, Counter(counts.rejected)
-        self._run(messages[first_fresh:], effects)
+        self._run(messages[first_fresh:], effects, effects.owners)
         effects.accepted, effects.duplicates = counts.accepted - before[0], counts.duplicates - before[1]
         effects.rejected = counts.rejected - before[2]
         effects.fresh_timestamps_ms = [m.timestamp_ms for m in messages[first_fresh:] if m.timestamp_ms is not None]
         self.next_offset = effects.last_offset + 1
         return effects
 
-    def _run(self, messages: list[Incoming], effects: Effects) -> None:
+    def _run(self, messages: list[Incoming], effects: Effects, owners: dict[str, OwnerView | None]) -> None:
         intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
         facts_tail = tails.get(FACTS)
         facts: list[tuple[int, bytes]] = []
@@ -134,7 +143,7 @@ class PartitionLedger:
             value = facts_value(batch)
             if value is not None and beyond((offset, 0), facts_tail):
                 facts.append((offset, value))
-            _note_owners(batch.records, batch.erasures, effects.owners)
+            _note_owners(batch.records, batch.erasures, owners)
         effects.outgoing.extend(facts_messages(facts, self.policy_header))
 
     @property

@@ -83,6 +83,19 @@ def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: P
     # The owners table's changelog ends the customer with a tombstone (compaction drops what came before).
     changelog = [r for r in read_records(pipeline_bootstrap, f"{group}-owners-changelog") if r.key == WHO.encode()]
     assert changelog and changelog[-1].value is None
+    written = len(read_records(pipeline_bootstrap, f"{group}-owners-changelog"))
+    # Two restarts that rebuild every partition from the input (no checkpoint): the erased customer's owner
+    # is not written back, and owners that did not change are not written again.
+    for restart in range(2):
+        log = tmp_path / f"worker-restart{restart}.log"
+        with running([worker(pipeline_bootstrap, f"sqlite:///{ledger}", log, group, "--checkpoint-seconds", "0")]) as [again]:
+            wait_for_workers(pipeline_bootstrap, [again])
+            assert again.get(f"/owners/{WHO}")[0] == 404
+            assert again.terminate() == 0
+        assert "partition state restored" in log.read_text()
+    after = read_records(pipeline_bootstrap, f"{group}-owners-changelog")
+    assert [r.value for r in after if r.key == WHO.encode()] == [r.value for r in changelog], "an erased owner came back"
+    assert len(after) - written < written / 10, f"{len(after) - written} owners written again by restarts, of {written}"
     # The rejected lines that named the customer are still counted, with their reasons.
     assert rows(db, "SELECT reason FROM rejected_events WHERE raw_text = '[erased]' ORDER BY reason") == [
         ("invalid_json",), ("unknown_enum_value",),

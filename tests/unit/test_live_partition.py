@@ -76,3 +76,29 @@ def test_facts_chunks_are_marked_with_their_last_input_message_and_the_policy() 
     assert sum(len(orjson.loads(c.value)) for c in chunks) == 10
     assert all(c.mark[0] < d.mark[0] for c, d in itertools.pairwise(chunks))
     assert all(dict(c.headers)[POLICY_HEADER] == b'{"repeat_window_days":2.0}' for c in chunks)
+
+
+def test_a_rebuild_in_chunks_writes_each_customers_last_owner_once_and_never_an_erased_one() -> None:
+    lines = list(generate(900, customers=60, seed=11, dirty=0.0))
+    def customer(raw: bytes) -> str:
+        return (routing(raw)[0] or b"").decode()
+
+    erased = customer(lines[10])
+    erasure = orjson.dumps({"type": "customer_erased", "event_id": "erase-1", "occurred_at": "2030-01-01T00:00:00Z",
+                            "customer_id": erased})
+    raws = [*lines[:600], erasure, *(raw for raw in lines[600:] if customer(raw) != erased)]
+    messages = [Incoming(offset, routing(raw)[0], raw, False, None) for offset, raw in enumerate(raws)]
+    whole = _fresh()
+    made = whole.process(messages)
+    whole.done(made)
+    assert made.owners[erased] is None and sum(view is not None for view in made.owners.values()) > 20
+
+    # A restart reads the same input again in chunks of 250: every effect was made before.
+    again = _fresh(whole.recorded, dict(whole.tails))
+    written: list[dict[str, object]] = []
+    for start in range(0, len(messages), 250):
+        effects = again.process(messages[start:start + 250])
+        again.done(effects)
+        written.append(dict(effects.owners))
+    assert all(not chunk for chunk in written[:-1]), "owners written before the rebuild caught up"
+    assert written[-1] == made.owners  # each customer's last owner, once; the erased one only forgotten
