@@ -41,7 +41,8 @@ from processors.kafka.topics import (
     partition_counts,
     unreachable,
 )
-from projections.duckdb_store import AnalyticsStore, compact, quoted
+from processors.runtime.failpoints import failpoint
+from projections.duckdb_store import COPY_SUFFIX, AnalyticsStore, compact, quoted, remove_stale_copies
 from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV1
 
 log = logging.getLogger("spoc.sink")
@@ -51,6 +52,9 @@ OFFSETS_DDL = (
     "PRIMARY KEY (topic, partition))",
     # Added in 0.2: working files of earlier sinks gain it on start (NULL: no message skipped until one is written).
     "ALTER TABLE sink_offsets ADD COLUMN IF NOT EXISTS last_input_offset BIGINT",
+    # A compaction owed after an erasure: recorded in the erasure's transaction, cleared once the compacted
+    # file is published, so a sink killed in between finishes it when it starts again.
+    "CREATE TABLE IF NOT EXISTS sink_compaction_pending (since_offsets VARCHAR)",
 )
 FETCH_BYTES = 1024 * 1024
 """Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
@@ -137,6 +141,8 @@ class Sink:
         self.store.create_schema(replace=False)
         for statement in OFFSETS_DDL:
             self.store.con.execute(statement)
+        for stale in (*remove_stale_copies(self.working), *remove_stale_copies(settings.db)):
+            log.info("removed a copy a killed sink left", extra={"path": str(stale)})
         latest = self._setting("latest_event_at")
         self.latest = datetime.fromisoformat(latest) if latest else None
         self.written_up_to = self._written_up_to()
@@ -145,6 +151,9 @@ class Sink:
         self._dirty = True
         self._published_at = 0.0
         self._copy_seconds = 0.0
+        if self._compaction_pending():
+            log.info("finishing the compaction a killed sink left pending (an erasure)")
+            self._compact()
 
     def _open(self) -> AnalyticsStore:
         return AnalyticsStore(self.working, self.settings.memory_limit)
@@ -189,6 +198,8 @@ class Sink:
             for erasure in rows.erasures:
                 # Facts from before erasures named their source: every rejected line naming the customer goes.
                 self.store.erase(erasure.customer_id, erasure.source, erasure.seq)
+            if rows.erasures:
+                con.execute("INSERT INTO sink_compaction_pending VALUES (?)", [str(written_up_to)])
             if rows.latest is not None and (self.latest is None or rows.latest > self.latest):
                 self.latest = rows.latest
             self.store.write_settings(self.policy, latest_event_at=self.latest.isoformat() if self.latest else None)
@@ -203,6 +214,7 @@ class Sink:
         except BaseException:
             con.rollback()
             raise
+        failpoint("sink-after-commit")
         self.written_up_to = written_up_to
         if redelivered:
             self.redelivered += redelivered
@@ -238,16 +250,23 @@ class Sink:
         )
         self.policy, self._worker_policy = policy, encoded
 
+    def _compaction_pending(self) -> bool:
+        row = self.store.con.execute("SELECT count(*) FROM sink_compaction_pending").fetchone()
+        return bool(row and row[0])
+
     def _compact(self) -> None:
         """After an erasure: rewrite the working file, and publish it now, so neither file keeps
-        the erased customer's bytes in free blocks."""
+        the erased customer's bytes in free blocks; then the compaction is no longer owed."""
         self.store.close()
-        compact(self.working)
+        compact(self.working, before_replace=lambda: failpoint("sink-compacting"))
         self.store = self._open()
-        self.publish(force=True)
+        self._dirty = True
+        self.publish(force=True, point="sink-publishing-compacted")
+        self.store.con.execute("DELETE FROM sink_compaction_pending")
 
-    def publish(self, force: bool = False) -> bool:
-        """Copy the working file to ``--db`` atomically, at most every few seconds."""
+    def publish(self, force: bool = False, point: str = "sink-publishing") -> bool:
+        """Copy the working file to ``--db`` atomically, at most every few seconds (``point``: a crash
+        test's kill point, between the copy and its rename)."""
         now = time.monotonic()
         interval = max(self.settings.snapshot_every_seconds, 10 * self._copy_seconds)
         if not self._dirty or (not force and now - self._published_at < interval):
@@ -255,8 +274,9 @@ class Sink:
         started = time.perf_counter()
         self.store.con.execute("CHECKPOINT")
         target = self.settings.db
-        staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        staging = target.with_name(f".{target.name}.{os.getpid()}{COPY_SUFFIX}")
         shutil.copyfile(self.working, staging)
+        failpoint(point)
         os.replace(staging, target)
         self._copy_seconds = time.perf_counter() - started
         self._published_at = now

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,20 +113,39 @@ def quoted(path: str | Path) -> str:
     return str(path).replace("'", "''")
 
 
-def compact(path: Path) -> None:
+def compact(path: Path, before_replace: Callable[[], None] | None = None) -> None:
     """Rewrite an analytics file into a fresh one and put it in its place.
 
     DuckDB leaves deleted rows, and tables dropped by a rebuild, in the file's free
     blocks; after an erasure not one byte of the customer may stay there.  No other
     connection may hold the file open for writing.
     """
-    fresh = path.with_name(f".{path.name}.{os.getpid()}.compact")
+    fresh = path.with_name(f".{path.name}.{os.getpid()}{COMPACT_SUFFIX}")
     fresh.unlink(missing_ok=True)
     with duckdb.connect() as con:
         con.execute(f"ATTACH '{quoted(path)}' AS old (READ_ONLY)")
         con.execute(f"ATTACH '{quoted(fresh)}' AS new")
         con.execute("COPY FROM DATABASE old TO new")
+    if before_replace is not None:
+        before_replace()  # a crash test's kill point: the copy made, not yet in place
     os.replace(fresh, path)
+
+
+COMPACT_SUFFIX = ".compact"
+COPY_SUFFIX = ".tmp"
+
+
+def remove_stale_copies(path: Path) -> list[Path]:
+    """Delete the half-made copies of ``path`` that a killed process left (a compaction's or a
+    snapshot's, ``.<name>.<pid>.compact`` / ``.tmp``): they may hold an erased customer's rows.
+    Only the process that holds ``path`` open for writing may call this: no copy is being made."""
+    stale = [
+        found for found in path.parent.glob(f".{glob.escape(path.name)}.*")
+        if found.name.endswith((COMPACT_SUFFIX, COPY_SUFFIX)) and found.name.removeprefix(f".{path.name}.").split(".")[0].isdigit()
+    ]
+    for found in stale:
+        found.unlink(missing_ok=True)
+    return stale
 
 
 class AnalyticsFileError(TerminalError):

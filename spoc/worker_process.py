@@ -27,12 +27,15 @@ from processors.runtime.child_process import die_with_parent
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 
 
-def sink_process(bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5) -> subprocess.Popen[bytes]:
-    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``."""
+def sink_process(
+    bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``
+    (``env``: variables added to this process's)."""
     return subprocess.Popen(
         [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
          "--snapshot-every", str(snapshot_every)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent, env={**os.environ, **(env or {})},
     )
 
 

@@ -45,7 +45,7 @@ from processors.batch.summary import ReplaySummary
 from processors.kafka.topics import TopicLayoutError, partition_counts, unreachable
 from processors.runtime.state_store import DEFAULT_CACHE_MB
 from processors.sources import STDIN, check_readable, source_name
-from projections.duckdb_store import AnalyticsStore, compact
+from projections.duckdb_store import AnalyticsStore, compact, remove_stale_copies
 
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
@@ -95,6 +95,7 @@ def replay(
         check_readable(inputs)
     persistence_env(ledger_url)  # a bad ledger URL is refused even when every input is held already
     analytics = AnalyticsStore(path, DUCKDB_MEMORY)
+    remove_stale_copies(path)  # a compaction's copy a killed replay left (it may hold erased rows)
     starting_over = rebuild  # as the user asked: a file built under another policy is refused otherwise
     try:
         if isinstance(inputs, TopicInput):
