@@ -78,6 +78,8 @@ class LiveLedger:
         self.metrics = metrics
         self.owners = owners
         self.states: dict[int, PartitionLedger] = {}
+        self._rebuilding: dict[int, PartitionLedger] = {}
+        """States being restored (reported in the metrics before they are ready)."""
         self.ledger: LedgerStore | None = None
         self.checkpoints: Checkpoints | None = None
         self._checkpointed_at: dict[int, float] = {}
@@ -93,7 +95,10 @@ class LiveLedger:
         self._scratch: Path | None = None
         """Where the partitions keep the customers beyond the budget (deleted when the worker stops)."""
         metrics.watch_state(
-            self._budget, lambda: [s.scratch.customers for s in self.states.values() if s.scratch is not None]
+            self._budget,
+            lambda: [
+                s.scratch.customers for s in [*self.states.values(), *self._rebuilding.values()] if s.scratch is not None
+            ],
         )
 
     async def start(self) -> None:
@@ -140,6 +145,7 @@ class LiveLedger:
                 await self._checkpoint(state)
             if state is not None:
                 state.close()
+            self.metrics.forget(partition)
             await self.publisher.release(partition)
 
     def catch_up(self, partitions: set[int]) -> None:
@@ -174,6 +180,7 @@ class LiveLedger:
             extra={"partition": partition},
         )
         self._fenced.add(partition)
+        self.metrics.forget(partition)
         state = self.states.pop(partition, None)
         self.queues.drop(partition)
         if state is not None:
@@ -243,7 +250,11 @@ class LiveLedger:
         if snapshot is not None and self.checkpoints is not None:
             self.checkpoints.saved[partition] = snapshot.last_offset
         self._checkpointed_at[partition] = time.monotonic()
-        messages = await self._replay(state, start=None if snapshot is None else state.next_offset, until=until)
+        self._rebuilding[partition] = state
+        try:
+            messages = await self._replay(state, start=None if snapshot is None else state.next_offset, until=until)
+        finally:
+            del self._rebuilding[partition]
         seconds = time.perf_counter() - started
         self.metrics.rebuild_seconds.observe(seconds)
         self.metrics.restored_messages.labels(str(partition)).set(messages)

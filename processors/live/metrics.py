@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -78,6 +79,12 @@ class WorkerMetrics:
             "spoc_state_disk_loads", "Customers brought back from disk since the partitions held were restored",
             registry=r,
         ).set_function(lambda: sum(m.loads for m in mappings()))
+
+    def forget(self, partition: int) -> None:
+        """The partition went to another worker: it reports the partition's position and lag from now on."""
+        for gauge in (self.position, self.lag):
+            with contextlib.suppress(KeyError):  # never reported here
+                gauge.remove(str(partition))
 
     def observe(self, partition: int, effects: Effects, ledger_events_written: int) -> None:
         self.position.labels(str(partition)).set(effects.last_offset + 1)
