@@ -64,14 +64,17 @@ class WorkerProcess:
     The ledger URL reaches it in ``$SPOC_LEDGER_URL``, never on the command line, where any user's
     ``ps`` shows it with its password."""
 
-    def __init__(self, bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> None:
+    def __init__(
+        self, bootstrap: str, ledger_url: str, log: Path, group: str, *options: str, env: dict[str, str] | None = None
+    ) -> None:
+        """``env``: variables added to this process's for the worker."""
         self.port = free_port()
         self.token = os.environ.get(HTTP_TOKEN_ENV)  # the worker's, which it inherits
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap,
              "--web-port", str(self.port), "--group", group, *options],
-            env={**os.environ, LEDGER_URL_ENV: ledger_url},
+            env={**os.environ, **(env or {}), LEDGER_URL_ENV: ledger_url},
             stdout=self.log, stderr=self.log, start_new_session=True, preexec_fn=die_with_parent,
         )
 

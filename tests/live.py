@@ -6,6 +6,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,8 +34,10 @@ def input_ends(bootstrap: str) -> dict[int, int]:
     return partition_ends(bootstrap, TOUCHPOINTS)
 
 
-def worker(bootstrap: str, ledger_url: str, log: Path, group: str, *options: str) -> WorkerProcess:
-    return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options)
+def worker(
+    bootstrap: str, ledger_url: str, log: Path, group: str, *options: str, env: dict[str, str] | None = None
+) -> WorkerProcess:
+    return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options, env=env)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -80,8 +83,12 @@ def spoc_publish_from_a_pipe(bootstrap: str, *options: str, output: IO[bytes] | 
     )
 
 
-def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3) -> None:
-    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog."""
+def publish_paced(
+    bootstrap: str, path: Path, chunks: int, pause: float, partitions: int = 3, hurry: threading.Event | None = None
+) -> None:
+    """Publish the file in ``chunks`` slices with a pause between them: a stream, not a backlog.
+
+    Once ``hurry`` is set, the rest goes without pauses (a test done with the stream flowing)."""
     parts = []
     for k, content in enumerate(slices(path, chunks)):
         part = path.with_name(f"{path.stem}.part{k:03d}.jsonl")
@@ -92,7 +99,8 @@ def publish_paced(bootstrap: str, path: Path, chunks: int, pause: float, partiti
         await ensure_topics(bootstrap, ALL_TOPICS, partitions)
         for part in parts:
             await publish([str(part)], bootstrap, TOUCHPOINTS)
-            await asyncio.sleep(pause)
+            if hurry is None or not hurry.is_set():
+                await asyncio.sleep(pause)
 
     asyncio.run(run())
 

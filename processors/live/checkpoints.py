@@ -22,6 +22,7 @@ from processors.kafka.topics import partition_source
 from processors.live.partition import PartitionLedger
 from processors.live.retrying import retrying
 from processors.runtime import snapshots
+from processors.runtime.failpoints import failpoint
 from processors.runtime.state_store import ScratchState
 
 log = logging.getLogger("spoc.worker")
@@ -60,6 +61,7 @@ class Checkpoints:
         last = state.next_offset - 1
         data = await asyncio.to_thread(snapshots.pack, PartitionSnapshot(state.intake, last))
         stored = StoredCheckpoint(state.source, last, snapshots.code_fingerprint(), snapshots.sha256(data), data)
+        failpoint("worker-checkpointing")
         await retrying(
             "ledger store", lambda: asyncio.to_thread(self.ledger.save_checkpoint, stored, keep=1 if erased else KEEP)
         )

@@ -1,50 +1,130 @@
-"""Crashes, repeated: workers and the DuckDB sink are SIGKILLed at seeded random points while the
-stream flows, and restarted each time; the end result equals a clean `spoc replay` of the same input."""
+"""Crashes, repeated, mid-work: workers and the DuckDB sink are SIGKILLed while the stream flows, each
+round only after the ledger store's positions and the sink's offsets have moved past a seeded point,
+or by the process itself at a named point inside its work (``SPOC_FAILPOINT``: the sink right after
+an erasure's commit, inside the publish of written facts; the worker inside a checkpoint).  Every
+kill is checked to have landed there.  The end result equals a clean `spoc replay` of the same input."""
 
 from __future__ import annotations
 
 import random
+import signal
+import sqlite3
 import threading
-import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
-from spoc.worker_process import sink_process
+import duckdb
+import orjson
+
+from processors.runtime.failpoints import FAILPOINT_ENV
+from spoc.worker_process import WorkerProcess, sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import publish_paced, running, wait_for_workers, wait_until, worker
 
-KILLS = 10
+ROUNDS = ("kill", "sink-after-commit", "kill", "worker-checkpointing", "sink-publishing", "kill",
+          "sink-after-commit", "worker-checkpointing", "kill", "sink-publishing")
+"""Each round's kill: SIGKILL from the test, or a failpoint the process reaches by itself."""
 
 
-def test_worker_and_sink_killed_again_and_again_end_equal_to_replay(tmp_path: Path, pipeline_bootstrap: str) -> None:
+def ledger_progress(ledger: Path) -> int:
+    """Input messages whose effects the ledger store holds, over every partition (its tracking positions)."""
+    if not ledger.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30)) as con:
+        try:
+            rows = con.execute("SELECT notification_id FROM tracking WHERE application_name LIKE 'spoc.touchpoints:%'")
+            return sum(offset + 1 for (offset,) in rows)
+        except sqlite3.OperationalError:  # no table yet
+            return 0
+
+
+def sink_progress(db: Path) -> int:
+    """Facts messages the published analytics file holds, over every partition (its stored offsets)."""
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            (total,) = con.execute("SELECT coalesce(sum(next_offset), 0) FROM sink_offsets").fetchone() or (0,)
+            return int(total)
+    except (duckdb.Error, OSError):  # not published yet
+        return 0
+
+
+def with_erasures(source: Path, every: int, rng: random.Random) -> int:
+    """Insert a `customer_erased` of a customer seen before every ``every`` lines; returns how many."""
+    lines = source.read_bytes().splitlines()
+    out, seen, erased = [], [], 0
+    for k, line in enumerate(lines, 1):
+        out.append(line)
+        try:
+            customer = orjson.loads(line).get("customer_id")
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(customer, str):
+            seen.append(customer)
+        if k % every == 0 and seen:
+            erased += 1
+            out.append(orjson.dumps({"type": "customer_erased", "event_id": f"crash-loop-erase-{erased}",
+                                     "occurred_at": "2030-01-01T00:00:00Z", "customer_id": rng.choice(seen)}))
+    source.write_bytes(b"\n".join(out) + b"\n")
+    return erased
+
+
+def test_worker_and_sink_killed_mid_work_again_and_again_end_equal_to_replay(tmp_path: Path, pipeline_bootstrap: str) -> None:
     source = _workload(tmp_path, 24_000, seed=61)
-    ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
+    rng = random.Random(17)
+    assert with_erasures(source, 600, rng) >= 30
+    total = len(source.read_bytes().splitlines())
+    ledger_file = tmp_path / "ledger.sqlite"
+    ledger = f"sqlite:///{ledger_file}"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     db = tmp_path / "live.duckdb"  # the file _assert_live_equals_replay's sink run finishes
-    rng = random.Random(17)
-    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 60, 0.25))
+    flowed = threading.Event()  # set: the stream may end at once
+    publisher = threading.Thread(
+        target=publish_paced, args=(pipeline_bootstrap, source, 400, 0.5), kwargs={"hurry": flowed}
+    )
     publisher.start()
-    kills = {"worker": 0, "sink": 0, "while publishing": 0}
+    landed: list[str] = []
     try:
-        sink = None
-        for _ in range(KILLS):
-            with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [live]:
-                sink = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log")
-                time.sleep(rng.uniform(1.0, 4.0))
-                if rng.random() < 0.5:
-                    live.kill()
-                    kills["worker"] += 1
-                sink.kill()
-                sink.wait()
-                kills["sink"] += 1
-                kills["while publishing"] += publisher.is_alive()
-        assert kills["worker"] > 0 and kills["while publishing"] >= 3, kills
+        for kind in ROUNDS:
+            before_ledger, before_sink = ledger_progress(ledger_file), sink_progress(db)
+            checkpointing = kind == "worker-checkpointing"
+            options = ("--checkpoint-seconds", "1") if checkpointing else ()
+            env = {FAILPOINT_ENV: kind}
+            with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group, *options,
+                                 env=env if checkpointing else None)]) as [live]:
+                sink = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log", env=env if kind.startswith("sink") else None)
+                try:
+                    if kind == "kill":
+                        # A seeded point of progress, then the kill.
+                        target = min(before_ledger + rng.randint(300, 1500), total)
+                        wait_until(lambda: ledger_progress(ledger_file) >= target, f"the ledger past {target}")  # noqa: B023
+                        wait_until(lambda: sink_progress(db) > before_sink, "the sink wrote facts")  # noqa: B023
+                        if rng.random() < 0.5:
+                            live.kill()
+                        sink.kill()
+                    elif checkpointing:
+                        wait_until(lambda: not live.running, "the worker reached its checkpoint failpoint")
+                        assert live.process.returncode == -signal.SIGKILL
+                        sink.kill()
+                    else:
+                        wait_until(lambda: sink.poll() is not None, f"the sink reached {kind}")  # noqa: B023
+                        assert sink.returncode == -signal.SIGKILL
+                finally:
+                    sink.kill()
+                    sink.wait()
+            landed.append(kind)
+            assert ledger_progress(ledger_file) > before_ledger or kind.startswith("sink"), f"{kind}: the worker made no progress"
+            assert sink_progress(db) > before_sink or kind != "kill", "the sink made no progress before its kill"
+            assert publisher.is_alive(), f"the stream ended before round {len(landed)} did"
+        flowed.set()
         publisher.join()
         with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [last]:
             wait_for_workers(pipeline_bootstrap, [last])
             assert last.terminate() == 0
     finally:
+        flowed.set()
         publisher.join()
+    assert landed == list(ROUNDS)
     # The last sink run resumes the killed ones' file; tables and topics are compared with replay.
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
@@ -53,41 +133,50 @@ TAKEOVERS = 5
 
 
 def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: Path, pipeline_bootstrap: str) -> None:
-    """Two workers share the partitions; a seeded loop SIGKILLs one of them while the stream flows.
-    Each time the survivor takes over the dead one's partitions, then the dead one is restarted and
-    gets some back.  The end result equals replay."""
+    """Two workers share the partitions; a seeded loop SIGKILLs one of them while the stream flows,
+    each time once it has made a seeded number of messages' effects more.  Each time the survivor
+    takes over the dead one's partitions, then the dead one is restarted and gets some back.  The end
+    result equals replay."""
     source = _workload(tmp_path, 16_000, seed=71)
     ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     rng = random.Random(29)
-    publisher = threading.Thread(target=publish_paced, args=(pipeline_bootstrap, source, 100, 0.3, 4))
+    flowed = threading.Event()  # set: the stream may end at once
+    publisher = threading.Thread(
+        target=publish_paced, args=(pipeline_bootstrap, source, 300, 0.3, 4), kwargs={"hurry": flowed}
+    )
     publisher.start()
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
-    while_publishing = 0
     with running([worker(pipeline_bootstrap, ledger, log, group) for log in logs]) as workers:
         try:
             def both_hold_partitions() -> None:
                 wait_until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
 
+            def made(process: WorkerProcess) -> int:
+                return sum(process.positions().values())
+
             for _ in range(TAKEOVERS):
                 both_hold_partitions()
-                time.sleep(rng.uniform(0.5, 2.0))
                 victim = rng.randrange(2)
                 dead, survivor = workers[victim], workers[1 - victim]
+                # The kill lands once the victim has made a seeded number of messages' effects more.
+                target = made(dead) + rng.randint(100, 600)
+                wait_until(lambda: made(dead) >= target, "the worker to kill moves on")  # noqa: B023
                 orphaned = set(dead.positions())
                 assert orphaned, "the worker to kill holds no partition"
+                assert publisher.is_alive(), "the stream ended before the kill"
                 dead.kill()
                 wait_until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")  # noqa: B023
-                while_publishing += publisher.is_alive()
                 workers[victim] = worker(pipeline_bootstrap, ledger, logs[victim], group)
                 dead.close()
-            assert while_publishing >= 2, f"only {while_publishing} takeovers while the stream flowed"
+            flowed.set()
             publisher.join()
             both_hold_partitions()  # the last one restarted is up (SIGTERM while it imports kills it outright)
             wait_for_workers(pipeline_bootstrap, workers)
             for each in workers:
                 assert each.terminate() == 0
         finally:
+            flowed.set()
             publisher.join()
     _assert_live_equals_replay(tmp_path, pipeline_bootstrap, source)
 
