@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import duckdb
 import orjson
 from aiokafka import ConsumerRecord
 
@@ -38,6 +40,28 @@ def worker(
     bootstrap: str, ledger_url: str, log: Path, group: str, *options: str, env: dict[str, str] | None = None
 ) -> WorkerProcess:
     return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options, env=env)
+
+
+def ledger_progress(ledger: Path) -> int:
+    """Input messages whose effects the ledger store holds, over every partition (its tracking positions)."""
+    if not ledger.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30)) as con:
+        try:
+            rows = con.execute("SELECT notification_id FROM tracking WHERE application_name LIKE 'spoc.touchpoints:%'")
+            return sum(offset + 1 for (offset,) in rows)
+        except sqlite3.OperationalError:  # no table yet
+            return 0
+
+
+def sink_progress(db: Path) -> int:
+    """Facts messages the published analytics file holds, over every partition (its stored offsets)."""
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            (total,) = con.execute("SELECT coalesce(sum(next_offset), 0) FROM sink_offsets").fetchone() or (0,)
+            return int(total)
+    except (duckdb.Error, OSError):  # not published yet
+        return 0
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:

@@ -26,7 +26,7 @@ from aiokafka.errors import (
     KafkaError,
     RebalanceInProgressError,
 )
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -34,7 +34,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from processors.kafka.reading import ISOLATION_LEVEL
+from processors.kafka.reading import ISOLATION_LEVEL, readable_end
 from processors.kafka.security import client_settings
 from processors.kafka.topics import (
     OWNER_CHANGED,
@@ -77,6 +77,10 @@ class NotifyMetrics:
         self.retried = Counter("spoc_webhook_retried", "Attempts that failed and were retried, by endpoint", ["endpoint"], registry=r)
         self.dead_lettered = Counter(
             "spoc_webhook_dead_lettered", "Owner changes sent to spoc.owner-changed.dlq, by endpoint", ["endpoint"], registry=r,
+        )
+        self.lag = Gauge(
+            "spoc_webhook_lag", "Owner changes on the topic not yet delivered or dead-lettered, by partition "
+            "(each partition's appears after its first fetch)", ["partition"], registry=r,
         )
         self.latency = Histogram(
             "spoc_webhook_latency_seconds", "From the owner change's Kafka timestamp to its delivery, by endpoint",
@@ -125,6 +129,7 @@ class Notifier:
                 while not stopping.is_set():
                     fetched = await consumer.getmany(timeout_ms=500, max_records=FETCH_RECORDS)
                     if not fetched:
+                        await self._note_lag(consumer)
                         continue
                     work = asyncio.ensure_future(
                         asyncio.gather(*(self._partition(tp, records) for tp, records in fetched.items()))
@@ -139,11 +144,19 @@ class Notifier:
                     else:
                         work.result()
                     await self._commit(consumer)
+                    await self._note_lag(consumer)
         finally:
             await self._commit(consumer)
             await consumer.stop()
             await producer.stop()
             log.info("notify stopped", extra=self.metrics.totals())
+
+    async def _note_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Everything fetched is done here: each partition's committed end (as its last fetch saw it) minus its position."""
+        for tp in consumer.assignment():
+            end = readable_end(consumer, tp)
+            if end is not None:
+                self.metrics.lag.labels(str(tp.partition)).set(max(0, end - await consumer.position(tp)))
 
     async def _check_topics(self) -> None:
         counts = await partition_counts(self.settings.bootstrap, (OWNER_CHANGED,))

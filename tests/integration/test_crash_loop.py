@@ -8,45 +8,28 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import threading
 import uuid
-from contextlib import closing
 from pathlib import Path
 
-import duckdb
 import orjson
 
 from processors.runtime.failpoints import FAILPOINT_ENV
 from spoc.worker_process import WorkerProcess, sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, running, wait_for_workers, wait_until, worker
+from tests.live import (
+    ledger_progress,
+    publish_paced,
+    running,
+    sink_progress,
+    wait_for_workers,
+    wait_until,
+    worker,
+)
 
 ROUNDS = ("kill", "sink-after-commit", "kill", "worker-checkpointing", "sink-publishing", "kill",
           "sink-after-commit", "worker-checkpointing", "kill", "sink-publishing")
 """Each round's kill: SIGKILL from the test, or a failpoint the process reaches by itself."""
-
-
-def ledger_progress(ledger: Path) -> int:
-    """Input messages whose effects the ledger store holds, over every partition (its tracking positions)."""
-    if not ledger.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30)) as con:
-        try:
-            rows = con.execute("SELECT notification_id FROM tracking WHERE application_name LIKE 'spoc.touchpoints:%'")
-            return sum(offset + 1 for (offset,) in rows)
-        except sqlite3.OperationalError:  # no table yet
-            return 0
-
-
-def sink_progress(db: Path) -> int:
-    """Facts messages the published analytics file holds, over every partition (its stored offsets)."""
-    try:
-        with duckdb.connect(str(db), read_only=True) as con:
-            (total,) = con.execute("SELECT coalesce(sum(next_offset), 0) FROM sink_offsets").fetchone() or (0,)
-            return int(total)
-    except (duckdb.Error, OSError):  # not published yet
-        return 0
 
 
 def with_erasures(source: Path, every: int, rng: random.Random) -> int:

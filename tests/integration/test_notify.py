@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +29,7 @@ from processors.kafka.topics import (
     OWNER_CHANGED_DLQ,
     TOPIC_CONFIGS,
     ensure_topics,
+    partition_counts,
 )
 from processors.runtime.child_process import die_with_parent
 from schemas.ledger_messages import OwnerChangedV1
@@ -94,6 +98,15 @@ class Notify:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
+    def lags(self) -> dict[int, float]:
+        """Each partition's owner changes not yet delivered (those fetched at least once)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+                body = response.read().decode()
+        except OSError:
+            return {}  # still starting
+        return {int(p): float(v) for p, v in re.findall(r'^spoc_webhook_lag\{partition="(\d+)"\} (\S+)$', body, re.M)}
+
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -111,6 +124,23 @@ def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "")
 
 def dead_letters(bootstrap: str) -> list[tuple[bytes, dict[str, str]]]:
     return [(r.value, {k: v.decode() for k, v in r.headers}) for r in read_records(bootstrap, OWNER_CHANGED_DLQ)]
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def wait_until_caught_up(notify: Notify, bootstrap: str) -> None:
+    """Until the notifier has fetched every partition of the topic and finished everything it fetched."""
+    partitions = asyncio.run(partition_counts(bootstrap, (OWNER_CHANGED,)))[OWNER_CHANGED]
+
+    def caught_up() -> bool:
+        lags = notify.lags()
+        return len(lags) == partitions and not any(lags.values())
+
+    wait_for(caught_up, what="the notifier at the end of every partition")
 
 
 def in_order_per_customer(received: list[Attempt]) -> bool:
@@ -144,7 +174,7 @@ def test_every_endpoint_gets_what_it_should_signed_in_order_and_the_rest_is_dead
                 and notify.metric("spoc_webhook_dead_lettered_total", receiver.url("/down")) >= len(ids)
             )
             wait_for(everything_settled, what="deliveries and dead letters")
-            time.sleep(1.0)  # anything extra would show now
+            wait_until_caught_up(notify, pipeline_bootstrap)  # anything extra would show now
             metrics = {
                 p: (notify.metric("spoc_webhook_delivered_total", receiver.url(p)),
                     notify.metric("spoc_webhook_retried_total", receiver.url(p)),
@@ -229,7 +259,7 @@ def test_a_notifier_killed_mid_stream_delivers_again_and_skips_nothing(tmp_path:
         second = Notify(pipeline_bootstrap, [receiver.url("/steady")], tmp_path / "notify.log")
         try:
             wait_for(lambda: {a.webhook_id for a in receiver.delivered("/steady")} == ids, what="every owner change")
-            time.sleep(1.0)
+            wait_until_caught_up(second, pipeline_bootstrap)
         finally:
             assert second.stop() == 0
         delivered = receiver.delivered("/steady")
@@ -240,7 +270,7 @@ def test_a_notifier_killed_mid_stream_delivers_again_and_skips_nothing(tmp_path:
         # A third start has nothing left to deliver: offsets were committed.
         before = len(receiver.delivered("/steady"))
         third = Notify(pipeline_bootstrap, [receiver.url("/steady")], tmp_path / "notify.log")
-        time.sleep(4.0)
+        wait_until_caught_up(third, pipeline_bootstrap)
         assert third.stop() == 0
         assert len(receiver.delivered("/steady")) == before
 
@@ -253,7 +283,7 @@ def test_the_documented_receiver_verifies_and_prints_each_change_once(tmp_path: 
     receiver = subprocess.Popen([sys.executable, str(example)], stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
                                 env={**os.environ, "SPOC_WEBHOOK_SECRET": SECRET, "PORT": str(port)})
     try:
-        time.sleep(1.0)
+        wait_for(lambda: listening(port), what="the documented receiver listening")
         notify = Notify(pipeline_bootstrap, [f"http://127.0.0.1:{port}/"], tmp_path / "notify.log")
         try:
             wait_for(lambda: notify.metric("spoc_webhook_delivered_total", f"http://127.0.0.1:{port}/") == len(changes),

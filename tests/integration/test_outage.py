@@ -23,16 +23,21 @@ from spoc.worker_process import sink_process
 from tests.conftest import ROOT
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import (
+    ledger_progress,
     running,
+    sink_progress,
     slices,
     spoc_publish_from_a_pipe,
     wait_for_workers,
+    wait_until,
     worker,
 )
 
 OUTAGE_SECONDS = 8
 SLICES = 40
 PAUSE_SECONDS = 0.4
+PROGRESS_BEFORE_OUTAGE = 2_000
+"""Input messages the worker's ledger store holds before the broker is stopped (of 20,000 over 16 s)."""
 
 
 def _feed(pipe: IO[bytes], source: Path) -> None:
@@ -62,7 +67,9 @@ def test_everything_resumes_after_the_broker_was_away(
         with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
             sink = sink_process(pipeline_bootstrap, tmp_path / "live.duckdb", tmp_path / "sink.log")
             try:
-                time.sleep(5)
+                # The outage lands mid-work: the worker and the sink have made progress, the stream still flows.
+                wait_until(lambda: ledger_progress(tmp_path / "ledger.sqlite") >= PROGRESS_BEFORE_OUTAGE, "the worker's progress")
+                wait_until(lambda: sink_progress(tmp_path / "live.duckdb") > 0, "the sink's progress")
                 assert feeder.is_alive(), "the stream ended before the outage"
                 subprocess.run(
                     [str(ROOT / "scripts" / "kafka-broker"), "outage", str(OUTAGE_SECONDS)],
