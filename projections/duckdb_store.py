@@ -282,8 +282,40 @@ class AnalyticsStore:
         partition) that is the lines up to it, from other sources the ones already here.
         """
         needle = orjson.dumps(customer_id).decode()
+        in_scope = "(source <> ? OR seq <= ?)"
         self.con.execute(
             "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) "
-            "WHERE (contains(raw_text, ?) OR ends_with(raw_text, ?)) AND (source <> ? OR seq <= ?)",
+            f"WHERE (contains(raw_text, ?) OR ends_with(raw_text, ?)) AND {in_scope}",
             [ERASED.encode(), ERASED, customer_id, ERASED, needle, needle[:-1], source, up_to_seq],
         )
+        # The id may be written with JSON escapes (``"cust\u002d1"``): such lines are parsed to be sure.
+        escaped = self.con.execute(
+            f"SELECT rowid, raw_text FROM rejected_events WHERE contains(raw_text, '\\') AND {in_scope}",
+            [source, up_to_seq],
+        ).fetchall()
+        naming = [rowid for rowid, text in escaped if customer_id in json_strings(text)]
+        if naming:
+            self.con.execute(
+                "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) WHERE list_contains(?, rowid)",
+                [ERASED.encode(), ERASED, customer_id, ERASED, naming],
+            )
+
+
+def json_strings(text: str) -> set[str]:
+    """Every string (key or value) in a JSON document; none when it does not parse."""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return set()
+    found: set[str] = set()
+    stack = [document]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            found.update(value)
+            stack.extend(value.values())
+    return found

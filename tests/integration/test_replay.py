@@ -197,8 +197,12 @@ def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_s
     deleted nothing (wrong id format), and DuckDB and SQLite keep deleted rows' bytes in free space."""
     who = "erase-me-4f1d9c"
     history = [tp(f"z{i}", day(i), who, "alice", outcome="resolved", case_id=f"{who}-case-{i % 3}") for i in range(40)]
-    # Bad input naming the customer: a wrong field, and a line cut short right after the id.
-    bad: list[dict[str, Any] | bytes] = [{**tp("z-bad", day(41), who, "alice"), "channel": "pigeon"}, b'{"event_id":"z-cut","customer_id":"' + who.encode()]
+    # Bad input naming the customer: a wrong field, a line cut short right after the id, and the id
+    # written with JSON escapes (which a byte search would not find).
+    escaped = orjson.dumps({**tp("z-esc", day(41), who, "alice"), "channel": "pigeon"}).replace(b"erase-me", b"erase\\u002dme")
+    bad: list[dict[str, Any] | bytes] = [
+        {**tp("z-bad", day(41), who, "alice"), "channel": "pigeon"}, b'{"event_id":"z-cut","customer_id":"' + who.encode(), escaped,
+    ]
     someone_else = {**tp("c1-bad", day(42), "c1", "alice"), "channel": "pigeon"}
     first = write_jsonl(tmp_path / "first.jsonl", [*STORY, *history, *bad, someone_else])
     erasure = write_jsonl(tmp_path / "erasure.jsonl", [
@@ -213,7 +217,8 @@ def test_an_erased_customer_leaves_no_byte_in_the_analytics_file_or_the_ledger_s
         assert who.encode() not in content, name
     kept = sum(1 for event in STORY if event.get("customer_id") == "c1" and "type" not in event)
     assert rows(db, "SELECT count(*) FROM touchpoints WHERE customer_id = 'c1'") == [(kept,)]
-    assert rows(db, "SELECT count(*) FROM rejected_events WHERE raw_text = '[erased]'") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM rejected_events WHERE raw_text = '[erased]'") == [(3,)]
+    assert rows(db, "SELECT count(*) FROM rejected_events WHERE contains(raw_text, 'u002d')") == [(0,)]
     assert rows(db, "SELECT raw_text FROM rejected_events WHERE contains(raw_text, 'c1-bad')") == [(orjson.dumps(someone_else).decode(),)]
     ledger = sqlite3.connect(tmp_path / "out.ledger.sqlite")
     assert any(b"c1" in state for (state,) in ledger.execute("SELECT state FROM stored_events"))
