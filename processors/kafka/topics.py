@@ -26,9 +26,9 @@ TOUCHPOINTS_DLQ = "spoc.touchpoints.dlq"
 RELATIONSHIP_EVENTS = "spoc.relationship-events"
 OWNER_CHANGED = "spoc.owner-changed"
 FACTS = "spoc.facts"
+"""Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OWNER_CHANGED_DLQ = "spoc.owner-changed.dlq"
 """Owner changes ``spoc notify`` could not deliver to an endpoint, with the last error."""
-"""Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
 
