@@ -10,6 +10,7 @@ the departure is counted and recorded once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,18 +41,42 @@ class PublishSummary:
     unkeyed: int = 0
 
 
+VISIBLE_CUSTOMER = re.compile(rb'"customer_id"\s*:\s*("(?:[^"\\]|\\.)*)("?)')
+"""A ``customer_id`` field in a line that does not parse, its string closed or cut short."""
+
+
 def routing(raw: bytes) -> tuple[bytes | None, bool]:
     """(key, broadcast) for a line: the customer_id, or every partition for a departure."""
     try:
         document: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return None, False
+        return visible_customer(raw), False
     if not isinstance(document, dict):
         return None, False
     if document.get("type") == "employee_departed":
         return None, True
     customer_id = document.get("customer_id")
     return (customer_id.encode() if isinstance(customer_id, str) else None), False
+
+
+def visible_customer(raw: bytes) -> bytes | None:
+    """The customer a malformed line names in its ``customer_id`` field, if it names one.
+
+    A line cut short is still the customer's bad input: keyed by them, it lands in their
+    partition in order with their other events, so an erasure later in the stream blanks
+    it in `rejected_events` live as replay does (a line on another partition has no order
+    with the erasure)."""
+    found = VISIBLE_CUSTOMER.search(raw)
+    if found is None:
+        return None
+    string, closing = found.groups()
+    if not closing and found.end() != len(raw):
+        return None  # neither closed nor cut at the line's end
+    try:
+        customer_id = orjson.loads(string + b'"')
+    except orjson.JSONDecodeError:
+        return None
+    return customer_id.encode() if isinstance(customer_id, str) and customer_id else None
 
 
 async def publish(
