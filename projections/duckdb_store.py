@@ -283,22 +283,17 @@ class AnalyticsStore:
         """
         needle = orjson.dumps(customer_id).decode()
         in_scope = "(source <> ? OR seq <= ?)"
-        self.con.execute(
-            "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) "
-            f"WHERE (contains(raw_text, ?) OR ends_with(raw_text, ?)) AND {in_scope}",
-            [ERASED.encode(), ERASED, customer_id, ERASED, needle, needle[:-1], source, up_to_seq],
-        )
         # The id may be written with JSON escapes (``"cust\u002d1"``): such lines are parsed to be sure.
         escaped = self.con.execute(
             f"SELECT rowid, raw_text FROM rejected_events WHERE contains(raw_text, '\\') AND {in_scope}",
             [source, up_to_seq],
         ).fetchall()
         naming = [rowid for rowid, text in escaped if customer_id in json_strings(text)]
-        if naming:
-            self.con.execute(
-                "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) WHERE list_contains(?, rowid)",
-                [ERASED.encode(), ERASED, customer_id, ERASED, naming],
-            )
+        self.con.execute(
+            "UPDATE rejected_events SET raw = ?, raw_text = ?, detail = replace(detail, ?, ?) "
+            f"WHERE (contains(raw_text, ?) OR ends_with(raw_text, ?) OR list_contains(?::BIGINT[], rowid)) AND {in_scope}",
+            [ERASED.encode(), ERASED, customer_id, ERASED, needle, needle[:-1], naming, source, up_to_seq],
+        )
 
 
 def json_strings(text: str) -> set[str]:
