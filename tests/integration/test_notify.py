@@ -87,25 +87,24 @@ class Notify:
         self.process = subprocess.Popen(args, stdout=self.log, stderr=self.log, preexec_fn=die_with_parent,
                                         env={**os.environ, "SPOC_TEST_WEBHOOK_SECRET": SECRET})
 
-    def metric(self, name: str, endpoint: str) -> float:
+    def _metrics(self) -> str:
+        """The notifier's /metrics page; empty while it is still starting."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-                lines = response.read().decode().splitlines()
+                return str(response.read().decode())
         except OSError:
-            return 0.0  # still starting
-        for line in lines:
+            return ""
+
+    def metric(self, name: str, endpoint: str) -> float:
+        for line in self._metrics().splitlines():
             if line.startswith(name + "{") and f'endpoint="{endpoint}"' in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
     def lags(self) -> dict[int, float]:
         """Each partition's owner changes not yet delivered (those fetched at least once)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-                body = response.read().decode()
-        except OSError:
-            return {}  # still starting
-        return {int(p): float(v) for p, v in re.findall(r'^spoc_webhook_lag\{partition="(\d+)"\} (\S+)$', body, re.M)}
+        found = re.findall(r'^spoc_webhook_lag\{partition="(\d+)"\} (\S+)$', self._metrics(), re.M)
+        return {int(p): float(v) for p, v in found}
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
