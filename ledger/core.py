@@ -15,6 +15,7 @@ from datetime import datetime
 from sys import intern
 
 from ledger.affinity import Affinity, touch_weight
+from ledger.followups import FollowUpBook, FollowUpRules
 from ledger.journeys import JourneyBook
 from ledger.ownership import OwnerRules
 from ledger.policy import DEFAULT_POLICY, Policy
@@ -35,7 +36,9 @@ from schemas.events import (
 class Customer:
     """A customer's relationship (the ledger) and the working memory behind its decisions."""
 
-    __slots__ = ("affinities", "challenger", "challenger_known", "journeys", "latest_touch", "relationship", "repeats")
+    __slots__ = (
+        "affinities", "challenger", "challenger_known", "follow_ups", "journeys", "latest_touch", "relationship", "repeats",
+    )
 
     def __init__(self, relationship: Relationship) -> None:
         self.relationship = relationship
@@ -47,14 +50,20 @@ class Customer:
         # by the same factor, so their order only changes when a touch lands.
         self.challenger: str | None = None
         self.challenger_known = False
+        self.follow_ups: FollowUpBook | None = None
+        """Created when the customer first gets an owner (SPEC §8)."""
 
 
 class LedgerCore:
     """Applies SPEC §3–§5 to a stream of validated events."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY, customers: MutableMapping[str, Customer] | None = None) -> None:
+    def __init__(
+        self, policy: Policy = DEFAULT_POLICY, customers: MutableMapping[str, Customer] | None = None,
+        *, announce_follow_ups: bool = False,
+    ) -> None:
         """``customers`` keeps the per-customer state (a dict by default; a driver may give one that keeps
-        some of it on disk).  The core holds a customer it got from it only while handling one event."""
+        some of it on disk).  The core holds a customer it got from it only while handling one event.
+        ``announce_follow_ups``: say when the stream's time passes a follow-up's due time (live)."""
         self.policy = policy
         self.customers: MutableMapping[str, Customer] = {} if customers is None else customers
         self.departed: set[str] = set()
@@ -63,16 +72,19 @@ class LedgerCore:
         self.ledger_records: list[LedgerRecord] = []
         self.erasures: list[Erasure] = []
         self.rules = OwnerRules(policy, self.departed)
+        self.follow_ups = FollowUpRules(policy, self._book_of, announce=announce_follow_ups)
         self._half_life = policy.half_life_seconds
         self._horizon = policy.late_event_horizon_seconds
 
     # Driving the core.
 
     def process(self, event: InputEvent, position: Position) -> None:
-        if type(event) is Touchpoint:
-            self._touch(event, position)
-            return
         at = event.occurred_at
+        t = at.timestamp()
+        self.follow_ups.advance(t, at, position)
+        if type(event) is Touchpoint:
+            self._touch(event, t, position)
+            return
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, at, position)
         elif isinstance(event, CustomerErased):
@@ -80,13 +92,20 @@ class LedgerCore:
         else:
             customer = self._customer(event.customer_id, event.event_id, at)
             relationship = customer.relationship
+            self.follow_ups.come_due(relationship.customer_id, customer.follow_ups, t, position)
+            decided = len(relationship.pending_events)
             if isinstance(event, OwnerPinned):
                 self.rules.pin(relationship, event.employee_id, event.event_id, at)
             elif isinstance(event, OwnerUnpinned):
                 self.rules.unpin(relationship, event.event_id, at)
             elif isinstance(event, CustomerChurned):
                 relationship.churn(event.event_id, at)
-            self.rules.apply(customer, at.timestamp(), at, event.event_id, None)
+            self.rules.apply(customer, t, at, event.event_id, None)
+            if isinstance(event, CustomerChurned):
+                if customer.follow_ups is not None:
+                    self.follow_ups.churned(relationship.customer_id, customer.follow_ups, event.event_id, at, position)
+            else:
+                self._follow_owner_change(customer, decided, event.event_id, at, position)
             self._record(customer, position)
 
     def customer(self, customer_id: str) -> Customer | None:
@@ -94,12 +113,13 @@ class LedgerCore:
 
     # Event handlers.
 
-    def _touch(self, touch: Touchpoint, position: Position) -> None:
+    def _touch(self, touch: Touchpoint, t: float, position: Position) -> None:
         at = touch.occurred_at
-        t = at.timestamp()
         policy = self.policy
         customer = self._customer(touch.customer_id, touch.event_id, at)
         relationship = customer.relationship
+        book = customer.follow_ups
+        self.follow_ups.come_due(touch.customer_id, book, t, position)
         employee_id = touch.employee_id
         owner_before = relationship.owner_id
         owner_match = employee_id == owner_before if employee_id is not None and relationship.ever_owned else None
@@ -118,8 +138,14 @@ class LedgerCore:
                 affinity = customer.affinities[intern(employee_id)] = Affinity()
             affinity.add(t, weight, self._half_life, self._horizon)
             self.rules.note_touch(customer, employee_id, weight, t)
+        if book is not None:
+            self.follow_ups.touch(
+                touch.customer_id, book, touch, owner_before, placement.journey_id, placement.handoff, position,
+            )
+        decided = len(relationship.pending_events)
         self.rules.apply(customer, t, at, touch.event_id, touch)
         if relationship.pending_events:
+            self._follow_owner_change(customer, decided, touch.event_id, at, position)
             self._record(customer, position)
         self.touch_facts.append(
             TouchFact(
@@ -131,9 +157,13 @@ class LedgerCore:
     def _departure(self, employee_id: str, trigger: str, at: datetime, position: Position) -> None:
         """Rule 3: each customer the employee owns gets the best active successor, or none."""
         self.departed.add(employee_id)
+        t = at.timestamp()
         for customer_id in sorted(self.owned_by.get(employee_id, ())):
             customer = self.customers[customer_id]
+            self.follow_ups.come_due(customer_id, customer.follow_ups, t, position)
+            decided = len(customer.relationship.pending_events)
             self.rules.hand_over(customer, employee_id, trigger, at)
+            self._follow_owner_change(customer, decided, trigger, at, position)
             self._record(customer, position)
 
     def _erase(self, customer_id: str, position: Position) -> None:
@@ -143,12 +173,30 @@ class LedgerCore:
         if customer is not None:
             relationship = customer.relationship
             relationship_id = relationship.id
+            self.follow_ups.forget(customer.follow_ups)
             if relationship.owner_id is not None:
                 self.owned_by[relationship.owner_id].discard(customer_id)
             self.ledger_records[:] = [r for r in self.ledger_records if r.customer_id != customer_id]
+            announced = self.follow_ups.announcements
+            if announced:
+                announced[:] = [a for a in announced if a.customer_id != customer_id]
         self.erasures.append(Erasure(customer_id, relationship_id, position))
 
     # Helpers.
+
+    def _book_of(self, customer_id: str) -> FollowUpBook | None:
+        customer = self.customers.get(customer_id)
+        return None if customer is None else customer.follow_ups
+
+    def _follow_owner_change(self, customer: Customer, decided: int, trigger: str, at: datetime, position: Position) -> None:
+        """§8 step 3: the owner changed in this event (decisions past the first ``decided`` pending ones)."""
+        relationship = customer.relationship
+        if not any(isinstance(event, OWNER_EVENTS) for event in relationship.pending_events[decided:]):
+            return
+        book = customer.follow_ups
+        if book is None:
+            book = customer.follow_ups = FollowUpBook()
+        self.follow_ups.owner_changed(relationship.customer_id, book, relationship.owner_id, trigger, at, position)
 
     def _customer(self, customer_id: str, event_id: str, at: datetime) -> Customer:
         customer = self.customers.get(customer_id)

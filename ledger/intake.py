@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ledger.core import Customer, LedgerCore
 from ledger.dedup import FILTER_BITS, DedupIndex, FoldedIds, Verdict
+from ledger.followups import Announcement, FollowUpFact
 from ledger.policy import Policy
 from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
 from schemas.events import EmployeeDeparted, Touchpoint
@@ -36,6 +37,9 @@ class Batch:
     records: list[LedgerRecord] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
     rejected: list[RejectedInput] = field(default_factory=list)
+    follow_ups: list[FollowUpFact] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
+    """Live only: follow-ups the stream's time made due, and announced ones that closed."""
 
 
 @dataclass
@@ -66,11 +70,13 @@ class Intake:
     def __init__(
         self, policy: Policy, owns: Callable[[str], bool] | None = None, dedup_filter_bits: int = FILTER_BITS,
         customers: MutableMapping[str, Customer] | None = None, folded_ids: FoldedIds | None = None,
+        *, announce_follow_ups: bool = False,
     ) -> None:
         """``customers`` and ``folded_ids`` keep the core's customers and the duplicate index's older ids
-        (in memory by default; a driver may give stores that keep them on disk)."""
+        (in memory by default; a driver may give stores that keep them on disk).  ``announce_follow_ups``:
+        see :class:`~ledger.core.LedgerCore`."""
         self.owns = owns
-        self.core = LedgerCore(policy, customers)
+        self.core = LedgerCore(policy, customers, announce_follow_ups=announce_follow_ups)
         self.dedup = DedupIndex(dedup_filter_bits, folded_ids)
         self.counts = IntakeCounts()
         self.latest: datetime | None = None
@@ -109,8 +115,15 @@ class Intake:
     def drain(self) -> Batch:
         """Hand over what was produced since the last drain."""
         core = self.core
-        batch = Batch(core.touch_facts, self._controls, core.ledger_records, core.erasures, self._rejected)
+        follow_ups = core.follow_ups
+        batch = Batch(
+            core.touch_facts, self._controls, core.ledger_records, core.erasures, self._rejected,
+            follow_ups.facts, follow_ups.announcements or [],
+        )
         core.touch_facts, core.ledger_records, core.erasures = [], [], []
+        follow_ups.facts = []
+        if follow_ups.announcements:
+            follow_ups.announcements = []
         self._controls, self._rejected = [], []
         return batch
 

@@ -34,6 +34,10 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """An inbound touch within this long of an earlier touch with the same key repeats it (§5)."""
     churn_inactivity_days: Positive = 180.0
     """With no churn event, a customer silent this long before ``as_of`` churned (§6)."""
+    check_in_days: Positive = 60.0
+    """An owner's ``check_in`` follow-up falls due this long after its anchor (§8)."""
+    follow_up_after_hours: Positive = 48.0
+    """An ``after_issue`` follow-up falls due this long after the touch that went badly (§8)."""
     late_event_horizon_days: Positive | None = None
     """Not the SPEC's: how far behind a customer's newest touch an event may arrive and still be
     judged exactly.  Older touch history is folded, so memory stops growing with each touch;

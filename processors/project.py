@@ -83,8 +83,12 @@ def _empty_tables() -> dict[str, list[Any]]:
     return {table: [] for table in ROW_STRUCTS}
 
 
+READABLE_FACTS_VERSIONS = (b"1", FACTS_VERSION)
+"""Version 1 lacks follow-ups: its workers made none."""
+
+
 def _refuse_another_facts_version(version: bytes) -> None:
-    if version != FACTS_VERSION:
+    if version not in READABLE_FACTS_VERSIONS:
         raise TerminalError(
             f"a facts message is in version {version.decode(errors='replace')} of the facts format, this sink reads "
             f"version {FACTS_VERSION.decode()}; run `spoc project` from the same version as `spoc worker`"
@@ -112,6 +116,7 @@ class FactRows:
                 if row is not None:
                     tables[table].append(astuple(row))
             tables["ledger_events"].extend(astuple(row) for row in facts.ledger)
+            tables["follow_up_facts"].extend(astuple(row) for row in facts.follow_ups)
             rejected = facts.rejected
             if rejected is not None:
                 raw = rejected.raw

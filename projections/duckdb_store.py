@@ -13,6 +13,7 @@ import msgspec
 import orjson
 
 from ledger.errors import TerminalError
+from ledger.followups import FollowUpFact
 from ledger.intake import Batch, RejectedInput
 from ledger.policy import Policy
 from ledger.records import ControlFact, LedgerRecord, TouchFact
@@ -21,14 +22,17 @@ from schemas.events import event_type
 
 FACT_TABLES = (
     "touchpoints", "rejected_events", "handoff_facts", "repeat_facts", "ledger_events", "control_events",
+    "follow_up_facts",
 )
 # Tables whose rows belong to one customer and go when the customer is erased.
-CUSTOMER_TABLES = ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events")
+CUSTOMER_TABLES = (
+    "touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events", "follow_up_facts",
+)
 ERASED = "[erased]"
 """What is left of a rejected line that named an erased customer."""
 VIEWS = (
     "owner_history", "customer_owner", "journeys", "handoffs", "repeat_contacts", "customer_metrics",
-    "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load",
+    "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load", "follow_ups", "follow_up_compliance",
 )
 
 
@@ -97,6 +101,14 @@ def control_row(fact: ControlFact) -> tuple[Any, ...]:
     return (
         e.event_id, event_type(e), e.occurred_at, getattr(e, "customer_id", None),
         getattr(e, "employee_id", None), p.source, p.offset, p.seq,
+    )
+
+
+def follow_up_row(fact: FollowUpFact) -> tuple[Any, ...]:
+    f = fact.follow_up
+    return (
+        f.follow_up_id, fact.customer_id, f.owner_id, f.kind, f.anchor_event_id, f.journey_id, f.due_at,
+        fact.status, fact.closed_at, fact.closed_event_id, fact.position.seq, fact.step,
     )
 
 
@@ -250,6 +262,7 @@ class AnalyticsStore:
         self.append("control_events", [control_row(f) for f in batch.controls])
         self.append("ledger_events", [ledger_row(r) for r in batch.records])
         self.append("rejected_events", [rejected_row(r) for r in batch.rejected])
+        self.append("follow_up_facts", [follow_up_row(f) for f in batch.follow_ups])
         for erasure in batch.erasures:
             self.erase(erasure.customer_id, erasure.position.source, erasure.position.seq)
 

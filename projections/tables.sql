@@ -104,3 +104,21 @@ CREATE TABLE IF NOT EXISTS spoc_settings (
     key VARCHAR PRIMARY KEY,
     value VARCHAR
 );
+
+-- Every transition of a follow-up (SPEC §8): pending, open (due), done, dropped, cancelled
+-- (ended before it was due). `step` orders the transitions of one event; the `follow_ups`
+-- view reads each follow-up's latest.
+CREATE TABLE IF NOT EXISTS follow_up_facts (
+    follow_up_id VARCHAR NOT NULL,
+    customer_id VARCHAR NOT NULL,
+    owner_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    anchor_event_id VARCHAR NOT NULL,
+    journey_id VARCHAR,
+    due_at TIMESTAMPTZ NOT NULL,
+    status VARCHAR NOT NULL,
+    closed_at TIMESTAMPTZ,
+    closed_event_id VARCHAR,
+    seq BIGINT NOT NULL,
+    step INTEGER NOT NULL
+);

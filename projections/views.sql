@@ -205,3 +205,29 @@ FROM current_customers c
 LEFT JOIN handled h USING (owner_id)
 LEFT JOIN continuity k USING (owner_id)
 ORDER BY c.customers DESC, c.owner_id;
+
+-- SPEC §8: each follow-up that fell due by `as_of`, as it stands (its latest transition). A
+-- pending one whose due time `as_of` has passed is open; one cancelled before it was due
+-- never appears.
+CREATE OR REPLACE VIEW follow_ups AS
+WITH latest AS (
+    SELECT * FROM follow_up_facts
+    QUALIFY row_number() OVER (PARTITION BY follow_up_id ORDER BY seq DESC, step DESC) = 1
+)
+SELECT l.follow_up_id, l.customer_id, l.owner_id, l.kind, l.anchor_event_id, l.journey_id, l.due_at,
+       CASE WHEN l.status = 'pending' THEN 'open' ELSE l.status END AS status,
+       l.closed_at, l.closed_event_id
+FROM latest l, spoc_window w
+WHERE l.due_at <= w.as_of AND l.status <> 'cancelled';
+
+CREATE OR REPLACE VIEW follow_up_compliance AS
+SELECT
+    owner_id,
+    count(*) AS due,
+    count(*) FILTER (WHERE status = 'done') AS done,
+    count(*) FILTER (WHERE status = 'open') AS open,
+    count(*) FILTER (WHERE status = 'dropped') AS dropped,
+    count(*) FILTER (WHERE status = 'done') / count(*) AS done_rate,
+    median((epoch(closed_at) - epoch(due_at)) / 3600.0) FILTER (WHERE status = 'done') AS median_hours_late
+FROM follow_ups
+GROUP BY owner_id;

@@ -17,7 +17,8 @@ from datetime import datetime
 
 import msgspec
 
-FACTS_VERSION = b"1"
+FACTS_VERSION = b"2"
+"""2: follow-up transitions (``follow_ups``) added; a version-1 sink would drop them."""
 
 
 class TouchFactV1(msgspec.Struct, array_like=True):
@@ -129,6 +130,23 @@ class RejectedFactV1(msgspec.Struct, array_like=True):
     seq: int
 
 
+class FollowUpFactV1(msgspec.Struct, array_like=True):
+    """A row of ``follow_up_facts``."""
+
+    follow_up_id: str
+    customer_id: str
+    owner_id: str
+    kind: str
+    anchor_event_id: str
+    journey_id: str | None
+    due_at: datetime
+    status: str
+    closed_at: datetime | None
+    closed_event_id: str | None
+    seq: int
+    step: int
+
+
 class ErasureFactV1(msgspec.Struct):
     """A ``customer_erased`` at this position: the sink deletes the customer's rows before it."""
 
@@ -150,6 +168,7 @@ class InputFactsV1(msgspec.Struct, omit_defaults=True):
     ledger: list[LedgerFactV1] = msgspec.field(default_factory=list)
     rejected: RejectedFactV1 | None = None
     erasure: ErasureFactV1 | None = None
+    follow_ups: list[FollowUpFactV1] = msgspec.field(default_factory=list)
 
 
 ROW_STRUCTS: dict[str, type[msgspec.Struct]] = {
@@ -159,5 +178,6 @@ ROW_STRUCTS: dict[str, type[msgspec.Struct]] = {
     "control_events": ControlFactV1,
     "ledger_events": LedgerFactV1,
     "rejected_events": RejectedFactV1,
+    "follow_up_facts": FollowUpFactV1,
 }
 """Each fact table and the struct its rows travel as."""

@@ -31,7 +31,7 @@ def touchpoint(
         event["topic"] = draw(st.sampled_from(("refund", "invoice")))
     if draw(st.integers(0, 4)) == 0:
         event["case_id"] = draw(st.sampled_from(("T-1", "T-2")))
-    kind = draw(st.sampled_from((None, None, "purchase", "inquiry")))
+    kind = draw(st.sampled_from((None, None, "purchase", "inquiry", "complaint")))
     if kind is not None:
         event["kind"] = kind
     csat = draw(st.sampled_from((None, 1, 2, 3, 4, 5)))  # both edges: productive at 4, penalised at 2
@@ -73,7 +73,7 @@ def streams(
         if instants:
             occurred = T0 + timedelta(days=draw(st.sampled_from(instants)))
         else:
-            at += timedelta(hours=draw(st.sampled_from((0, 1, 30, 72, 80, 24 * 7, 24 * 8, 24 * 40, 24 * 200))))
+            at += timedelta(hours=draw(st.sampled_from((0, 1, 30, 48, 72, 80, 24 * 7, 24 * 8, 24 * 40, 24 * 60, 24 * 200))))
             occurred = at - timedelta(hours=draw(st.sampled_from((0, 0, 0, 0, 5, 100, 24 * 9))))
         # The same instant written in another zone (SPEC §1: any offset) must not change a thing.
         zone = timezone(timedelta(minutes=draw(st.sampled_from(OFFSETS_MINUTES))))

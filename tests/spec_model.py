@@ -1,4 +1,4 @@
-"""SPEC §3-§7 read plainly, to test the ledger core and the analysts' views against.
+"""SPEC §3-§8 read plainly, to test the ledger core and the analysts' views against.
 
 No caches, no running values: every affinity is the SPEC's sum over the touches
 that arrived so far, every challenger or successor ranks every employee, journeys,
@@ -17,6 +17,7 @@ and a test compares nothing from there on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from uuid import UUID, uuid5
 
 from ledger.policy import DEFAULT_POLICY, Policy
 from schemas.events import (
@@ -63,6 +64,25 @@ class Customer:
     """Each owner change: owner, from, reason, triggering event_id."""
 
 
+LEDGER_NAMESPACE = UUID("6f0e5d0c-3b1c-4d5e-9a8f-5c0c1e2d3a4b")
+"""docs/ledger.md: follow_up_id = UUID v5 in this namespace of ``customer NUL kind NUL anchor event id``."""
+
+
+@dataclass
+class FollowUpRow:
+    """A follow-up of §8 as it stands: ``pending``, ``open``, ``done``, ``dropped`` or ``cancelled``."""
+
+    customer_id: str
+    owner: str
+    kind: str
+    anchor: str
+    journey_id: str | None
+    due: float
+    status: str = "pending"
+    closed_at: float | None = None
+    closed_by: str | None = None
+
+
 @dataclass
 class Decision:
     customer_id: str
@@ -103,6 +123,8 @@ class SpecModel:
         self.touches: dict[str, TouchOutcome] = {}
         self.ambiguous = False
         self.latest: float | None = None
+        self.follow_ups: dict[str, FollowUpRow] = {}
+        """By follow_up_id."""
 
     def process(self, event: InputEvent) -> None:
         t = event.occurred_at.timestamp()
@@ -112,11 +134,15 @@ class SpecModel:
             return
         if isinstance(event, CustomerErased):
             self.customers.pop(event.customer_id, None)
+            self.follow_ups = {k: f for k, f in self.follow_ups.items() if f.customer_id != event.customer_id}
             return
         customer = self.customers.setdefault(event.customer_id, Customer())
         customer.seen.append(t)
+        self._come_due(event.customer_id, t)
+        decided = len(customer.owner_periods)
         if isinstance(event, Touchpoint):
             self._touch(event.customer_id, customer, event, t)
+            self._after_owner_change(event.customer_id, customer, decided, event.event_id, t)
             return
         if isinstance(event, OwnerPinned):
             if event.employee_id not in self.departed:
@@ -129,6 +155,10 @@ class SpecModel:
             assert isinstance(event, CustomerChurned)
             customer.churned_at = t  # the last to arrive
         self._rules(event.customer_id, customer, t, event.event_id, None)
+        if isinstance(event, CustomerChurned):
+            self._end_all(event.customer_id, "dropped", t, event.event_id)
+        else:
+            self._after_owner_change(event.customer_id, customer, decided, event.event_id, t)
 
     # §3
 
@@ -186,6 +216,8 @@ class SpecModel:
             Touch(touch.event_id, t, touch.employee_id, w, key, journey_id, touch.outcome, touch.department)
         )
         self.touches[touch.event_id] = outcome
+        if owner_before is not None:
+            self._owner_touch_or_trigger(customer_id, owner_before, touch, t, journey_id, outcome.handoff)
         self._rules(customer_id, customer, t, touch.event_id, touch)
 
     def _rules(self, customer_id: str, customer: Customer, t: float, trigger: str, touch: Touchpoint | None) -> None:
@@ -215,6 +247,8 @@ class SpecModel:
         self.departed.add(employee)
         for customer_id in sorted(c for c, s in self.customers.items() if s.owner == employee):
             customer = self.customers[customer_id]
+            self._come_due(customer_id, t)
+            decided = len(customer.owner_periods)
             best = self.best(customer, t, exclude=employee)
             if best is not None and abs(best[1]) <= ZERO and any(w for _, w in self._history(customer, best[0], t)):
                 self.ambiguous = True  # a sum that only just fails (or passes) "positive"
@@ -223,6 +257,7 @@ class SpecModel:
             else:
                 self._assign(customer_id, customer, None, "owner_departed_unassigned", {}, trigger, t)
             customer.pinned = False  # a departure ends a pin
+            self._after_owner_change(customer_id, customer, decided, trigger, t)
 
     def _assign(
         self, customer_id: str, customer: Customer, owner: str | None, reason: str,
@@ -279,6 +314,64 @@ class SpecModel:
                 found = x
         return (found.event_id, t - found.t) if found is not None else None
 
+
+    # §8
+
+    def _come_due(self, customer_id: str, t: float) -> None:
+        for f in self.follow_ups.values():
+            if f.customer_id == customer_id and f.status == "pending" and f.due < t:
+                f.status = "open"
+
+    def _end_all(self, customer_id: str, closed_as: str, t: float, event_id: str) -> None:
+        for f in self.follow_ups.values():
+            if f.customer_id == customer_id and f.status in ("pending", "open"):
+                f.status = "cancelled" if f.status == "pending" else closed_as
+                f.closed_at, f.closed_by = t, event_id
+
+    def _open_follow_up(self, customer_id: str, owner: str, kind: str, anchor: str, journey: str | None, due: float) -> None:
+        key = str(uuid5(LEDGER_NAMESPACE, f"{customer_id}\x00{kind}\x00{anchor}"))
+        self.follow_ups[key] = FollowUpRow(customer_id, owner, kind, anchor, journey, due)
+
+    def _owner_touch_or_trigger(
+        self, customer_id: str, owner: str, touch: Touchpoint, t: float, journey_id: str, handoff: dict[str, object] | None,
+    ) -> None:
+        if touch.employee_id == owner:
+            self._end_all(customer_id, "done", t, touch.event_id)
+            self._open_follow_up(customer_id, owner, "check_in", touch.event_id, None, t + self.policy.check_in_days * 86400)
+            return
+        troubled = (
+            (handoff is not None and bool(handoff["cross_department"]))
+            or (touch.csat is not None and touch.csat <= 2)
+            or touch.outcome in ("redirected", "abandoned")
+            or touch.kind == "complaint"
+        )
+        pending = any(
+            f.customer_id == customer_id and f.kind == "after_issue" and f.status == "pending"
+            for f in self.follow_ups.values()
+        )
+        if troubled and not pending:
+            self._open_follow_up(
+                customer_id, owner, "after_issue", touch.event_id, journey_id, t + self.policy.follow_up_after_hours * 3600,
+            )
+
+    def _after_owner_change(self, customer_id: str, customer: Customer, decided: int, trigger: str, t: float) -> None:
+        """Step 3, when the event changed the owner (its periods grew past ``decided``)."""
+        if len(customer.owner_periods) == decided:
+            return
+        self._end_all(customer_id, "dropped", t, trigger)
+        if customer.owner is not None:
+            self._open_follow_up(customer_id, customer.owner, "check_in", trigger, None, t + self.policy.check_in_days * 86400)
+
+    def follow_ups_view(self, as_of: float | None = None) -> set[tuple[object, ...]]:
+        """§7 ``follow_ups``: follow_up_id, customer_id, owner_id, kind, anchor_event_id, journey_id, due_at,
+        status, closed_at, closed_event_id (times as epoch seconds); ``as_of`` defaults to the latest event's time."""
+        as_of = self.latest if as_of is None else as_of
+        return {
+            (key, f.customer_id, f.owner, f.kind, f.anchor, f.journey_id, f.due,
+             "open" if f.status == "pending" else f.status, f.closed_at, f.closed_by)
+            for key, f in self.follow_ups.items()
+            if as_of is not None and f.due <= as_of and f.status != "cancelled"
+        }
 
     # §6, §7
 

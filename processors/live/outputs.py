@@ -22,6 +22,7 @@ from processors.kafka.topics import (
 )
 from projections.duckdb_store import (
     control_row,
+    follow_up_row,
     handoff_row,
     ledger_row,
     repeat_row,
@@ -31,6 +32,7 @@ from schemas.facts import (
     FACTS_VERSION,
     ControlFactV1,
     ErasureFactV1,
+    FollowUpFactV1,
     HandoffFactV1,
     InputFactsV1,
     LedgerFactV1,
@@ -108,6 +110,7 @@ def facts_value(batch: Batch) -> bytes | None:
         facts.at = control.event.occurred_at
         facts.control = ControlFactV1(*control_row(control))
     facts.ledger = [LedgerFactV1(*ledger_row(r)) for r in batch.records]
+    facts.follow_ups = [FollowUpFactV1(*follow_up_row(f)) for f in batch.follow_ups]
     for rejected in batch.rejected:
         rejection, position = rejected.rejection, rejected.position
         # The raw bytes once; the sink derives the text column from them.

@@ -21,6 +21,7 @@ from processors.live.outputs import facts_messages, facts_value
 from processors.project import FactRows
 from projections.duckdb_store import (
     control_row,
+    follow_up_row,
     handoff_row,
     ledger_row,
     rejected_row,
@@ -77,6 +78,7 @@ def _replay_rows(batches: list[Batch]) -> dict[str, list[tuple[Any, ...]]]:
         "control_events": [control_row(c) for b in batches for c in b.controls],
         "ledger_events": [ledger_row(r) for b in batches for r in b.records],
         "rejected_events": [rejected_row(r) for b in batches for r in b.rejected],
+        "follow_up_facts": [follow_up_row(f) for b in batches for f in b.follow_ups],
     }
 
 
@@ -126,5 +128,5 @@ def test_a_facts_message_of_another_version_is_refused_naming_the_fix() -> None:
     from ledger.errors import TerminalError
     from processors.project import _refuse_another_facts_version
 
-    with pytest.raises(TerminalError, match=r"version 2 of the facts format.*same version as `spoc worker`"):
-        _refuse_another_facts_version(b"2")
+    with pytest.raises(TerminalError, match=r"version 99 of the facts format.*same version as `spoc worker`"):
+        _refuse_another_facts_version(b"99")
