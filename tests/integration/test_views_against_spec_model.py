@@ -29,7 +29,7 @@ def _rounded(table: set[tuple[object, ...]] | list[tuple[Any, ...]]) -> set[tupl
         streams(customers=("c1", "c2"), max_events=30, instants=(0, 0, 0, 7, 8, 180)),
     )
 )
-def test_owner_history_journeys_and_customer_metrics_count_what_the_spec_counts(events: list[dict[str, Any]]) -> None:
+def test_owner_history_journeys_customer_metrics_and_follow_ups_count_what_the_spec_counts(events: list[dict[str, Any]]) -> None:
     model = SpecModel()
     for body in events:
         event = decode(orjson.dumps(body))
@@ -51,6 +51,12 @@ def test_owner_history_journeys_and_customer_metrics_count_what_the_spec_counts(
             "SELECT customer_id, touches, employees_seen, owner_continuity, handoffs, silo_handoffs, repeat_contacts, "
             "epoch(first_seen), epoch(last_seen), churned, epoch(churned_at) FROM customer_metrics",
         )
+        follow_ups = rows(
+            db,
+            "SELECT follow_up_id, customer_id, owner_id, kind, anchor_event_id, journey_id, epoch(due_at), status, "
+            "epoch(closed_at), closed_event_id FROM follow_ups",
+        )
     assert _rounded(owner_history) == _rounded(model.owner_history())
     assert _rounded(journeys) == _rounded(model.journeys())
     assert _rounded(metrics) == _rounded(model.customer_metrics())
+    assert _rounded(follow_ups) == _rounded(model.follow_ups_view())
