@@ -39,6 +39,7 @@ from processors.kafka.topics import (
     partition_counts,
 )
 from processors.live.app import OWNERS_CHANGELOG_CONFIGS
+from projections.duckdb_store import VIEWS
 from spoc.policy_file import load_policy
 from tests.live import (
     project,
@@ -61,7 +62,8 @@ COMPARED = {
     "rejected_events": "reason, detail, field, raw",
     "ledger_events": "* EXCLUDE (source, position, seq)",
     "control_events": "* EXCLUDE (source, position, seq)",
-    **dict.fromkeys(("owner_history", "customer_owner", "journeys", "handoffs", "repeat_contacts", "customer_metrics", "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load"), "*"),
+    "follow_up_facts": "* EXCLUDE (seq)",
+    **dict.fromkeys(VIEWS, "*"),
 }
 
 
@@ -100,7 +102,7 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
     expected, actual = _tables(replayed), _tables(live)
     for name in COMPARED:
         assert actual[name] == expected[name], f"{name}: live differs from replay"
-    assert expected["touchpoints"] and expected["handoffs"] and expected["rejected_events"]
+    assert expected["touchpoints"] and expected["handoffs"] and expected["rejected_events"] and expected["follow_ups"]
 
     # Every ledger decision reached the topics exactly once.
     with duckdb.connect(str(replayed), read_only=True) as con:
