@@ -95,7 +95,6 @@ class Announcement:
     event_id: str | None
     """What closed it; None for a due."""
     position: Position
-    step: int
 
 
 class FollowUpRules:
@@ -252,9 +251,7 @@ class FollowUpRules:
         self, follow_up: FollowUp, customer_id: str, status: str, at: datetime, event_id: str | None, position: Position,
     ) -> None:
         assert self.announcements is not None
-        self.announcements.append(
-            Announcement(follow_up, customer_id, status, at, event_id, position, self._next_step(position, customer_id))
-        )
+        self.announcements.append(Announcement(follow_up, customer_id, status, at, event_id, position))
 
     def _next_step(self, position: Position, customer_id: str) -> int:
         stepping = self._stepping

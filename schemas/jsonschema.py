@@ -15,13 +15,14 @@ import msgspec
 import orjson
 
 from schemas.events import CONTROL_TYPES, Touchpoint
-from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1, OwnerChangedWebhookV1
+from schemas.ledger_messages import FollowUpEventV1, LedgerEventV1, OwnerChangedV1, OwnerChangedWebhookV1
 
 HERE = Path(__file__).parent
 INPUT_SCHEMA_FILE = HERE / "input-event.v1.schema.json"
 OWNER_CHANGED_SCHEMA_FILE = HERE / "owner-changed.v1.schema.json"
 LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
 WEBHOOK_SCHEMA_FILE = HERE / "owner-changed-webhook.v1.schema.json"
+FOLLOW_UP_SCHEMA_FILE = HERE / "follow-up.v1.schema.json"
 
 
 # The published description of each struct, by its name in ``$defs`` (None: none).
@@ -33,6 +34,7 @@ STRUCT_DESCRIPTIONS: dict[str, str | None] = {
     "OwnerUnpinned": None,
     "CustomerErased": None,
     "OwnerChangedV1": "A customer got a new single point of contact (or, after a departure, none).",
+    "FollowUpEventV1": "A follow-up (SPEC §8) fell due, or one that fell due was closed.",
     "LedgerEventV1": "Any ledger decision (``Opened``, ``OwnerAssigned``, ``OwnerChanged``, ``Pinned`` …).",
     "OwnerChangedWebhookV1": (
         "The body ``spoc notify`` POSTs: a CloudEvents 1.0 event (structured JSON mode) around an owner "
@@ -92,6 +94,16 @@ def ledger_event_schema() -> dict[str, Any]:
     )
 
 
+def follow_up_schema() -> dict[str, Any]:
+    return message_schema(
+        FollowUpEventV1,
+        "SPOC Ledger follow-up notice, schema_version 1 (topic spoc.follow-ups)",
+        "Keyed by customer_id, in order per customer: FollowUpDue as soon as the worker's stream passes a "
+        "pending follow-up's due_at, then FollowUpDone or FollowUpDropped when it closes. Re-deliveries carry "
+        "the same idempotency_key: deduplicate by it. Fields may be added, never renamed.",
+    )
+
+
 def webhook_schema() -> dict[str, Any]:
     return message_schema(
         OwnerChangedWebhookV1,
@@ -107,6 +119,7 @@ SCHEMA_FILES = {
     OWNER_CHANGED_SCHEMA_FILE: owner_changed_schema,
     LEDGER_EVENT_SCHEMA_FILE: ledger_event_schema,
     WEBHOOK_SCHEMA_FILE: webhook_schema,
+    FOLLOW_UP_SCHEMA_FILE: follow_up_schema,
 }
 
 

@@ -1,4 +1,4 @@
-"""What the worker publishes: every ledger event, and the owner-changed notification contract.
+"""What the worker publishes: every ledger event, the owner-changed and follow-up notification contracts.
 
 ``spoc.owner-changed`` is the stable contract for downstream services (its JSON
 Schema is ``owner-changed.v1.schema.json``); ``spoc.relationship-events`` carries
@@ -58,6 +58,34 @@ class LedgerEventV1(msgspec.Struct, kw_only=True, omit_defaults=True):
     employee_id: str | None = None
     reason: str | None = None
     affinities: dict[str, float] | None = None
+
+
+FollowUpEventType = Literal["FollowUpDue", "FollowUpDone", "FollowUpDropped"]
+
+
+class FollowUpEventV1(msgspec.Struct, kw_only=True):
+    """A follow-up (SPEC §8) fell due, or one that fell due was closed."""
+
+    schema_version: Literal[1] = 1
+    idempotency_key: Annotated[str, _doc("`<follow_up_id>:due`, `:done` or `:dropped`: deduplicate by it")]
+    event_type: Annotated[
+        FollowUpEventType,
+        _doc(
+            "`FollowUpDue` as soon as the worker's stream passes `due_at`; `FollowUpDone` when an owner "
+            "touch closes it, `FollowUpDropped` when an owner change or a `customer_churned` does"
+        ),
+    ]
+    follow_up_id: Annotated[str, _doc("UUID v5 of customer, kind and anchor event id")]
+    customer_id: str
+    owner_id: Annotated[str, _doc("the owner who is to follow up")]
+    kind: Literal["check_in", "after_issue"]
+    anchor_event_id: Annotated[str, _doc("the event it follows up on: an owner change or touch, or the touch that went badly")]
+    journey_id: Annotated[str | None, _doc("the journey of an `after_issue`'s touch; null for a `check_in`")]
+    due_at: Annotated[datetime, _doc("RFC 3339")]
+    occurred_at: Annotated[
+        datetime, _doc("RFC 3339; for a due, the event time that passed `due_at`; else when it was closed")
+    ]
+    closed_event_id: Annotated[str | None, _doc("the event that closed it; null for a due")]
 
 
 class OwnerChangedWebhookV1(msgspec.Struct, kw_only=True):

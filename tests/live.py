@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -19,13 +20,15 @@ import orjson
 from aiokafka import ConsumerRecord
 
 from ledger.policy import Policy
-from processors.kafka.reading import assign_topic, reader
+from processors.kafka.reading import Incoming, assign_topic, incoming, reader
 from processors.kafka.topics import (
     ALL_TOPICS,
+    FOLLOW_UPS,
     OWNER_CHANGED_DLQ,
     TOUCHPOINTS,
     ensure_topics,
 )
+from processors.live.partition import PartitionLedger
 from processors.project import SinkSettings, run_sink
 from processors.publish import publish
 from processors.runtime.child_process import die_with_parent
@@ -151,6 +154,19 @@ def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:
             await consumer.stop()
 
     return asyncio.run(run())
+
+
+def expected_follow_up_notices(bootstrap: str, policy: Policy) -> Counter[str]:
+    """The ``spoc.follow-ups`` notices each input partition makes, by idempotency key: its messages run once
+    through a fresh partition state, with nothing published before (a worker that never crashed)."""
+    by_partition: defaultdict[int, list[Incoming]] = defaultdict(list)
+    for record in read_records(bootstrap, TOUCHPOINTS):
+        by_partition[record.partition].append(incoming(record))
+    keys: Counter[str] = Counter()
+    for partition, messages in by_partition.items():
+        effects = PartitionLedger(TOUCHPOINTS, partition, policy, None, {}).process(messages)
+        keys.update(orjson.loads(out.value)["idempotency_key"] for out in effects.outgoing if out.topic == FOLLOW_UPS)
+    return keys
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:

@@ -29,7 +29,9 @@ FACTS = "spoc.facts"
 """Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OWNER_CHANGED_DLQ = "spoc.owner-changed.dlq"
 """Owner changes ``spoc notify`` could not deliver to an endpoint, with the last error."""
-OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS)
+FOLLOW_UPS = "spoc.follow-ups"
+"""Public: follow-ups that fell due and their closes (SPEC §8, §10)."""
+OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS, FOLLOW_UPS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
 
 LARGE_MESSAGE_BYTES = 16 * 1024 * 1024

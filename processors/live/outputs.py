@@ -11,11 +11,13 @@ from typing import Any
 
 import msgspec
 
+from ledger.followups import DONE, DROPPED, OPEN, Announcement
 from ledger.intake import Batch, RejectedInput
 from ledger.relationship import OWNER_EVENTS, describe
 from processors.kafka.marks import FACTS_VERSION_HEADER, INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
 from processors.kafka.topics import (
     FACTS,
+    FOLLOW_UPS,
     OWNER_CHANGED,
     RELATIONSHIP_EVENTS,
     TOUCHPOINTS_DLQ,
@@ -40,7 +42,7 @@ from schemas.facts import (
     RepeatFactV1,
     TouchFactV1,
 )
-from schemas.ledger_messages import LedgerEventV1, OwnerChangedV1
+from schemas.ledger_messages import FollowUpEventType, FollowUpEventV1, LedgerEventV1, OwnerChangedV1
 
 _encode = msgspec.json.Encoder().encode
 _NO_FACTS = InputFactsV1()
@@ -77,6 +79,29 @@ def owner_changed_message(message: LedgerEventV1) -> OwnerChangedV1:
         occurred_at=message.occurred_at,
         relationship_id=message.relationship_id,
         version=message.version,
+    )
+
+
+FOLLOW_UP_EVENTS: dict[str, tuple[FollowUpEventType, str]] = {
+    OPEN: ("FollowUpDue", "due"), DONE: ("FollowUpDone", "done"), DROPPED: ("FollowUpDropped", "dropped"),
+}
+
+
+def follow_up_message(announcement: Announcement) -> FollowUpEventV1:
+    follow_up = announcement.follow_up
+    event_type, suffix = FOLLOW_UP_EVENTS[announcement.status]
+    return FollowUpEventV1(
+        idempotency_key=f"{follow_up.follow_up_id}:{suffix}",
+        event_type=event_type,
+        follow_up_id=follow_up.follow_up_id,
+        customer_id=announcement.customer_id,
+        owner_id=follow_up.owner_id,
+        kind=follow_up.kind,  # type: ignore[arg-type]  # check_in or after_issue
+        anchor_event_id=follow_up.anchor_event_id,
+        journey_id=follow_up.journey_id,
+        due_at=follow_up.due_at,
+        occurred_at=announcement.at,
+        closed_event_id=announcement.event_id,
     )
 
 
@@ -144,7 +169,8 @@ def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoi
 
 
 def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partition: int) -> list[Outgoing]:
-    """The ledger events, owner changes and dead letters one input message (at ``offset``) leads to."""
+    """The ledger events, owner changes, follow-up notices and dead letters one input message (at ``offset``)
+    leads to."""
     out: list[Outgoing] = []
     position = str(offset).encode()
 
@@ -160,6 +186,8 @@ def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partit
         if isinstance(record.event, OWNER_EVENTS):
             emit(OWNER_CHANGED, customer_key, _encode(owner_changed_message(message)), owner_changes)
             owner_changes += 1
+    for index, announcement in enumerate(batch.announcements):
+        emit(FOLLOW_UPS, announcement.customer_id.encode(), _encode(follow_up_message(announcement)), index)
     for index, rejected in enumerate(batch.rejected):
         emit(TOUCHPOINTS_DLQ, key, rejected.raw, index, dead_letter_headers(rejected, topic, partition))
     return out

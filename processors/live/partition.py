@@ -79,7 +79,7 @@ class PartitionLedger:
             self.intake, self.next_offset = Intake(
                 policy, dedup_filter_bits=PARTITION_DEDUP_FILTER_BITS,
                 customers=None if scratch is None else scratch.customers,
-                folded_ids=None if scratch is None else scratch.ids,
+                folded_ids=None if scratch is None else scratch.ids, announce_follow_ups=True,
             ), 0
         else:
             self.intake, self.next_offset = restored[0], restored[1] + 1

@@ -32,6 +32,7 @@ from processors.kafka.security import client_settings
 from processors.kafka.topics import (
     ALL_TOPICS,
     FACTS,
+    FOLLOW_UPS,
     OWNER_CHANGED,
     RELATIONSHIP_EVENTS,
     TOPIC_CONFIGS,
@@ -42,6 +43,7 @@ from processors.live.app import OWNERS_CHANGELOG_CONFIGS
 from projections.duckdb_store import VIEWS
 from spoc.policy_file import load_policy
 from tests.live import (
+    expected_follow_up_notices,
     project,
     publish_file,
     publish_paced,
@@ -115,6 +117,19 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
         read_topic(bootstrap, OWNER_CHANGED), [d for d in decisions if d[2] in owner_events], _erased(source)
     )
     assert len(read_values(bootstrap, TOUCHPOINTS_DLQ)) == len(expected["rejected_events"])
+    _assert_follow_ups_noticed_once(bootstrap, replayed, policy)
+
+
+def _assert_follow_ups_noticed_once(bootstrap: str, replayed: Path, policy: Policy) -> None:
+    """``spoc.follow-ups`` holds each notice once, as a worker that never crashed makes them; every follow-up
+    that closed after it fell due (by §8: the replay's view) was noticed due and then closed."""
+    notices = Counter(m["idempotency_key"] for m in read_topic(bootstrap, FOLLOW_UPS))
+    assert notices == expected_follow_up_notices(bootstrap, policy)
+    with duckdb.connect(str(replayed), read_only=True) as con:
+        closed = con.execute("SELECT follow_up_id, status FROM follow_ups WHERE status <> 'open'").fetchall()
+    assert closed, "the workload must close follow-ups"
+    missing = [(i, s) for i, s in closed if not (notices[f"{i}:due"] and notices[f"{i}:{s}"])]
+    assert not missing, f"{len(missing)} closed follow-ups not noticed, e.g. {missing[:3]}"
 
 
 def _erased(source: Path) -> set[str]:
