@@ -30,26 +30,31 @@ def print_query(db: str | Path, query: str, *, max_rows: int = 50, csv: bool = F
                 cursor = con.execute(statement)
         except duckdb.Error as error:
             raise TerminalError(f"{error}\n{HINT}") from error
-        if not cursor.description:  # a statement without a result set (duckdb's stubs say it is a list)
-            return
-        header = [d[0] for d in cursor.description]
-        if csv:
-            _write_csv(header, cursor)
-            return
-        rows = cursor.fetchmany(max_rows + 1)
-        table = DataTable(header_style="bold")
-        for i, name in enumerate(header):
-            numeric = bool(rows) and isinstance(next((r[i] for r in rows if r[i] is not None), None), (int, float))
-            table.add_column(f.as_data(name), justify="right" if numeric else "left", min_width=len(name))
-        for row in rows[:max_rows]:
-            table.add_row(*(f.cell(v) for v in row))
-        console = output()
-        console.print(table)
-        shown = min(len(rows), max_rows)
-        more = " (more rows not shown; raise --max-rows or use --csv)" if len(rows) > max_rows else ""
-        console.print(f"{shown:,} row{'s' if shown != 1 else ''}{more}", style="dim")
+        print_result(cursor, max_rows=max_rows, csv=csv)
     finally:
         con.close()
+
+
+def print_result(cursor: duckdb.DuckDBPyConnection, *, max_rows: int = 50, csv: bool = False) -> None:
+    """A query's result as a table of data (markup and control characters shown, not run), or as CSV."""
+    if not cursor.description:  # a statement without a result set (duckdb's stubs say it is a list)
+        return
+    header = [d[0] for d in cursor.description]
+    if csv:
+        _write_csv(header, cursor)
+        return
+    rows = cursor.fetchmany(max_rows + 1)
+    table = DataTable(header_style="bold")
+    for i, name in enumerate(header):
+        numeric = bool(rows) and isinstance(next((r[i] for r in rows if r[i] is not None), None), (int, float))
+        table.add_column(f.as_data(name), justify="right" if numeric else "left", min_width=len(name))
+    for row in rows[:max_rows]:
+        table.add_row(*(f.cell(v) for v in row))
+    console = output()
+    console.print(table)
+    shown = min(len(rows), max_rows)
+    more = " (more rows not shown; raise --max-rows or use --csv)" if len(rows) > max_rows else ""
+    console.print(f"{shown:,} row{'s' if shown != 1 else ''}{more}", style="dim")
 
 
 def queries_only(con: duckdb.DuckDBPyConnection, query: str) -> list[duckdb.Statement]:

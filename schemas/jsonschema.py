@@ -15,7 +15,13 @@ import msgspec
 import orjson
 
 from schemas.events import CONTROL_TYPES, Touchpoint
-from schemas.ledger_messages import FollowUpEventV1, LedgerEventV1, OwnerChangedV1, OwnerChangedWebhookV1
+from schemas.ledger_messages import (
+    FollowUpEventV1,
+    FollowUpWebhookV1,
+    LedgerEventV1,
+    OwnerChangedV1,
+    OwnerChangedWebhookV1,
+)
 
 HERE = Path(__file__).parent
 INPUT_SCHEMA_FILE = HERE / "input-event.v1.schema.json"
@@ -23,6 +29,7 @@ OWNER_CHANGED_SCHEMA_FILE = HERE / "owner-changed.v1.schema.json"
 LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
 WEBHOOK_SCHEMA_FILE = HERE / "owner-changed-webhook.v1.schema.json"
 FOLLOW_UP_SCHEMA_FILE = HERE / "follow-up.v1.schema.json"
+FOLLOW_UP_WEBHOOK_SCHEMA_FILE = HERE / "follow-up-webhook.v1.schema.json"
 
 
 # The published description of each struct, by its name in ``$defs`` (None: none).
@@ -35,6 +42,11 @@ STRUCT_DESCRIPTIONS: dict[str, str | None] = {
     "CustomerErased": None,
     "OwnerChangedV1": "A customer got a new single point of contact (or, after a departure, none).",
     "FollowUpEventV1": "A follow-up (SPEC §8) fell due, or one that fell due was closed.",
+    "FollowUpWebhookV1": (
+        "The body ``spoc notify --topic spoc.follow-ups`` POSTs: a CloudEvents 1.0 event (structured JSON mode) "
+        "around a follow-up notice. Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``idempotency_key``), "
+        "``webhook-timestamp``, ``webhook-signature``."
+    ),
     "LedgerEventV1": "Any ledger decision (``Opened``, ``OwnerAssigned``, ``OwnerChanged``, ``Pinned`` …).",
     "OwnerChangedWebhookV1": (
         "The body ``spoc notify`` POSTs: a CloudEvents 1.0 event (structured JSON mode) around an owner "
@@ -114,12 +126,22 @@ def webhook_schema() -> dict[str, Any]:
     )
 
 
+def follow_up_webhook_schema() -> dict[str, Any]:
+    return message_schema(
+        FollowUpWebhookV1,
+        "SPOC Ledger follow-up webhook body, v1 (spoc notify --topic spoc.follow-ups)",
+        "A CloudEvents 1.0 event in structured JSON mode whose data is a follow-up v1 message and whose type "
+        "names it (due, done, dropped). Signed per Standard Webhooks; deduplicate by webhook-id.",
+    )
+
+
 SCHEMA_FILES = {
     INPUT_SCHEMA_FILE: input_event_schema,
     OWNER_CHANGED_SCHEMA_FILE: owner_changed_schema,
     LEDGER_EVENT_SCHEMA_FILE: ledger_event_schema,
     WEBHOOK_SCHEMA_FILE: webhook_schema,
     FOLLOW_UP_SCHEMA_FILE: follow_up_schema,
+    FOLLOW_UP_WEBHOOK_SCHEMA_FILE: follow_up_webhook_schema,
 }
 
 

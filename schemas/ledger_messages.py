@@ -106,3 +106,25 @@ class OwnerChangedWebhookV1(msgspec.Struct, kw_only=True):
     time: Annotated[datetime, _doc("RFC 3339; when the triggering event occurred")]
     datacontenttype: Literal["application/json"]
     data: OwnerChangedV1
+
+
+class FollowUpWebhookV1(msgspec.Struct, kw_only=True):
+    """The body ``spoc notify --topic spoc.follow-ups`` POSTs: a CloudEvents 1.0 event around a follow-up notice.
+
+    Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``idempotency_key``).
+    """
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, _doc("the idempotency_key: deduplicate by it")]
+    source: Literal["/spoc-ledger/follow-ups"]
+    type: Annotated[
+        Literal[
+            "io.spoc-ledger.follow-up.due.v1", "io.spoc-ledger.follow-up.done.v1", "io.spoc-ledger.follow-up.dropped.v1",
+        ],
+        _doc("due: the owner is to follow up now; done: the owner touched the customer; dropped: the owner changed "
+             "or the customer churned"),
+    ]
+    subject: Annotated[str, _doc("the customer_id")]
+    time: Annotated[datetime, _doc("RFC 3339; the notice's occurred_at")]
+    datacontenttype: Literal["application/json"]
+    data: FollowUpEventV1

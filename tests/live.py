@@ -24,6 +24,7 @@ from processors.kafka.reading import Incoming, assign_topic, incoming, reader
 from processors.kafka.topics import (
     ALL_TOPICS,
     FOLLOW_UPS,
+    FOLLOW_UPS_DLQ,
     OWNER_CHANGED_DLQ,
     TOUCHPOINTS,
     ensure_topics,
@@ -196,7 +197,7 @@ async def delete_pipeline_topics(bootstrap: str) -> None:
     try:
         existing = [
             t for t in await admin.list_topics()
-            if t in ALL_TOPICS or t == OWNER_CHANGED_DLQ or t.endswith("-owners-changelog")
+            if t in ALL_TOPICS or t in (OWNER_CHANGED_DLQ, FOLLOW_UPS_DLQ) or t.endswith("-owners-changelog")
         ]
         if existing:
             await admin.delete_topics(existing)

@@ -29,6 +29,8 @@ FACTS = "spoc.facts"
 """Internal: the rows the DuckDB sink writes (``spoc project``), in chunks of input messages."""
 OWNER_CHANGED_DLQ = "spoc.owner-changed.dlq"
 """Owner changes ``spoc notify`` could not deliver to an endpoint, with the last error."""
+FOLLOW_UPS_DLQ = "spoc.follow-ups.dlq"
+"""Follow-up notices ``spoc notify --topic spoc.follow-ups`` could not deliver."""
 FOLLOW_UPS = "spoc.follow-ups"
 """Public: follow-ups that fell due and their closes (SPEC §8, §10)."""
 OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS, FOLLOW_UPS)
@@ -45,6 +47,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     TOUCHPOINTS_DLQ: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
     FACTS: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
     OWNER_CHANGED_DLQ: KEEP_FOREVER,
+    FOLLOW_UPS_DLQ: KEEP_FOREVER,
 }
 """Configs of the topics the project creates (the others get the broker's defaults)."""
 

@@ -1,12 +1,13 @@
-"""Consume ``spoc.owner-changed`` and deliver every owner change to every endpoint.
+"""Consume a notice topic (``spoc.owner-changed`` by default, or ``spoc.follow-ups``) and deliver every
+message to every endpoint.
 
 Order: a partition's messages are delivered one after the other (a customer's
-changes are all in one partition, in decision order), partitions side by side.
+notices are all in one partition, in order), partitions side by side.
 Offsets are committed only for messages delivered to every endpoint or
 dead-lettered, so a crash delivers again (receivers dedupe by ``webhook-id``) and
 never skips.  An endpoint that keeps failing holds its partition until the retry
-budget is spent, then the message goes to ``spoc.owner-changed.dlq`` with the
-last error and the partition moves on.
+budget is spent, then the message goes to ``<topic>.dlq`` (``spoc.owner-changed.dlq``)
+with the last error and the partition moves on.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from processors.kafka.reading import ISOLATION_LEVEL, readable_end
 from processors.kafka.security import client_settings
 from processors.kafka.topics import (
     OWNER_CHANGED,
-    OWNER_CHANGED_DLQ,
     TopicLayoutError,
     ensure_topics,
     partition_counts,
@@ -46,7 +46,7 @@ from processors.kafka.topics import (
 )
 from processors.webhooks.delivery import Endpoint, Outcome, RetryPolicy, deliver
 from processors.webhooks.payload import (
-    InvalidOwnerChange,
+    InvalidNotice,
     Signer,
     WebhookEvent,
     webhook_event,
@@ -66,24 +66,35 @@ class NotifySettings:
     group: str = "spoc-notify"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     start_from: str = "earliest"
-    """Where a new group starts: ``earliest`` (every owner change kept on the topic) or ``latest``."""
+    """Where a new group starts: ``earliest`` (every notice kept on the topic) or ``latest``."""
+    topic: str = OWNER_CHANGED
+    """What to deliver: ``spoc.owner-changed`` or ``spoc.follow-ups`` (:data:`~processors.webhooks.payload.CONTRACTS`)."""
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.topic}.dlq"
+
+
+def default_group(topic: str) -> str:
+    """``spoc-notify`` for owner changes; one group per other topic, so that each has its own offsets."""
+    return "spoc-notify" if topic == OWNER_CHANGED else f"spoc-notify-{topic.removeprefix('spoc.')}"
 
 
 class NotifyMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.delivered = Counter("spoc_webhook_delivered", "Owner changes delivered (2xx), by endpoint", ["endpoint"], registry=r)
+        self.delivered = Counter("spoc_webhook_delivered", "Notices delivered (2xx), by endpoint", ["endpoint"], registry=r)
         self.retried = Counter("spoc_webhook_retried", "Attempts that failed and were retried, by endpoint", ["endpoint"], registry=r)
         self.dead_lettered = Counter(
-            "spoc_webhook_dead_lettered", "Owner changes sent to spoc.owner-changed.dlq, by endpoint", ["endpoint"], registry=r,
+            "spoc_webhook_dead_lettered", "Notices sent to the topic's dead letters (<topic>.dlq), by endpoint", ["endpoint"], registry=r,
         )
         self.lag = Gauge(
-            "spoc_webhook_lag", "Owner changes on the topic not yet delivered or dead-lettered, by partition "
+            "spoc_webhook_lag", "Notices on the topic not yet delivered or dead-lettered, by partition "
             "(each partition's appears after its first fetch)", ["partition"], registry=r,
         )
         self.latency = Histogram(
-            "spoc_webhook_latency_seconds", "From the owner change's Kafka timestamp to its delivery, by endpoint",
+            "spoc_webhook_latency_seconds", "From the notice's Kafka timestamp to its delivery, by endpoint",
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
         )
 
@@ -107,7 +118,7 @@ class Notifier:
         bootstrap = self.settings.bootstrap
         await self._check_topics()
         consumer = AIOKafkaConsumer(
-            OWNER_CHANGED, bootstrap_servers=bootstrap, group_id=self.settings.group, enable_auto_commit=False,
+            self.settings.topic, bootstrap_servers=bootstrap, group_id=self.settings.group, enable_auto_commit=False,
             auto_offset_reset=self.settings.start_from, isolation_level=ISOLATION_LEVEL, **client_settings(),
         )
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_settings())
@@ -120,8 +131,8 @@ class Notifier:
         self.producer = producer
         log.info(
             "notify started",
-            extra={"endpoints": [e.label for e in self.settings.endpoints], "group": self.settings.group,
-                   "signed": self.signer.signing},
+            extra={"topic": self.settings.topic, "endpoints": [e.label for e in self.settings.endpoints],
+                   "group": self.settings.group, "signed": self.signer.signing},
         )
         try:
             async with aiohttp.ClientSession() as session:
@@ -159,10 +170,11 @@ class Notifier:
                 self.metrics.lag.labels(str(tp.partition)).set(max(0, end - await consumer.position(tp)))
 
     async def _check_topics(self) -> None:
-        counts = await partition_counts(self.settings.bootstrap, (OWNER_CHANGED,))
-        if OWNER_CHANGED not in counts:
-            raise TopicLayoutError(f"topic {OWNER_CHANGED} does not exist yet; start `spoc worker` first, it creates it")
-        await ensure_topics(self.settings.bootstrap, (OWNER_CHANGED_DLQ,), counts[OWNER_CHANGED])
+        topic = self.settings.topic
+        counts = await partition_counts(self.settings.bootstrap, (topic,))
+        if topic not in counts:
+            raise TopicLayoutError(f"topic {topic} does not exist yet; start `spoc worker` first, it creates it")
+        await ensure_topics(self.settings.bootstrap, (self.settings.dead_letters,), counts[topic])
 
     async def _partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         for record in records:
@@ -171,9 +183,9 @@ class Notifier:
 
     async def _one(self, record: ConsumerRecord) -> None:
         try:
-            event = webhook_event(record.value or b"")
-        except InvalidOwnerChange as error:
-            log.error("invalid owner change dead-lettered", extra={"offset": record.offset, "error": str(error)})
+            event = webhook_event(record.value or b"", self.settings.topic)
+        except InvalidNotice as error:
+            log.error("invalid notice dead-lettered", extra={"offset": record.offset, "error": str(error)})
             await self._dead_letter(record, None, Outcome(False, 0, str(error)))
             return
         endpoints = self.settings.endpoints
@@ -211,7 +223,7 @@ class Notifier:
         ):
             with attempt:
                 await self.producer.send_and_wait(
-                    OWNER_CHANGED_DLQ, record.value, key=record.key, partition=record.partition, headers=headers,
+                    self.settings.dead_letters, record.value, key=record.key, partition=record.partition, headers=headers,
                 )
         self.metrics.dead_lettered.labels(endpoint.label if endpoint else "none").inc()
 

@@ -1,10 +1,13 @@
-"""The webhook request for one owner change: a CloudEvents 1.0 JSON body, signed per Standard Webhooks."""
+"""The webhook request for one notice (an owner change, a follow-up): a CloudEvents 1.0 JSON body, signed per
+Standard Webhooks."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 from cloudevents.core.bindings.http import to_structured_event
@@ -12,23 +15,48 @@ from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks import Webhook
 
 from ledger.errors import TerminalError
-from schemas.ledger_messages import OwnerChangedV1
+from processors.kafka.topics import FOLLOW_UPS, OWNER_CHANGED
+from schemas.ledger_messages import FollowUpEventV1, OwnerChangedV1
 
-SOURCE = "/spoc-ledger/owner-changed"
-EVENT_TYPES = {
-    "OwnerAssigned": "io.spoc-ledger.owner.assigned.v1",
-    "OwnerChanged": "io.spoc-ledger.owner.changed.v1",
+
+@dataclass(frozen=True)
+class NoticeContract:
+    """How one topic's messages become CloudEvents: their struct, its id field and the event types."""
+
+    struct: type[OwnerChangedV1] | type[FollowUpEventV1]
+    name: str
+    source: str
+    types: dict[str, str]
+    """CloudEvents ``type`` by the message's ``event_type``."""
+    webhook_id: Callable[[Any], str]
+
+
+CONTRACTS = {
+    OWNER_CHANGED: NoticeContract(
+        OwnerChangedV1, "an owner-changed v1 event", "/spoc-ledger/owner-changed",
+        {"OwnerAssigned": "io.spoc-ledger.owner.assigned.v1", "OwnerChanged": "io.spoc-ledger.owner.changed.v1"},
+        lambda change: change.ledger_event_id,
+    ),
+    FOLLOW_UPS: NoticeContract(
+        FollowUpEventV1, "a follow-up v1 event", "/spoc-ledger/follow-ups",
+        {
+            "FollowUpDue": "io.spoc-ledger.follow-up.due.v1",
+            "FollowUpDone": "io.spoc-ledger.follow-up.done.v1",
+            "FollowUpDropped": "io.spoc-ledger.follow-up.dropped.v1",
+        },
+        lambda notice: notice.idempotency_key,
+    ),
 }
-_decode = msgspec.json.Decoder(OwnerChangedV1).decode
+"""The topics ``spoc notify`` delivers."""
 
 
-class InvalidOwnerChange(ValueError):
-    """A message on ``spoc.owner-changed`` that is not an owner-changed v1 event."""
+class InvalidNotice(ValueError):
+    """A message that is not the topic's contract (a v1 owner change, a v1 follow-up)."""
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """What every endpoint receives for one owner change (the signature is made per attempt)."""
+    """What every endpoint receives for one notice (the signature is made per attempt)."""
 
     webhook_id: str
     customer_id: str
@@ -36,27 +64,29 @@ class WebhookEvent:
     content_type: str
 
 
-def webhook_event(value: bytes) -> WebhookEvent:
-    """The CloudEvent for one ``spoc.owner-changed`` message; ``InvalidOwnerChange`` names what is wrong."""
+def webhook_event(value: bytes, topic: str = OWNER_CHANGED) -> WebhookEvent:
+    """The CloudEvent for one message of ``topic``; ``InvalidNotice`` names what is wrong."""
+    contract = CONTRACTS[topic]
     try:
-        change = _decode(value)
+        notice = msgspec.json.decode(value, type=contract.struct)
     except msgspec.ValidationError as error:
-        raise InvalidOwnerChange(f"not an owner-changed v1 event: {error}") from None
+        raise InvalidNotice(f"not {contract.name}: {error}") from None
     except msgspec.DecodeError as error:
-        raise InvalidOwnerChange(f"not JSON: {error}") from None
+        raise InvalidNotice(f"not JSON: {error}") from None
+    webhook_id = contract.webhook_id(notice)
     event = CloudEvent(
         attributes={
-            "id": change.ledger_event_id,
-            "source": SOURCE,
-            "type": EVENT_TYPES[change.event_type],
-            "subject": change.customer_id,
-            "time": change.occurred_at,
+            "id": webhook_id,
+            "source": contract.source,
+            "type": contract.types[notice.event_type],
+            "subject": notice.customer_id,
+            "time": notice.occurred_at,
             "datacontenttype": "application/json",
         },
-        data=msgspec.to_builtins(change),
+        data=msgspec.to_builtins(notice),
     )
     message = to_structured_event(event)
-    return WebhookEvent(change.ledger_event_id, change.customer_id, message.body, message.headers["content-type"])
+    return WebhookEvent(webhook_id, notice.customer_id, message.body, message.headers["content-type"])
 
 
 class Signer:

@@ -23,8 +23,11 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
+from benchmarks.workload import generate
 from processors.kafka.topics import (
     ALL_TOPICS,
+    FOLLOW_UPS,
+    FOLLOW_UPS_DLQ,
     OWNER_CHANGED,
     OWNER_CHANGED_DLQ,
     TOPIC_CONFIGS,
@@ -34,7 +37,7 @@ from processors.kafka.topics import (
 from processors.runtime.child_process import die_with_parent
 from schemas.ledger_messages import OwnerChangedV1
 from spoc.worker_process import free_port
-from tests.live import read_records, topic_configs
+from tests.live import publish_file, read_records, read_topic, running, topic_configs, wait_for_workers, worker
 from tests.webhook_receiver import Attempt, receiving
 
 SECRET = "whsec_" + base64.b64encode(b"spoc-notify-test-secret-32-bytes").decode()
@@ -131,9 +134,9 @@ def listening(port: int) -> bool:
     return False
 
 
-def wait_until_caught_up(notify: Notify, bootstrap: str) -> None:
+def wait_until_caught_up(notify: Notify, bootstrap: str, topic: str = OWNER_CHANGED) -> None:
     """Until the notifier has fetched every partition of the topic and finished everything it fetched."""
-    partitions = asyncio.run(partition_counts(bootstrap, (OWNER_CHANGED,)))[OWNER_CHANGED]
+    partitions = asyncio.run(partition_counts(bootstrap, (topic,)))[topic]
 
     def caught_up() -> bool:
         lags = notify.lags()
@@ -295,3 +298,47 @@ def test_the_documented_receiver_verifies_and_prints_each_change_once(tmp_path: 
     assert sorted(printed) == sorted(
         f"{c.customer_id}: {c.previous_owner_id} -> {c.owner_id} ({c.reason})" for c in changes
     )
+
+
+FOLLOW_UP_TYPES = {
+    "FollowUpDue": "io.spoc-ledger.follow-up.due.v1",
+    "FollowUpDone": "io.spoc-ledger.follow-up.done.v1",
+    "FollowUpDropped": "io.spoc-ledger.follow-up.dropped.v1",
+}
+
+
+def test_follow_ups_from_the_worker_reach_every_endpoint_signed_in_order_or_the_dead_letters(
+    tmp_path: Path, pipeline_bootstrap: str
+) -> None:
+    source = tmp_path / "touchpoints.jsonl"
+    source.write_bytes(b"\n".join(generate(3_000, customers=300, seed=5, dirty=0.0)) + b"\n")
+    publish_file(pipeline_bootstrap, source)
+    group = f"spoc-test-{tmp_path.name[-20:]}"
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [w]:
+        wait_for_workers(pipeline_bootstrap, [w])
+        assert w.terminate() == 0
+    notices = {m["idempotency_key"]: m for m in read_topic(pipeline_bootstrap, FOLLOW_UPS)}
+    assert {m["event_type"] for m in notices.values()} == set(FOLLOW_UP_TYPES), "the workload must make every kind"
+    with receiving() as receiver:
+        notify = Notify(pipeline_bootstrap, [receiver.url("/ok"), receiver.url("/down")], tmp_path / "notify.log",
+                        "--topic", FOLLOW_UPS, "--max-attempts", "1")
+        try:
+            wait_until_caught_up(notify, pipeline_bootstrap, FOLLOW_UPS)
+            assert notify.stop() == 0
+        finally:
+            notify.stop(signal.SIGKILL)
+    delivered = receiver.delivered("/ok")
+    assert sorted(a.webhook_id for a in delivered) == sorted(notices)  # each once
+    verifier = Webhook(SECRET)
+    seen: dict[str, list[str]] = defaultdict(list)
+    for attempt in delivered:
+        event = verifier.verify(attempt.body, attempt.headers)
+        notice = notices[attempt.webhook_id]
+        assert event["data"] == notice and event["type"] == FOLLOW_UP_TYPES[notice["event_type"]]
+        assert event["subject"] == notice["customer_id"] and event["source"] == "/spoc-ledger/follow-ups"
+        seen[notice["follow_up_id"]].append(notice["event_type"])
+    # A follow-up is noticed due before it is closed (one partition per customer, delivered in order).
+    assert all(kinds[0] == "FollowUpDue" and len(kinds) <= 2 for kinds in seen.values())
+    letters = read_records(pipeline_bootstrap, FOLLOW_UPS_DLQ)
+    assert sorted(orjson.loads(r.value)["idempotency_key"] for r in letters) == sorted(notices)
+    assert {dict(r.headers)["spoc-webhook-endpoint"].decode() for r in letters} == {receiver.url("/down")}

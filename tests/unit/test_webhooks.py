@@ -12,6 +12,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from ledger.errors import TerminalError
+from processors.kafka.topics import FOLLOW_UPS
 from processors.webhooks.delivery import (
     Endpoint,
     PermanentFailure,
@@ -19,8 +20,9 @@ from processors.webhooks.delivery import (
     failure_for,
     retry_after_seconds,
 )
-from processors.webhooks.payload import InvalidOwnerChange, Signer, webhook_event
-from schemas.ledger_messages import OwnerChangedV1, OwnerChangedWebhookV1
+from processors.webhooks.payload import CONTRACTS, InvalidNotice, Signer, webhook_event
+from schemas.ledger_messages import FollowUpEventV1, FollowUpWebhookV1, OwnerChangedV1, OwnerChangedWebhookV1
+from spoc.cli import NOTICE_TOPICS
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CHANGE = OwnerChangedV1(
@@ -45,8 +47,37 @@ def test_the_body_is_a_cloudevent_around_the_owner_change_as_documented() -> Non
     [(b"{oops", "not JSON"), (b'{"ledger_event_id": "x"}', "missing required field"), (b"[]", "Expected `object`")],
 )
 def test_a_message_that_is_not_an_owner_change_is_named(value: bytes, says: str) -> None:
-    with pytest.raises(InvalidOwnerChange, match=says):
+    with pytest.raises(InvalidNotice, match=says):
         webhook_event(value)
+
+
+DUE = FollowUpEventV1(
+    idempotency_key="f-1:due", event_type="FollowUpDue", follow_up_id="f-1", customer_id="cust-1", owner_id="sup-011",
+    kind="after_issue", anchor_event_id="tp-7", journey_id="tp-5", due_at=datetime(2024, 3, 4, 10, tzinfo=UTC),
+    occurred_at=datetime(2024, 3, 4, 11, tzinfo=UTC), closed_event_id=None,
+)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "cloudevent_type"),
+    [("FollowUpDue", "io.spoc-ledger.follow-up.due.v1"), ("FollowUpDone", "io.spoc-ledger.follow-up.done.v1"),
+     ("FollowUpDropped", "io.spoc-ledger.follow-up.dropped.v1")],
+)
+def test_a_follow_up_notice_is_a_cloudevent_whose_type_names_it(event_type: str, cloudevent_type: str) -> None:
+    notice = msgspec.structs.replace(DUE, event_type=event_type, idempotency_key=f"f-1:{event_type}")
+    event = webhook_event(msgspec.json.encode(notice), FOLLOW_UPS)
+    body = msgspec.json.decode(event.body, type=FollowUpWebhookV1)  # the published schema
+    assert (event.webhook_id, body.id, body.type, body.subject) == (f"f-1:{event_type}",) * 2 + (cloudevent_type, "cust-1")
+    assert body.data == notice and body.time == notice.occurred_at
+
+
+def test_an_owner_change_on_the_follow_ups_topic_is_named_as_not_a_follow_up() -> None:
+    with pytest.raises(InvalidNotice, match="not a follow-up v1 event"):
+        webhook_event(msgspec.json.encode(CHANGE), FOLLOW_UPS)
+
+
+def test_the_cli_offers_the_topics_notify_can_deliver() -> None:
+    assert sorted(NOTICE_TOPICS) == sorted(CONTRACTS)
 
 
 def test_the_signature_verifies_with_the_standard_library_and_only_for_the_same_bytes() -> None:
