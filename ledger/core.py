@@ -119,7 +119,8 @@ class LedgerCore:
         customer = self._customer(touch.customer_id, touch.event_id, at)
         relationship = customer.relationship
         book = customer.follow_ups
-        self.follow_ups.come_due(touch.customer_id, book, t, position)
+        if book is not None and book.pending:
+            self.follow_ups.come_due(touch.customer_id, book, t, position)
         employee_id = touch.employee_id
         owner_before = relationship.owner_id
         owner_match = employee_id == owner_before if employee_id is not None and relationship.ever_owned else None

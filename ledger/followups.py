@@ -20,7 +20,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from uuid import uuid5
+from hashlib import sha1
 
 from ledger.journeys import Handoff
 from ledger.policy import Policy
@@ -42,9 +42,19 @@ CANCELLED = "cancelled"
 BAD_OUTCOMES = frozenset({"redirected", "abandoned"})
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
 def follow_up_id(customer_id: str, kind: str, anchor_event_id: str) -> str:
-    """UUID v5 (the ledger's namespace) of customer, kind and anchor event id, NUL-separated."""
-    return str(uuid5(NAMESPACE, f"{customer_id}\x00{kind}\x00{anchor_event_id}"))
+    """UUID v5 (the ledger's namespace) of customer, kind and anchor event id, NUL-separated.
+
+    ``uuid.uuid5`` computed inline (RFC 4122 §4.3: SHA-1 of namespace and name, version 5, variant 10):
+    the library's UUID object took a tenth of a replay's core time; a test holds the two equal."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + f"{customer_id}\x00{kind}\x00{anchor_event_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(slots=True)

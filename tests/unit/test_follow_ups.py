@@ -62,6 +62,14 @@ def test_the_first_assignment_anchors_a_check_in_due_check_in_days_later() -> No
     )
 
 
+@pytest.mark.parametrize("anchor", ["tp-1", "", "ünïcode-ëvent", "x" * 128])
+def test_the_follow_up_id_is_the_libraries_uuid5(anchor: str) -> None:
+    from ledger.followups import follow_up_id
+
+    expected = uuid5(UUID("6f0e5d0c-3b1c-4d5e-9a8f-5c0c1e2d3a4b"), f"cust-9\x00after_issue\x00{anchor}")
+    assert follow_up_id("cust-9", "after_issue", anchor) == str(expected)
+
+
 def test_a_follow_up_becomes_due_on_the_customers_next_event_after_its_due_time_not_at_it() -> None:
     s, first = owned_by_alice()
     s.touch(day(60), None, department="support", outcome="pending", topic="a")  # exactly at due_at: not before it
