@@ -110,6 +110,29 @@ def owner_load(report: Report) -> go.Figure:
     return _layout(fig, f"Owner load (top {len(owners)} of {f.count(report.owners)} owners)")
 
 
+def follow_up_compliance(report: Report) -> go.Figure:
+    """Per owner, the follow-ups that fell due by how they stand, and the share of contact the owner started."""
+    owners = report.top_follow_up_owners
+    ids = [f.chart_text(c.owner_id) for c in owners]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for name, values, color in (
+        ("done", [c.done for c in owners], ACCENT), ("open", [c.open for c in owners], WARN),
+        ("dropped", [c.dropped for c in owners], MUTED),
+    ):
+        fig.add_trace(go.Bar(x=ids, y=values, name=name, marker_color=color,
+                             hovertemplate=f"%{{x}}: %{{y}} {name}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=ids, y=[c.owner_initiated for c in owners], mode="markers", marker={"color": "#0f172a", "size": 9},
+        name="owner-initiated touches", hovertemplate="%{x}: %{y:.1%} of their touches started by them<extra></extra>",
+    ), secondary_y=True)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(title="follow-ups due", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title="owner-initiated", tickformat=".0%", range=[0, 1], showgrid=False, secondary_y=True)
+    title = f"Follow-up compliance (top {len(owners)} of {f.count(report.follow_up_owners)} owners by follow-ups due)"
+    return _layout(fig, title)
+
+
 def all_charts(report: Report) -> dict[str, go.Figure]:
     """Every chart of the page, by a stable id (the browser test checks each one rendered)."""
     return {
@@ -120,5 +143,6 @@ def all_charts(report: Report) -> dict[str, go.Figure]:
         "silo-paths": silo_paths(report),
         "quality-over-time": quality_over_time(report),
         "owner-load": owner_load(report),
+        "follow-up-compliance": follow_up_compliance(report),
         "cohort-retention": cohort_retention(report),
     }

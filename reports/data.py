@@ -85,6 +85,21 @@ class OwnerLoad:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUpCompliance:
+    """One owner's follow-ups that fell due (SPEC §8), and how much of their contact they started."""
+
+    owner_id: str
+    due: int
+    done: int
+    open: int
+    dropped: int
+    done_rate: float | None
+    median_hours_late: float | None
+    owner_initiated: float | None
+    """Outbound touches among the touches they handled as their customers' owner (null: none)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     headline: Headline
     churn_by_continuity: tuple[Bucket, ...]
@@ -96,6 +111,12 @@ class Report:
     cohorts: tuple[Cohort, ...]
     owners: int
     top_owners: tuple[OwnerLoad, ...]
+    follow_ups: Proportion
+    """Follow-ups done out of those that fell due."""
+    owner_initiated: Proportion
+    """Owners' outbound touches out of every touch handled by the customer's owner."""
+    follow_up_owners: int
+    top_follow_up_owners: tuple[FollowUpCompliance, ...]
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
@@ -181,9 +202,39 @@ def cohorts(con: duckdb.DuckDBPyConnection) -> tuple[Cohort, ...]:
     return tuple(Cohort(cohort, customers, tuple(retained or ())) for cohort, customers, retained in rows)
 
 
+OWNER_INITIATED = """
+    SELECT employee_id AS owner_id, count(*) FILTER (WHERE direction = 'outbound') AS outbound, count(*) AS handled
+    FROM touchpoints WHERE owner_match GROUP BY employee_id
+"""
+"""Per owner: of the touches they handled as the customer's owner, the ones they started."""
+
+
+def follow_up_compliance(con: duckdb.DuckDBPyConnection) -> tuple[Proportion, Proportion, int, tuple[FollowUpCompliance, ...]]:
+    """Follow-ups done of those due, owner-initiated touches of the owners' touches, and the owners with most due."""
+    done, due, outbound, handled, owners = _one(con, f"""
+        SELECT (SELECT count(*) FILTER (WHERE status = 'done') FROM follow_ups),
+               (SELECT count(*) FROM follow_ups),
+               (SELECT coalesce(sum(outbound), 0) FROM ({OWNER_INITIATED})),
+               (SELECT coalesce(sum(handled), 0) FROM ({OWNER_INITIATED})),
+               (SELECT count(*) FROM follow_up_compliance)
+    """)
+    rows = _all(con, f"""
+        SELECT c.owner_id, c.due, c.done, c.open, c.dropped, c.done_rate, c.median_hours_late,
+               i.outbound / i.handled
+        FROM follow_up_compliance c LEFT JOIN ({OWNER_INITIATED}) i USING (owner_id)
+        ORDER BY c.due DESC, c.owner_id
+        LIMIT {TOP_OWNERS}
+    """)
+    return (
+        Proportion(done, due), Proportion(outbound, handled), owners,
+        tuple(FollowUpCompliance(*row) for row in rows),
+    )
+
+
 def gather(con: duckdb.DuckDBPyConnection) -> Report:
     """Every number of the report, from a connection that has the SPEC §7 views."""
     (silo_path_count, owners) = _one(con, "SELECT (SELECT count(*) FROM silo_paths), (SELECT count(*) FROM owner_load)")
+    follow_ups, owner_initiated, follow_up_owners, top_follow_up_owners = follow_up_compliance(con)
     return Report(
         headline=headline(con),
         churn_by_continuity=churn_buckets(con, "churn_by_continuity"),
@@ -204,4 +255,8 @@ def gather(con: duckdb.DuckDBPyConnection) -> Report:
         top_owners=tuple(OwnerLoad(*row) for row in _all(
             con, f"SELECT owner_id, customers, touches, continuity FROM owner_load LIMIT {TOP_OWNERS}"
         )),
+        follow_ups=follow_ups,
+        owner_initiated=owner_initiated,
+        follow_up_owners=follow_up_owners,
+        top_follow_up_owners=top_follow_up_owners,
     )

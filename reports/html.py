@@ -40,6 +40,10 @@ def cards(report: Report) -> list[Card]:
              f"95% CI {f.interval(stable).partition(' ')[2] or f.MISSING}, n={f.count(stable.total)}"),
         Card("churn-unstable", "churn without one", f.percent(unstable.rate),
              f"95% CI {f.interval(unstable).partition(' ')[2] or f.MISSING}, n={f.count(unstable.total)}"),
+        Card("follow-ups-done", "follow-ups done", f.percent(report.follow_ups.rate),
+             f"of {f.count(report.follow_ups.total)} that fell due"),
+        Card("owner-initiated", "owner-initiated touches", f.percent(report.owner_initiated.rate),
+             "of the touches owners had with their customers"),
     ]
 
 

@@ -44,6 +44,8 @@ def _headline(report: Report) -> Table:
          f.interval(h.churn_with_stable_owner)),
         (f"Churn, no stable owner (n={f.count(h.churn_without_stable_owner.total)})",
          f.interval(h.churn_without_stable_owner)),
+        (f"Follow-ups done of those due (n={f.count(report.follow_ups.total)})", f.percent(report.follow_ups.rate)),
+        ("Owner-initiated touches (of the owners' touches)", f.percent(report.owner_initiated.rate)),
     ]
     for label, value in rows:
         table.add_row(label, value)
@@ -89,10 +91,20 @@ def render(report: Report) -> Group:
     for o in report.top_owners:
         load.add_row(o.owner_id, f.count(o.customers), f.count(o.touches), f.percent(o.continuity))
 
+    follow_ups = titled_table(
+        f"Follow-up compliance (top {len(report.top_follow_up_owners)} of {f.count(report.follow_up_owners)} owners "
+        "by follow-ups due)",
+        "owner", "due", "done", "open", "dropped", "done rate", "median hours late", "owner-initiated",
+    )
+    for c in report.top_follow_up_owners:
+        follow_ups.add_row(c.owner_id, f.count(c.due), f.count(c.done), f.count(c.open), f.count(c.dropped),
+                           f.percent(c.done_rate), f.decimal(c.median_hours_late), f.percent(c.owner_initiated))
+
     note = Text("Rates in brackets are 95% Wilson intervals: wide ones mean too few customers to tell.", style="dim")
     return Group(
         _headline(report), _churn("Churn by owner continuity (%)", report.churn_by_continuity),
         _churn("Churn by silo handoffs", report.churn_by_handoffs), note, paths, quality, retention, changes, load,
+        follow_ups,
     )
 
 

@@ -90,6 +90,36 @@ def test_headline_equals_sql_over_the_tables(db: Path, report: Report) -> None:
     assert len(unstable) > 0 and sum(unstable) > 0
 
 
+def test_follow_up_compliance_and_owner_initiated_touches_are_counted_from_the_rows(db: Path, report: Report) -> None:
+    follow_ups = rows(db, "SELECT owner_id, status, epoch(closed_at) - epoch(due_at) FROM follow_ups")
+    touches = rows(db, "SELECT employee_id, direction FROM touchpoints WHERE owner_match")
+    by_owner: defaultdict[str, list[tuple[str, float | None]]] = defaultdict(list)
+    for owner, status, late in follow_ups:
+        by_owner[owner].append((status, late))
+    initiated: defaultdict[str, list[bool]] = defaultdict(list)
+    for owner, direction in touches:
+        initiated[owner].append(direction == "outbound")
+    done = sum(status == "done" for _, status, _ in follow_ups)
+    assert (report.follow_ups.hits, report.follow_ups.total) == (done, len(follow_ups)) and 0 < done < len(follow_ups)
+    outbound = sum(sum(v) for v in initiated.values())
+    assert (report.owner_initiated.hits, report.owner_initiated.total) == (outbound, len(touches))
+    assert report.follow_up_owners == len(by_owner)
+    ranked = sorted(by_owner, key=lambda o: (-len(by_owner[o]), o))[:len(report.top_follow_up_owners)]
+    assert [c.owner_id for c in report.top_follow_up_owners] == ranked
+    for c in report.top_follow_up_owners:
+        statuses = Counter(status for status, _ in by_owner[c.owner_id])
+        assert (c.due, c.done, c.open, c.dropped) == (
+            len(by_owner[c.owner_id]), statuses["done"], statuses["open"], statuses["dropped"]
+        )
+        lates = sorted(late / 3600 for status, late in by_owner[c.owner_id] if status == "done")
+        middle = len(lates) // 2
+        median = None if not lates else lates[middle] if len(lates) % 2 else (lates[middle - 1] + lates[middle]) / 2
+        assert c.median_hours_late == pytest.approx(median)
+        assert c.done_rate == pytest.approx(statuses["done"] / c.due)
+        mine = initiated.get(c.owner_id)
+        assert c.owner_initiated == (pytest.approx(sum(mine) / len(mine)) if mine else None)
+
+
 def test_churn_buckets_carry_sizes_and_wilson_intervals(db: Path, report: Report) -> None:
     for view, buckets in (("churn_by_continuity", report.churn_by_continuity),
                           ("churn_by_handoffs", report.churn_by_handoffs)):
@@ -183,7 +213,7 @@ def test_spoc_report_prints_the_headline_and_writes_the_page(
     assert "Churn by owner continuity" in out and "Retention by monthly cohort" in out
     html = page.read_text()
     assert "<script src" not in html and "<link" not in html  # everything embedded
-    assert html.count('data-chart="') == 6
+    assert html.count('data-chart="') == 7
 
 
 def test_spoc_sql_prints_tables_and_csv(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

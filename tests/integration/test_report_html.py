@@ -66,7 +66,7 @@ def test_every_chart_renders_offline(tmp_path: Path, chromium: str) -> None:
     assert requests == [page_path.as_uri()], "the page must load nothing but itself"
     assert fetching == 0, "no element may point elsewhere"
     assert errors == []
-    assert cards == 7
+    assert cards == 9
     for key, drawn in sections.items():
         assert drawn["svgs"] > 0, f"chart {key} has no SVG"
         assert drawn["marks"] > 0, f"chart {key} drew no marks"
