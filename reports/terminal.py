@@ -96,9 +96,11 @@ def render(report: Report) -> Group:
         "by follow-ups due)",
         "owner", "due", "done", "open", "dropped", "done rate", "median hours late", "owner-initiated",
     )
-    for c in report.top_follow_up_owners:
-        follow_ups.add_row(c.owner_id, f.count(c.due), f.count(c.done), f.count(c.open), f.count(c.dropped),
-                           f.percent(c.done_rate), f.decimal(c.median_hours_late), f.percent(c.owner_initiated))
+    for owner in report.top_follow_up_owners:
+        follow_ups.add_row(
+            owner.owner_id, f.count(owner.due), f.count(owner.done), f.count(owner.open), f.count(owner.dropped),
+            f.percent(owner.done_rate), f.decimal(owner.median_hours_late), f.percent(owner.owner_initiated),
+        )
 
     note = Text("Rates in brackets are 95% Wilson intervals: wide ones mean too few customers to tell.", style="dim")
     return Group(

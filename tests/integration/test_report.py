@@ -93,7 +93,7 @@ def test_headline_equals_sql_over_the_tables(db: Path, report: Report) -> None:
 def test_follow_up_compliance_and_owner_initiated_touches_are_counted_from_the_rows(db: Path, report: Report) -> None:
     follow_ups = rows(db, "SELECT owner_id, status, epoch(closed_at) - epoch(due_at) FROM follow_ups")
     touches = rows(db, "SELECT employee_id, direction FROM touchpoints WHERE owner_match")
-    by_owner: defaultdict[str, list[tuple[str, float | None]]] = defaultdict(list)
+    by_owner: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
     for owner, status, late in follow_ups:
         by_owner[owner].append((status, late))
     initiated: defaultdict[str, list[bool]] = defaultdict(list)
