@@ -29,18 +29,32 @@ class Effects:
     """The true causal effects of the simulation (per journey, multiplicative).
 
     After each journey a customer leaves (``customer_churned``) with probability
-    ``base_churn × silo_churn_ratio^[journey had a silo handoff] × repeat_churn_ratio^[journey had a repeat contact]``.
+    ``base_churn × silo_churn_ratio^[journey had a silo handoff] × repeat_churn_ratio^[journey had a repeat contact]
+    × check_in_churn_ratio^[someone checked in on them since their previous journey]``.
+
+    After a journey that did not end in churn, the customer's person (personal service) or whoever last
+    handled them (siloed) checks in (an outbound ``outreach`` touch, topic ``check_in``) 20–60 days later
+    with probability ``check_in_rate_personal`` or ``check_in_rate_siloed``.
     """
 
     base_churn: float = 0.012
     silo_churn_ratio: float = 3.0
     repeat_churn_ratio: float = 2.0
+    check_in_churn_ratio: float = 0.5
+    check_in_rate_personal: float = 0.7
+    check_in_rate_siloed: float = 0.15
     base_csat: float = 4.5
     csat_per_silo_handoff: float = -0.9
     csat_per_repeat: float = -0.6
 
-    def churn_probability(self, silo: bool, repeat: bool) -> float:
-        return self.base_churn * (self.silo_churn_ratio if silo else 1.0) * (self.repeat_churn_ratio if repeat else 1.0)
+    def churn_probability(self, silo: bool, repeat: bool, checked_in: bool = False) -> float:
+        return (
+            self.base_churn * (self.silo_churn_ratio if silo else 1.0) * (self.repeat_churn_ratio if repeat else 1.0)
+            * (self.check_in_churn_ratio if checked_in else 1.0)
+        )
+
+    def check_in_rate(self, style: str) -> float:
+        return self.check_in_rate_personal if style == PERSONAL else self.check_in_rate_siloed
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,13 +45,25 @@ def pick(rng: random.Random, options: tuple[str, ...]) -> str:
 
 
 class Customer:
-    __slots__ = ("id", "issues", "person", "style")
+    __slots__ = ("checked_in", "churned", "id", "issues", "last_handler", "person", "style")
 
     def __init__(self, cid: str, style: str, person: str | None) -> None:
         self.id = cid
         self.style = style
         self.person = person
         self.issues = 0
+        self.last_handler: str | None = None
+        self.checked_in = False
+        self.churned = False
+
+
+class CheckIn:
+    """A check-in on ``customer`` planned for later (it does not happen if they have left by then)."""
+
+    __slots__ = ("customer",)
+
+    def __init__(self, customer: Customer) -> None:
+        self.customer = customer
 
 
 class Simulation:
@@ -72,6 +84,7 @@ class Simulation:
         self.prefix = f"s{settings.seed}-r{region}-"
         self.customers: dict[str, Customer] = {}
         self.owners_of: dict[str, set[str]] = {}
+        self.departed: set[str] = set()
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -151,13 +164,30 @@ class Simulation:
             self._at(t + 1, {"type": "owner_pinned", "event_id": self._event_id(), "occurred_at": t + 1,
                              "customer_id": c.id, "employee_id": c.person})
         done = last["occurred_at"]
-        if rng.random() < effects.churn_probability(silo, repeat):
+        handlers = [x["employee_id"] for x in touches if x["employee_id"] is not None]
+        c.last_handler = handlers[-1] if handlers else c.last_handler
+        checked_in, c.checked_in = c.checked_in, False
+        if rng.random() < effects.churn_probability(silo, repeat, checked_in):
+            c.churned = True
             when = done + rng.uniform(1, 10) * DAY
             self._at(when, {"type": "customer_churned", "event_id": self._event_id(), "occurred_at": when,
                             "customer_id": c.id})
         else:
             self._next_issue(c, done)
+            if rng.random() < effects.check_in_rate(c.style):
+                self._at(done + rng.uniform(20, 60) * DAY, CheckIn(c))
         return touches[0]
+
+    def _check_in(self, check_in: CheckIn, t: float) -> dict[str, Any] | None:
+        """The person (or whoever last handled a siloed customer) reaches out; None when the customer has left."""
+        c = check_in.customer
+        employee = c.person if c.style == PERSONAL else c.last_handler
+        if c.churned or employee is None or employee in self.departed:
+            return None
+        c.checked_in = True
+        touch = self._touch(t, c, self.staff.department[employee], employee, "outbound", "outreach", {"topic": "check_in"})
+        touch["outcome"] = "resolved"
+        return touch
 
     def _personal(self, c: Customer, t: float, key: dict[str, str], kind: str) -> list[dict[str, Any]]:
         """Their person takes it (a colleague when away), and follows up until it is resolved."""
@@ -206,6 +236,7 @@ class Simulation:
         return touches, silo, repeat
 
     def _departure(self, employee: str, t: float) -> dict[str, Any]:
+        self.departed.add(employee)
         hire = self.staff.replace(employee)
         for cid in self.owners_of.pop(employee, set()):
             c = self.customers[cid]
@@ -225,6 +256,11 @@ class Simulation:
             t, _, item = pop(heap)
             if type(item) is Customer:
                 event = issue(item, t)
+            elif type(item) is CheckIn:
+                checked = self._check_in(item, t)
+                if checked is None:
+                    continue
+                event = checked
             else:
                 event = item if type(item) is dict else self._departure(item, t)
             second = int(start + t)
