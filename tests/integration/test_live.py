@@ -187,6 +187,7 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(
         "repeat_window_days = 2\nstability_margin = 0.5\nmin_days_between_changes = 3\nlate_event_horizon_days = 30\n"
+        "check_in_days = 20\nfollow_up_after_hours = 12\n"
     )
     policy = load_policy(policy_file)
     source = _workload(tmp_path, 4_000, seed=17)
@@ -201,6 +202,7 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
     default, _ = run_replay(tmp_path, [source], name="default")
     assert _tables(default)["owner_history"] != _tables(tmp_path / "live.duckdb")["owner_history"]
     assert _tables(default)["repeat_contacts"] != _tables(tmp_path / "live.duckdb")["repeat_contacts"]
+    assert _tables(default)["follow_ups"] != _tables(tmp_path / "live.duckdb")["follow_ups"]
 
     with duckdb.connect(str(tmp_path / "live.duckdb"), read_only=True) as con:
         assert con.execute("SELECT value FROM spoc_settings WHERE key = 'repeat_window_days'").fetchall() == [("2.0",)]
@@ -212,7 +214,7 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
     with pytest.raises(TerminalError, match=(
         r"the worker runs with another policy than `spoc project --policy` gives \(--policy → worker: "
         r"stability_margin 2\.0 → 0\.5, min_days_between_changes 30\.0 → 3\.0, repeat_window_days 7\.0 → 2\.0, "
-        r"late_event_horizon_days None → 30\.0\)"
+        r"check_in_days 60\.0 → 20\.0, follow_up_after_hours 48\.0 → 12\.0, late_event_horizon_days None → 30\.0\)"
     )):
         project(pipeline_bootstrap, tmp_path / "defaults.duckdb", DEFAULT_POLICY)
     assert project(pipeline_bootstrap, tmp_path / "given.duckdb", policy) > 0
