@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
 
-.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare clean
+.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups clean
 
 setup: $(STAMP)
 
@@ -74,6 +74,9 @@ bench: setup
 	$(BIN)/python benchmarks/replay.py
 
 # Memory against events at a fixed per-customer state: docs/performance.md.
+bench-follow-ups: setup
+	$(BIN)/python benchmarks/follow_ups.py
+
 bench-memory: setup
 	$(BIN)/python benchmarks/memory_growth.py
 

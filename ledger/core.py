@@ -73,6 +73,7 @@ class LedgerCore:
         self.erasures: list[Erasure] = []
         self.rules = OwnerRules(policy, self.departed)
         self.follow_ups = FollowUpRules(policy, self._book_of, announce=announce_follow_ups)
+        self._announcing = announce_follow_ups
         self._half_life = policy.half_life_seconds
         self._horizon = policy.late_event_horizon_seconds
 
@@ -81,7 +82,8 @@ class LedgerCore:
     def process(self, event: InputEvent, position: Position) -> None:
         at = event.occurred_at
         t = at.timestamp()
-        self.follow_ups.advance(t, at, position)
+        if self._announcing:
+            self.follow_ups.advance(t, at, position)
         if type(event) is Touchpoint:
             self._touch(event, t, position)
             return

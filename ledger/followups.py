@@ -31,7 +31,8 @@ from schemas.events import Touchpoint
 CHECK_IN = "check_in"
 AFTER_ISSUE = "after_issue"
 
-# A follow-up's transitions, in the order one follow-up can take them.
+# A follow-up's states, in the order one follow-up can take them.  Its rows record pending and how it ended;
+# falling due (open) is not a row of its own (the view reads a pending one past its due time as open).
 PENDING = "pending"
 OPEN = "open"
 DONE = "done"
@@ -171,10 +172,9 @@ class FollowUpRules:
             return
         still = []
         for follow_up in book.pending:
-            if follow_up.due_t < t:
+            if follow_up.due_t < t:  # no row: the view shows a pending follow-up as open once its due time passed
                 self._left_pending(follow_up)
                 book.open.append(follow_up)
-                self._fact(follow_up, customer_id, OPEN, None, None, position)
             else:
                 still.append(follow_up)
         book.pending = still

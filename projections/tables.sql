@@ -105,9 +105,10 @@ CREATE TABLE IF NOT EXISTS spoc_settings (
     value VARCHAR
 );
 
--- Every transition of a follow-up (SPEC §8): pending, open (due), done, dropped, cancelled
--- (ended before it was due). `step` orders the transitions of one event; the `follow_ups`
--- view reads each follow-up's latest.
+-- The transitions of a follow-up (SPEC §8): pending, then done, dropped, or cancelled (ended
+-- before it was due). Falling due has no row: the `follow_ups` view reads each follow-up's
+-- latest row and shows a pending one as open once `as_of` has passed its due time. `step`
+-- orders the rows of one event for one customer.
 CREATE TABLE IF NOT EXISTS follow_up_facts (
     follow_up_id VARCHAR NOT NULL,
     customer_id VARCHAR NOT NULL,

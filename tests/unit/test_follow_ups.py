@@ -39,7 +39,13 @@ class FollowUpScenario(Scenario):
         return found
 
     def status(self, kind: str, anchor: str) -> str:
-        return self.latest()[(kind, anchor)].status
+        """``open`` while the customer's book holds it as due (falling due writes no row), else its last row's."""
+        fact = self.latest()[(kind, anchor)]
+        customer = self.core.customer(fact.customer_id)
+        book = None if customer is None else customer.follow_ups
+        if book is not None and any(f.follow_up_id == fact.follow_up.follow_up_id for f in book.open):
+            return "open"
+        return fact.status
 
     def of(self, kind: str, anchor: str) -> FollowUpFact:
         return self.latest()[(kind, anchor)]
