@@ -12,16 +12,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.core import LedgerCore
-from ledger.records import Position
 from ledger.relationship import OWNER_EVENTS
-from schemas import Rejection, decode
 from tests.event_streams import streams
+from tests.side_by_side import side_by_side
 from tests.spec_model import Decision, SpecModel, TouchOutcome
 
 
@@ -51,13 +49,7 @@ def _core_decision(record: Any) -> Decision:
 )
 def test_the_core_decides_what_the_spec_read_plainly_decides(events: list[dict[str, Any]]) -> None:
     core, model = LedgerCore(), SpecModel()
-    for seq, body in enumerate(events):
-        event = decode(orjson.dumps(body))
-        assert not isinstance(event, Rejection), event
-        core.process(event, Position("stream", seq, seq))
-        model.process(event)
-        if model.ambiguous:
-            return  # a decision turned on a near-tie of floating-point sums: see tests/spec_model.py
+    for seq, body, event in side_by_side(events, core, model):
         decided = [r for r in core.ledger_records if isinstance(r.event, OWNER_EVENTS)]
         assert [_core_decision(r) for r in decided] == model.decisions, (seq, body)
         for fact in core.touch_facts:
