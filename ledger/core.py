@@ -55,7 +55,7 @@ class Customer:
 
 
 class LedgerCore:
-    """Applies SPEC §3–§5 to a stream of validated events."""
+    """Applies SPEC §3–§5 and §8 (follow-ups) to a stream of validated events."""
 
     def __init__(
         self, policy: Policy = DEFAULT_POLICY, customers: MutableMapping[str, Customer] | None = None,

@@ -8,8 +8,6 @@ from pathlib import Path
 from projections.reading import read_analytics
 from reports.query import print_result
 
-STATUSES = ("open", "done", "dropped", "all")
-
 # Why: the follow-up's kind and the touch it anchors on (its department, topic and outcome); how late:
 # hours from due_at to when it closed, or to as_of while it is open.
 FOLLOW_UPS_DUE = """
