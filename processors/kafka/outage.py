@@ -17,6 +17,7 @@ until then).  The pause itself is a patch of aiokafka's client
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 log = logging.getLogger("spoc.kafka")
@@ -46,6 +47,7 @@ class BrokerReachability(logging.Filter):
         self.failures = 0
         self.last_error = "no connection"
         self._reminded_at = 0.0
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("aiokafka"):
@@ -58,32 +60,36 @@ class BrokerReachability(logging.Filter):
         return not (self.failing_since is not None and message.startswith(ECHOES))
 
     def update_failed(self) -> None:
-        now = time.monotonic()
-        if self.failing_since is None:
-            self.failing_since, self.failures = now, 0
-        self.failures += 1
-        down_for = now - self.failing_since
-        if not self.lost and down_for >= LOST_AFTER_SECONDS:
-            self.lost, self._reminded_at = True, now
-            log.warning(
-                "Kafka broker unreachable (%s); retrying until it is back, nothing is lost meanwhile "
-                "(check that the broker is running and reachable at the bootstrap address)", self.last_error,
-            )
-        elif self.lost and now - self._reminded_at >= REMIND_EVERY_SECONDS:
-            self._reminded_at = now
-            log.warning(
-                "Kafka broker still unreachable after %.0f s (%d failed attempts; last: %s)",
-                down_for, self.failures, self.last_error,
-            )
+        with self._lock:
+            now = time.monotonic()
+            if self.failing_since is None:
+                self.failing_since, self.failures = now, 0
+            self.failures += 1
+            down_for = now - self.failing_since
+            if not self.lost and down_for >= LOST_AFTER_SECONDS:
+                self.lost, self._reminded_at = True, now
+                log.warning(
+                    "Kafka broker unreachable (%s); retrying until it is back, nothing is lost meanwhile "
+                    "(check that the broker is running and reachable at the bootstrap address)", self.last_error,
+                )
+            elif self.lost and now - self._reminded_at >= REMIND_EVERY_SECONDS:
+                self._reminded_at = now
+                log.warning(
+                    "Kafka broker still unreachable after %.0f s (%d failed attempts; last: %s)",
+                    down_for, self.failures, self.last_error,
+                )
 
     def update_succeeded(self) -> None:
-        if self.lost and self.failing_since is not None:
-            down_for = time.monotonic() - self.failing_since
+        # Clients on several threads may reconnect at once: one of them says so.
+        with self._lock:
+            lost, since, failures = self.lost, self.failing_since, self.failures
+            self.failing_since, self.lost = None, False
+        if lost and since is not None:
+            down_for = time.monotonic() - since
             log.warning(
                 "Kafka broker reachable again after %.1f s (%d failed attempts); resuming where we stopped",
-                down_for, self.failures, extra={"outage_seconds": round(down_for, 1), "failed_attempts": self.failures},
+                down_for, failures, extra={"outage_seconds": round(down_for, 1), "failed_attempts": failures},
             )
-        self.failing_since, self.lost = None, False
 
 
 REACHABILITY = BrokerReachability()
