@@ -70,6 +70,7 @@ class WorkerProcess:
         """``env``: variables added to this process's for the worker."""
         self.port = free_port()
         self.token = os.environ.get(HTTP_TOKEN_ENV)  # the worker's, which it inherits
+        self.log_path = log
         self.log = log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "spoc", "worker", "--bootstrap", bootstrap,
@@ -110,6 +111,13 @@ class WorkerProcess:
             for found, value in re.findall(rf"^{name}(?:{{([^}}]*)}})? ([0-9.e+]+)$", body.decode(), re.M)
             if wanted <= set(found.split(","))
         )
+
+    def tail(self, lines: int = 30) -> str:
+        """The last ``lines`` of the worker's log and whether it still runs: what a failed wait shows."""
+        self.log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        state = "running" if self.running else f"exited with {self.process.returncode}"
+        return "\n".join([f"--- {self.log_path.name} (pid {self.process.pid}, {state}):", *text])
 
     def kill(self) -> None:
         if self.running:

@@ -68,10 +68,15 @@ def sink_progress(db: Path) -> int:
         return 0
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float = 120, explain: Callable[[], str] | None = None
+) -> None:
+    """Poll ``condition`` until it holds; on timeout fail naming ``what``, with ``explain()``'s text
+    (say, the workers' log tails) when given."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting until {what}" + (f"\n{explain()}" if explain else ""))
         time.sleep(0.2)
 
 

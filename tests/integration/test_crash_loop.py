@@ -132,8 +132,11 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
     logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     with running([worker(pipeline_bootstrap, ledger, log, group) for log in logs]) as workers:
         try:
+            def tails() -> str:
+                return "\n".join(w.tail() for w in workers)
+
             def both_hold_partitions() -> None:
-                wait_until(lambda: all(w.positions() for w in workers), "both workers hold partitions")
+                wait_until(lambda: all(w.positions() for w in workers), "both workers hold partitions", explain=tails)
 
             def made(process: WorkerProcess) -> int:
                 return sum(process.positions().values())
@@ -144,12 +147,14 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
                 dead, survivor = workers[victim], workers[1 - victim]
                 # The kill lands once the victim has made a seeded number of messages' effects more.
                 target = made(dead) + rng.randint(100, 600)
-                wait_until(lambda: made(dead) >= target, "the worker to kill moves on")  # noqa: B023
+                wait_until(lambda: made(dead) >= target, "the worker to kill moves on", explain=tails)  # noqa: B023
                 orphaned = set(dead.positions())
                 assert orphaned, "the worker to kill holds no partition"
                 assert publisher.is_alive(), "the stream ended before the kill"
                 dead.kill()
-                wait_until(lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}")  # noqa: B023
+                wait_until(
+                    lambda: orphaned <= set(survivor.positions()), f"the survivor takes over {orphaned}", explain=tails  # noqa: B023
+                )
                 workers[victim] = worker(pipeline_bootstrap, ledger, logs[victim], group)
                 dead.close()
             flowed.set()
