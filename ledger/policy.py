@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -17,6 +17,8 @@ HOUR = 3600.0
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+TopicPrefix = Annotated[str, msgspec.Meta(min_length=1)]
+Department = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -38,6 +40,12 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """An owner's ``check_in`` follow-up falls due this long after its anchor (§8)."""
     follow_up_after_hours: Positive = 48.0
     """An ``after_issue`` follow-up falls due this long after the touch that went badly (§8)."""
+    outcome_window_days: Positive = 90.0
+    """A journey's or an owner change's outcome is read this long after it (§7)."""
+    landmark_days: Positive = 90.0
+    """Continuity survival is judged from this long after a customer's first owner (§7)."""
+    home_departments: dict[TopicPrefix, Department] = msgspec.field(default_factory=dict)
+    """Topic prefix → the department that should resolve it; the longest prefix wins (§7 ``help_first``)."""
     late_event_horizon_days: Positive | None = None
     """Not the SPEC's: how far behind a customer's newest touch an event may arrive and still be
     judged exactly.  Older touch history is folded, so memory stops growing with each touch;
@@ -63,25 +71,35 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def late_event_horizon_seconds(self) -> float:
         return math.inf if self.late_event_horizon_days is None else self.late_event_horizon_days * DAY
 
-    def as_dict(self) -> dict[str, float | None]:
+    def as_dict(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)
 
     def as_recorded(self) -> dict[str, str]:
-        """Each number as written to a record: what :meth:`changes_from` compares."""
-        return {key: recorded_number(value) for key, value in self.as_dict().items()}
+        """Each setting as written to a record: what :meth:`changes_from` compares."""
+        return {key: recorded_value(value) for key, value in self.as_dict().items()}
 
-    def changes_from(self, recorded: Mapping[str, float | str | None]) -> list[str]:
+    def changes_from(self, recorded: Mapping[str, Any]) -> list[str]:
         """How this policy differs from a recorded one, as ``key old → new``.
 
-        ``recorded`` holds numbers, or strings as :meth:`as_recorded` writes them; either way they
-        compare as :func:`recorded_number` writes them.  A key the record lacks was recorded before
+        ``recorded`` holds values, or strings as :meth:`as_recorded` writes them; either way they
+        compare as :func:`recorded_value` writes them.  A key the record lacks was recorded before
         that key existed, so under its default.
         """
         before = {
-            key: recorded_number(recorded[key]) if key in recorded else default
+            key: recorded_value(recorded[key]) if key in recorded else default
             for key, default in DEFAULT_POLICY.as_recorded().items()
         }
         return [f"{key} {before[key]} → {value}" for key, value in self.as_recorded().items() if before[key] != value]
+
+
+def recorded_value(value: Any) -> str:
+    """A setting as records compare it: a number as :func:`recorded_number` writes it, a table
+    (``home_departments``, or its record) as JSON with sorted keys."""
+    if isinstance(value, str) and value.startswith("{"):
+        value = msgspec.json.decode(value)
+    if isinstance(value, Mapping):
+        return msgspec.json.encode(dict(value), order="sorted").decode()
+    return recorded_number(value)
 
 
 def recorded_number(value: float | str | None) -> str:

@@ -120,9 +120,9 @@ class PolicyRecord(Aggregate):
     ID = uuid5(NAMESPACE, "spoc-ledger-policy")
 
     class Recorded(Aggregate.Created):
-        settings: dict[str, float | None]
+        settings: dict[str, Any]
 
-    def __init__(self, settings: dict[str, float | None]) -> None:
+    def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
 
     @classmethod

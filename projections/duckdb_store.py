@@ -33,6 +33,8 @@ ERASED = "[erased]"
 VIEWS = (
     "owner_history", "customer_owner", "journeys", "handoffs", "repeat_contacts", "customer_metrics",
     "churn_by_continuity", "churn_by_handoffs", "silo_paths", "owner_load", "follow_ups", "follow_up_compliance",
+    "journey_outcomes", "churn_after_journeys", "continuity_survival", "help_first", "journey_effort",
+    "owner_change_outcomes",
 )
 
 
@@ -212,6 +214,8 @@ class AnalyticsStore:
             for helper in ("customer_churn_buckets", "spoc_window"):
                 self.con.execute(f"DROP VIEW IF EXISTS {helper}")
             self.con.execute("DROP MACRO TABLE IF EXISTS churn_by_bucket")
+            for macro in ("wilson_low", "wilson_high"):
+                self.con.execute(f"DROP MACRO IF EXISTS {macro}")
             for table in (*FACT_TABLES, "spoc_settings"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
         self.con.execute(_sql("tables.sql"))
