@@ -425,3 +425,28 @@ class SpecModel:
                 min(customer.seen), max(customer.seen), churned_at is not None, churned_at,
             ))
         return rows
+
+    def journey_outcomes(self, as_of: float | None = None) -> set[tuple[object, ...]]:
+        """journey_id, customer_id, last_at, silo_handoffs, redirects, reexplained, ping_pongs, fcr,
+        churned_within_window (§7: ``churned_at`` in [last_at, last_at + W], else False once that window
+        closed by ``as_of``, else None)."""
+        as_of = self.latest if as_of is None else as_of
+        churned_at = {row[0]: row[10] for row in self.customer_metrics(as_of)}
+        window = self.policy.outcome_window_days * 86400.0
+        rows: set[tuple[object, ...]] = set()
+        for journey_id, customer_id, *_, last_t, _touches, _handoffs, _resolved, fcr in self.journeys():
+            assert isinstance(customer_id, str) and isinstance(last_t, float)
+            touches = [x for x in self.customers[customer_id].touches if x.journey_id == journey_id]
+            handoffs = [h for x in touches if (h := self.touches[x.event_id].handoff) is not None]
+            at = churned_at[customer_id]
+            churned: bool | None = None
+            if isinstance(at, float) and last_t <= at <= last_t + window:
+                churned = True
+            elif as_of is not None and last_t + window <= as_of:
+                churned = False
+            rows.add((
+                journey_id, customer_id, last_t, sum(bool(h["cross_department"]) for h in handoffs),
+                sum(h["kind"] == "redirect" for h in handoffs), sum(bool(h["reexplained"]) for h in handoffs),
+                sum(bool(h["ping_pong"]) for h in handoffs), fcr, churned,
+            ))
+        return rows

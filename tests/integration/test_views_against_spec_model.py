@@ -25,11 +25,11 @@ def _rounded(table: set[tuple[object, ...]] | list[tuple[Any, ...]]) -> set[tupl
 @given(
     st.one_of(
         streams(customers=("c1", "c2"), max_events=50),
-        # The views' windows exactly: 7 days (FCR), 180 days (inactivity churn), in any order.
-        streams(customers=("c1", "c2"), max_events=30, instants=(0, 0, 0, 7, 8, 180)),
+        # The views' windows exactly: 7 days (FCR), 90 (a journey's outcome), 180 (inactivity churn), in any order.
+        streams(customers=("c1", "c2"), max_events=30, instants=(0, 0, 0, 7, 8, 90, 180)),
     )
 )
-def test_owner_history_journeys_customer_metrics_and_follow_ups_count_what_the_spec_counts(events: list[dict[str, Any]]) -> None:
+def test_owner_history_journeys_customer_metrics_follow_ups_and_journey_outcomes_count_what_the_spec_counts(events: list[dict[str, Any]]) -> None:
     model = SpecModel()
     for body in events:
         event = decode(orjson.dumps(body))
@@ -56,7 +56,13 @@ def test_owner_history_journeys_customer_metrics_and_follow_ups_count_what_the_s
             "SELECT follow_up_id, customer_id, owner_id, kind, anchor_event_id, journey_id, epoch(due_at), status, "
             "epoch(closed_at), closed_event_id FROM follow_ups",
         )
+        journey_outcomes = rows(
+            db,
+            "SELECT journey_id, customer_id, epoch(last_at), silo_handoffs, redirects, reexplained, ping_pongs, fcr, "
+            "churned_within_window FROM journey_outcomes",
+        )
     assert _rounded(owner_history) == _rounded(model.owner_history())
     assert _rounded(journeys) == _rounded(model.journeys())
     assert _rounded(metrics) == _rounded(model.customer_metrics())
     assert _rounded(follow_ups) == _rounded(model.follow_ups_view())
+    assert _rounded(journey_outcomes) == _rounded(model.journey_outcomes())
