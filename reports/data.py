@@ -19,6 +19,13 @@ STABLE_OWNER_CONTINUITY = 0.75
 (the top bucket of ``churn_by_continuity``)."""
 TOP_SILO_PATHS = 10
 TOP_OWNERS = 20
+SURVIVAL_DAYS = (90, 180, 365)
+"""The horizons of ``continuity_survival`` (days after the landmark)."""
+EXPOSURE_NOTE = (
+    "Churn by continuity and by silo handoffs counts over each customer's whole life, and a customer seen longer "
+    "has more handoffs and more chances to be counted as kept, so those tables measure exposure, not effect; "
+    "read churn after journeys and survival from the landmark instead."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +107,61 @@ class FollowUpCompliance:
 
 
 @dataclass(frozen=True, slots=True)
+class SurvivalBucket:
+    """Customers of one early-continuity bucket, followed from their landmark (``continuity_survival``)."""
+
+    bucket: str
+    customers: int
+    churned: int
+    survival: tuple[float | None, ...]
+    """Kaplan-Meier survival at each of ``SURVIVAL_DAYS`` (None: nobody followed that long)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HelpFirst:
+    """How a department's inbound touches handled by an employee ended (``help_first``, summed)."""
+
+    department: str
+    handled: int
+    resolved: int
+    passed_on: int
+    """Transferred or redirected."""
+    resolved_outside_home: int
+
+    @property
+    def help_first_rate(self) -> float | None:
+        decided = self.resolved + self.passed_on
+        return self.resolved / decided if decided else None
+
+
+@dataclass(frozen=True, slots=True)
+class Effort:
+    """What journeys cost customers (``journey_effort``), over every journey."""
+
+    journeys: int
+    mean_touches: float | None
+    with_redirect: float | None
+    with_channel_switch: float | None
+    with_dead_end: float | None
+    median_hours_to_resolve: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerChangeOutcome:
+    """What followed changes of an existing owner, for one reason (``owner_change_outcomes``)."""
+
+    reason: str
+    changes: int
+    mean_csat_before: float | None
+    mean_csat_after: float | None
+    repeats_before: float | None
+    repeats_after: float | None
+    """Mean repeat contacts per change in the window before and after it."""
+    churned: Proportion
+    """Changes followed by churn within the window, of those whose window closed."""
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     headline: Headline
     churn_by_continuity: tuple[Bucket, ...]
@@ -117,6 +179,14 @@ class Report:
     """Owners' outbound touches out of every touch handled by the customer's owner."""
     follow_up_owners: int
     top_follow_up_owners: tuple[FollowUpCompliance, ...]
+    outcome_window_days: float
+    landmark_days: float
+    churn_after_journeys: tuple[Bucket, ...]
+    """Per silo-handoff bucket of a journey: journeys followed by churn within the outcome window."""
+    continuity_survival: tuple[SurvivalBucket, ...]
+    help_first: tuple[HelpFirst, ...]
+    effort: Effort
+    owner_change_outcomes: tuple[OwnerChangeOutcome, ...]
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
@@ -153,8 +223,48 @@ def headline(con: duckdb.DuckDBPyConnection) -> Headline:
     )
 
 
-def churn_buckets(con: duckdb.DuckDBPyConnection, view: str) -> tuple[Bucket, ...]:
-    return tuple(Bucket(b, Proportion(churned, n)) for b, n, churned in _all(con, f"SELECT bucket, customers, churned FROM {view}"))
+def churn_buckets(con: duckdb.DuckDBPyConnection, view: str, counted: str = "customers") -> tuple[Bucket, ...]:
+    return tuple(Bucket(b, Proportion(churned, n)) for b, n, churned in _all(con, f"SELECT bucket, {counted}, churned FROM {view}"))
+
+
+def continuity_survival(con: duckdb.DuckDBPyConnection) -> tuple[SurvivalBucket, ...]:
+    return tuple(
+        SurvivalBucket(bucket, customers, churned, tuple(survival))
+        for bucket, customers, churned, *survival in _all(con, f"""
+            SELECT bucket, customers, churned, {', '.join(f'survival_{d}d' for d in SURVIVAL_DAYS)}
+            FROM continuity_survival
+        """)
+    )
+
+
+def help_first(con: duckdb.DuckDBPyConnection) -> tuple[HelpFirst, ...]:
+    return tuple(HelpFirst(*row) for row in _all(con, """
+        SELECT department, sum(handled)::BIGINT, sum(resolved)::BIGINT, sum(transferred + redirected)::BIGINT,
+               sum(resolved_outside_home)::BIGINT
+        FROM help_first GROUP BY department
+        ORDER BY sum(resolved) / nullif(sum(resolved + transferred + redirected), 0) NULLS LAST, department
+    """))
+
+
+def effort(con: duckdb.DuckDBPyConnection) -> Effort:
+    return Effort(*_one(con, """
+        SELECT count(*), avg(touches), avg((redirects > 0)::INTEGER), avg((channel_switches > 0)::INTEGER),
+               avg((self_service_dead_ends > 0)::INTEGER), median(hours_to_resolve)
+        FROM journey_effort
+    """))
+
+
+def owner_change_outcomes(con: duckdb.DuckDBPyConnection) -> tuple[OwnerChangeOutcome, ...]:
+    rows = _all(con, """
+        SELECT reason, count(*) AS changes, avg(mean_csat_before), avg(mean_csat_after),
+               avg(repeat_contacts_before), avg(repeat_contacts_after),
+               count(*) FILTER (WHERE churned_within_window), count(churned_within_window)
+        FROM owner_change_outcomes GROUP BY reason ORDER BY changes DESC, reason
+    """)
+    return tuple(
+        OwnerChangeOutcome(reason, changes, csat_before, csat_after, repeats_before, repeats_after, Proportion(churned, judged))
+        for reason, changes, csat_before, csat_after, repeats_before, repeats_after, churned, judged in rows
+    )
 
 
 def months(con: duckdb.DuckDBPyConnection) -> tuple[Month, ...]:
@@ -235,6 +345,7 @@ def gather(con: duckdb.DuckDBPyConnection) -> Report:
     """Every number of the report, from a connection that has the SPEC §7 views."""
     (silo_path_count, owners) = _one(con, "SELECT (SELECT count(*) FROM silo_paths), (SELECT count(*) FROM owner_load)")
     follow_ups, owner_initiated, follow_up_owners, top_follow_up_owners = follow_up_compliance(con)
+    outcome_window_days, landmark_days = _one(con, "SELECT outcome_window_days, landmark_days FROM spoc_window")
     return Report(
         headline=headline(con),
         churn_by_continuity=churn_buckets(con, "churn_by_continuity"),
@@ -259,4 +370,11 @@ def gather(con: duckdb.DuckDBPyConnection) -> Report:
         owner_initiated=owner_initiated,
         follow_up_owners=follow_up_owners,
         top_follow_up_owners=top_follow_up_owners,
+        outcome_window_days=outcome_window_days,
+        landmark_days=landmark_days,
+        churn_after_journeys=churn_buckets(con, "churn_after_journeys", counted="journeys"),
+        continuity_survival=continuity_survival(con),
+        help_first=help_first(con),
+        effort=effort(con),
+        owner_change_outcomes=owner_change_outcomes(con),
     )

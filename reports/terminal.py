@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reports import formatting as f
-from reports.data import STABLE_OWNER_CONTINUITY, Bucket, Report
+from reports.data import EXPOSURE_NOTE, STABLE_OWNER_CONTINUITY, SURVIVAL_DAYS, Bucket, Report
 
 RETENTION_MILESTONES = (0, 1, 2, 3, 6, 9, 12, 18, 24)
 """Months after the first whose retention the terminal shows (the HTML page shows every month)."""
@@ -52,11 +52,49 @@ def _headline(report: Report) -> Table:
     return table
 
 
-def _churn(title: str, buckets: tuple[Bucket, ...]) -> Table:
-    table = titled_table(title, "bucket", "customers", "churned", "churn rate [95% CI]")
+def _churn(title: str, buckets: tuple[Bucket, ...], counted: str = "customers") -> Table:
+    table = titled_table(title, "bucket", counted, "churned", "churn rate [95% CI]")
     for b in buckets:
         table.add_row(b.bucket, f.count(b.churn.total), f.count(b.churn.hits), f.interval(b.churn))
     return table
+
+
+def _answer(report: Report) -> list[RenderableType]:
+    """The comparisons that can be read as effects: journeys and survival, not lifetime exposure."""
+    survival = titled_table(
+        f"Survival by early owner continuity (followed from {report.landmark_days:g} days after the first owner; "
+        "Kaplan-Meier)",
+        "continuity (%)", "customers", "churned since", *(f"kept {d} days" for d in SURVIVAL_DAYS),
+    )
+    for b in report.continuity_survival:
+        survival.add_row(b.bucket, f.count(b.customers), f.count(b.churned), *(f.percent(s) for s in b.survival))
+    helped = titled_table("Help first, transfer second: inbound touches by department", "department", "handled",
+                          "resolved", "passed on", "help-first rate", "resolved outside home")
+    for d in report.help_first:
+        helped.add_row(d.department, f.count(d.handled), f.count(d.resolved), f.count(d.passed_on),
+                       f.percent(d.help_first_rate), f.count(d.resolved_outside_home))
+    e = report.effort
+    effort = titled_table("Customer effort per journey", "", "")
+    effort.show_header = False
+    for label, value in (
+        ("Journeys", f.count(e.journeys)), ("Touches per journey", f.decimal(e.mean_touches)),
+        ("With a redirect (customer sent to reach out again)", f.percent(e.with_redirect)),
+        ("With a channel switch", f.percent(e.with_channel_switch)),
+        ("With a self-service dead end", f.percent(e.with_dead_end)),
+        ("Median hours to resolve", f.decimal(e.median_hours_to_resolve)),
+    ):
+        effort.add_row(label, value)
+    changes = titled_table(f"What followed owner changes ({report.outcome_window_days:g} days before vs after)",
+                           "reason", "changes",
+                           "csat before", "csat after", "repeats before", "repeats after", "churned within [95% CI]")
+    for c in report.owner_change_outcomes:
+        changes.add_row(c.reason, f.count(c.changes), f.decimal(c.mean_csat_before), f.decimal(c.mean_csat_after),
+                        f.decimal(c.repeats_before), f.decimal(c.repeats_after), f.interval(c.churned))
+    return [
+        _churn(f"Churn within {report.outcome_window_days:g} days after a journey, by the journey's silo handoffs",
+               report.churn_after_journeys, counted="journeys"),
+        survival, helped, effort, changes,
+    ]
 
 
 def render(report: Report) -> Group:
@@ -103,10 +141,12 @@ def render(report: Report) -> Group:
         )
 
     note = Text("Rates in brackets are 95% Wilson intervals: wide ones mean too few customers to tell.", style="dim")
+    exposure = Text(EXPOSURE_NOTE, style="dim")
     return Group(
-        _headline(report), _churn("Churn by owner continuity (%)", report.churn_by_continuity),
-        _churn("Churn by silo handoffs", report.churn_by_handoffs), note, paths, quality, retention, changes, load,
-        follow_ups,
+        _headline(report), *_answer(report), note, exposure,
+        _churn("Churn by owner continuity over the whole life (%) (exposure, not effect)", report.churn_by_continuity),
+        _churn("Churn by silo handoffs over the whole life (exposure, not effect)", report.churn_by_handoffs),
+        paths, quality, retention, changes, load, follow_ups,
     )
 
 

@@ -132,6 +132,48 @@ def test_churn_buckets_carry_sizes_and_wilson_intervals(db: Path, report: Report
                 assert b.churn.interval is None and b.churn.rate is None
 
 
+def test_the_outcome_comparisons_are_counted_from_the_rows(db: Path, report: Report) -> None:
+    """Churn after journeys, survival, help-first, effort and owner changes, as the report gives them."""
+    judged = rows(db, "SELECT silo_handoffs, churned_within_window FROM journey_outcomes WHERE churned_within_window IS NOT NULL")
+    for b in report.churn_after_journeys:
+        inside = [churned for silo, churned in judged if {"0": silo == 0, "1": silo == 1, "2+": silo >= 2}[b.bucket]]
+        assert (b.churn.hits, b.churn.total) == (sum(inside), len(inside))
+    assert sum(b.churn.total for b in report.churn_after_journeys) == len(judged) > 1000
+    survival = rows(db, "SELECT * FROM continuity_survival")
+    assert [(b.bucket, b.customers, b.churned, *b.survival) for b in report.continuity_survival] == survival
+    departments: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for department, handled, resolved, transferred, redirected, outside in rows(
+        db, "SELECT department, handled, resolved, transferred, redirected, resolved_outside_home FROM help_first"
+    ):
+        for i, n in enumerate((handled, resolved, transferred + redirected, outside)):
+            departments[department][i] += n
+    assert {d.department: [d.handled, d.resolved, d.passed_on, d.resolved_outside_home] for d in report.help_first} == departments
+    rates = [d.help_first_rate for d in report.help_first]
+    assert rates == sorted(rates) and all(r is not None for r in rates)  # the least helpful first
+    effort = rows(db, "SELECT touches, redirects, channel_switches, self_service_dead_ends, hours_to_resolve FROM journey_effort")
+    e = report.effort
+    assert e.journeys == len(effort)
+    assert e.mean_touches == pytest.approx(sum(r[0] for r in effort) / len(effort))
+    assert e.with_redirect == pytest.approx(sum(r[1] > 0 for r in effort) / len(effort))
+    assert e.with_channel_switch == pytest.approx(sum(r[2] > 0 for r in effort) / len(effort))
+    assert e.with_dead_end == pytest.approx(sum(r[3] > 0 for r in effort) / len(effort))
+    hours = sorted(r[4] for r in effort if r[4] is not None)
+    middle = len(hours) // 2
+    assert e.median_hours_to_resolve == pytest.approx(hours[middle] if len(hours) % 2 else (hours[middle - 1] + hours[middle]) / 2)
+    changes: defaultdict[str, list[tuple[float | None, float | None, int, int, bool | None]]] = defaultdict(list)
+    for reason, *row in rows(db, "SELECT reason, mean_csat_before, mean_csat_after, repeat_contacts_before, "
+                                 "repeat_contacts_after, churned_within_window FROM owner_change_outcomes"):
+        changes[reason].append(tuple(row))  # type: ignore[arg-type]
+    assert {c.reason for c in report.owner_change_outcomes} == set(changes) and changes
+    for c in report.owner_change_outcomes:
+        mine = changes[c.reason]
+        csat_before = [r[0] for r in mine if r[0] is not None]
+        assert c.changes == len(mine)
+        assert c.mean_csat_before == (pytest.approx(sum(csat_before) / len(csat_before)) if csat_before else None)
+        assert c.repeats_after == pytest.approx(sum(r[3] for r in mine) / len(mine))
+        assert (c.churned.hits, c.churned.total) == (sum(r[4] is True for r in mine), sum(r[4] is not None for r in mine))
+
+
 def test_silo_paths_are_the_busiest_cross_department_pairs(db: Path, report: Report) -> None:
     handoffs = rows(db, """
         SELECT h.from_department, h.to_department, h.reexplained, r.event_id IS NOT NULL
@@ -211,6 +253,9 @@ def test_spoc_report_prints_the_headline_and_writes_the_page(
     out = capsys.readouterr().out
     assert f"{report.headline.customers:,}" in out and f"{report.headline.touchpoints:,}" in out
     assert "Churn by owner continuity" in out and "Retention by monthly cohort" in out
+    # The answer leads; the whole-life exposure tables follow, with the sentence that says why they mislead.
+    assert out.index("Churn within 90 days after a journey") < out.index("Survival by early owner continuity") \
+        < out.index("measure exposure, not effect") < out.index("Churn by silo handoffs over the whole life")
     html = page.read_text()
     assert "<script src" not in html and "<link" not in html  # everything embedded
     assert html.count('data-chart="') == 7
