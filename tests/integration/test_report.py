@@ -149,7 +149,8 @@ def test_the_outcome_comparisons_are_counted_from_the_rows(db: Path, report: Rep
             departments[department][i] += n
     assert {d.department: [d.handled, d.resolved, d.passed_on, d.resolved_outside_home] for d in report.help_first} == departments
     rates = [d.help_first_rate for d in report.help_first]
-    assert rates == sorted(rates) and all(r is not None for r in rates)  # the least helpful first
+    assert all(r is not None for r in rates)
+    assert rates == sorted(r for r in rates if r is not None)  # the least helpful first
     effort = rows(db, "SELECT touches, redirects, channel_switches, self_service_dead_ends, hours_to_resolve FROM journey_effort")
     e = report.effort
     assert e.journeys == len(effort)
@@ -163,7 +164,7 @@ def test_the_outcome_comparisons_are_counted_from_the_rows(db: Path, report: Rep
     changes: defaultdict[str, list[tuple[float | None, float | None, int, int, bool | None]]] = defaultdict(list)
     for reason, *row in rows(db, "SELECT reason, mean_csat_before, mean_csat_after, repeat_contacts_before, "
                                  "repeat_contacts_after, churned_within_window FROM owner_change_outcomes"):
-        changes[reason].append(tuple(row))  # type: ignore[arg-type]
+        changes[reason].append(tuple(row))
     assert {c.reason for c in report.owner_change_outcomes} == set(changes) and changes
     for c in report.owner_change_outcomes:
         mine = changes[c.reason]
