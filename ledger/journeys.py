@@ -33,6 +33,8 @@ class Journey:
     last_outcome: str | None
     last_employee_id: str | None
     last_department: str
+    last_warm_transfer: bool = False
+    """The last touch was ``transferred`` with ``context_passed``: its receiver needs no re-explaining."""
     earlier_departments: set[str] | None = None
     """Departments of the journey's touches before its last one (created at the first handoff)."""
 
@@ -101,6 +103,7 @@ class JourneyBook:
         journey.last_at = t
         journey.last_outcome = touch.outcome
         journey.last_employee_id, journey.last_department = _kept(touch)
+        journey.last_warm_transfer = _warm_transfer(touch)
         return Placement(journey.journey_id, key, previous_outcome, handoff)
 
     @staticmethod
@@ -113,7 +116,12 @@ class JourneyBook:
             last_outcome=touch.outcome,
             last_employee_id=employee_id,
             last_department=department,
+            last_warm_transfer=_warm_transfer(touch),
         )
+
+
+def _warm_transfer(touch: Touchpoint) -> bool:
+    return touch.outcome == "transferred" and touch.context_passed is True
 
 
 def _kept(touch: Touchpoint) -> tuple[str | None, str]:
@@ -141,7 +149,7 @@ def _handoff(journey: Journey, touch: Touchpoint, t: float) -> Handoff | None:
         to_employee_id=touch.employee_id,
         kind=kind,
         cross_department=cross_department,
-        reexplained=employee_changed,
+        reexplained=employee_changed and not journey.last_warm_transfer,
         ping_pong=cross_department and seen_before,
         gap_seconds=t - journey.last_at,
     )

@@ -60,7 +60,7 @@ def touch_row(fact: TouchFact) -> tuple[Any, ...]:
         # msgspec writes back whatever it read (orjson refuses integers beyond 64 bits).
         _attributes_json.encode(t.attributes).decode() if t.attributes is not None else None,
         fact.journey_id, fact.journey_key, fact.weight, fact.owner_before, fact.owner_match,
-        p.source, p.offset, p.seq,
+        p.source, p.offset, p.seq, t.context_passed,
     )
 
 

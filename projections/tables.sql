@@ -27,8 +27,11 @@ CREATE TABLE IF NOT EXISTS touchpoints (
     owner_match BOOLEAN,
     source VARCHAR NOT NULL,
     position BIGINT NOT NULL,
-    seq BIGINT NOT NULL
+    seq BIGINT NOT NULL,
+    context_passed BOOLEAN
 );
+-- Added with warm transfers (SPEC §4): files made before gain it, last like here.
+ALTER TABLE touchpoints ADD COLUMN IF NOT EXISTS context_passed BOOLEAN;
 
 CREATE TABLE IF NOT EXISTS rejected_events (
     reason VARCHAR NOT NULL,

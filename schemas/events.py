@@ -64,6 +64,8 @@ class Touchpoint(msgspec.Struct, frozen=True):
     outcome: Outcome | None = None
     transferred_to_department: str | None = None
     transferred_to_employee: str | None = None
+    context_passed: bool | None = None
+    """On a ``transferred`` touch: the case's context went along (a warm transfer, SPEC §4)."""
     csat: Csat | None = None
     sentiment: Sentiment | None = None
     revenue: Revenue | None = None

@@ -51,6 +51,8 @@ class TouchFactV1(msgspec.Struct, array_like=True):
     source: str
     position: int
     seq: int
+    context_passed: bool | None = None
+    """Added with warm transfers; facts written before carry none."""
 
 
 class HandoffFactV1(msgspec.Struct, array_like=True):

@@ -34,6 +34,9 @@ def touchpoint(
     kind = draw(st.sampled_from((None, None, "purchase", "inquiry", "complaint")))
     if kind is not None:
         event["kind"] = kind
+    context_passed = draw(st.sampled_from((None, None, True, False)))  # a warm transfer on `transferred` only
+    if context_passed is not None:
+        event["context_passed"] = context_passed
     csat = draw(st.sampled_from((None, 1, 2, 3, 4, 5)))  # both edges: productive at 4, penalised at 2
     if csat is not None:
         event["csat"] = csat

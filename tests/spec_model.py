@@ -48,6 +48,7 @@ class Touch:
     journey_id: str
     outcome: str | None
     department: str
+    context_passed: bool = False
 
 
 @dataclass
@@ -213,7 +214,10 @@ class SpecModel:
             self._repeat(customer, touch, key, t, previous), self._handoff(customer, touch, t, previous),
         )
         customer.touches.append(
-            Touch(touch.event_id, t, touch.employee_id, w, key, journey_id, touch.outcome, touch.department)
+            Touch(
+                touch.event_id, t, touch.employee_id, w, key, journey_id, touch.outcome, touch.department,
+                touch.context_passed is True,
+            )
         )
         self.touches[touch.event_id] = outcome
         if owner_before is not None:
@@ -297,7 +301,8 @@ class SpecModel:
             "journey_id": previous.journey_id, "from_event_id": previous.event_id, "to_event_id": touch.event_id,
             "from_department": previous.department, "to_department": touch.department,
             "from_employee_id": previous.employee, "to_employee_id": touch.employee_id, "kind": kind,
-            "cross_department": cross, "reexplained": employee_changed,
+            "cross_department": cross,
+            "reexplained": employee_changed and not (previous.outcome == "transferred" and previous.context_passed),
             "ping_pong": cross and touch.department in earlier, "gap_seconds": t - previous.t,
         }
 

@@ -92,6 +92,19 @@ def test_department_change_with_the_same_employee_is_a_silo_handoff_without_reex
     assert handoff.cross_department and not handoff.reexplained
 
 
+def test_a_warm_transfer_passes_the_context_so_the_next_person_needs_no_re_explaining() -> None:
+    s = Scenario()
+    s.touch(day(0), "alice", department="billing", outcome="transferred", context_passed=True)
+    warm = s.touch(day(0, hours=1), "bob", department="accounting", outcome="redirected", context_passed=True)
+    redirected = s.touch(day(0, hours=2), "carl", department="support", outcome="transferred", context_passed=False)
+    cold = s.touch(day(0, hours=3), "dana", department="billing")
+    handoffs = [s.fact(x).handoff for x in (warm, redirected, cold)]
+    assert all(h is not None and h.cross_department for h in handoffs)
+    # Only a transfer carries context: a redirect with the flag, or a transfer without it, does not.
+    assert [h.reexplained for h in handoffs if h is not None] == [False, True, True]
+    assert [h.kind for h in handoffs if h is not None] == ["transfer", "redirect", "transfer"]
+
+
 def test_ping_pong_needs_a_silo_handoff_back_into_a_department_seen_earlier() -> None:
     s = Scenario()
     s.touch(day(0), "a1", department="sales")
