@@ -29,8 +29,12 @@ class Effects:
     """The true causal effects of the simulation (per journey, multiplicative).
 
     After each journey a customer leaves (``customer_churned``) with probability
-    ``base_churn × silo_churn_ratio^[journey had a silo handoff] × repeat_churn_ratio^[journey had a repeat contact]
-    × check_in_churn_ratio^[someone checked in on them since their previous journey]``.
+    ``base_churn × silo_churn_ratio^[journey had a silo handoff the customer re-explained]
+    × warm_silo_churn_ratio^[journey's silo handoff was a warm transfer] × repeat_churn_ratio^[journey had a repeat
+    contact] × check_in_churn_ratio^[someone checked in on them since their previous journey]``.
+
+    A siloed team's transfer passes the context along (``context_passed``: a warm transfer, so the next person
+    needs no re-explaining) with probability ``warm_transfer_rate``; a redirect never does.
 
     After a journey that did not end in churn, the customer's person (personal service) or whoever last
     handled them (siloed) checks in (an outbound ``outreach`` touch, topic ``check_in``) 20–60 days later
@@ -39,6 +43,8 @@ class Effects:
 
     base_churn: float = 0.012
     silo_churn_ratio: float = 3.0
+    warm_silo_churn_ratio: float = 1.5
+    warm_transfer_rate: float = 0.5
     repeat_churn_ratio: float = 2.0
     check_in_churn_ratio: float = 0.5
     check_in_rate_personal: float = 0.7
@@ -47,9 +53,11 @@ class Effects:
     csat_per_silo_handoff: float = -0.9
     csat_per_repeat: float = -0.6
 
-    def churn_probability(self, silo: bool, repeat: bool, checked_in: bool = False) -> float:
+    def churn_probability(self, silo: bool, repeat: bool, checked_in: bool = False, warm: bool = False) -> float:
+        """``warm``: the silo handoff was a warm transfer."""
+        silo_ratio = (self.warm_silo_churn_ratio if warm else self.silo_churn_ratio) if silo else 1.0
         return (
-            self.base_churn * (self.silo_churn_ratio if silo else 1.0) * (self.repeat_churn_ratio if repeat else 1.0)
+            self.base_churn * silo_ratio * (self.repeat_churn_ratio if repeat else 1.0)
             * (self.check_in_churn_ratio if checked_in else 1.0)
         )
 

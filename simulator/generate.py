@@ -144,6 +144,7 @@ class Simulation:
             touches, silo, repeat = self._personal(c, t, key, kind), False, False
         else:
             touches, silo, repeat = self._siloed(c, t, TOPICS[topic], key, kind)
+        warm = silo and touches[0].get("context_passed") is True
         last = touches[-1]
         # Triangular noise with a standard deviation of about 0.6.
         score = effects.base_csat + effects.csat_per_silo_handoff * silo + effects.csat_per_repeat * repeat \
@@ -167,7 +168,7 @@ class Simulation:
         handlers = [x["employee_id"] for x in touches if x["employee_id"] is not None]
         c.last_handler = handlers[-1] if handlers else c.last_handler
         checked_in, c.checked_in = c.checked_in, False
-        if rng.random() < effects.churn_probability(silo, repeat, checked_in):
+        if rng.random() < effects.churn_probability(silo, repeat, checked_in, warm):
             c.churned = True
             when = done + rng.uniform(1, 10) * DAY
             self._at(when, {"type": "customer_churned", "event_id": self._event_id(), "occurred_at": when,
@@ -225,6 +226,8 @@ class Simulation:
                 silo = True
                 transferred = rng.random() < 0.6
                 touch["outcome"] = "transferred" if transferred else "redirected"
+                if transferred:
+                    touch["context_passed"] = rng.random() < self.effects.warm_transfer_rate
                 touch["transferred_to_department"] = department = home
                 t += rng.uniform(2, 10) * MINUTE if transferred else rng.uniform(4 * HOUR, 2 * DAY)
             elif kind == "purchase" or attempt == 3 or rng.random() < 0.6:
