@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,11 +13,25 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from reports import formatting as f
-from reports.charts import all_charts
-from reports.data import STABLE_OWNER_CONTINUITY, Report
+from reports.charts import Panel, all_charts
+from reports.data import EXPOSURE_NOTE, STABLE_OWNER_CONTINUITY, Report
 
-WIDE_CHARTS = {"silo-paths", "cohort-retention"}
+WIDE_CHARTS = {"silo-paths", "cohort-retention", "follow-up-compliance"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def csv_text(panel: Panel) -> str:
+    """The panel's numbers as CSV; text a spreadsheet would run as a formula is neutralised."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(panel.columns)
+    writer.writerows([f.csv_cell(value) for value in row] for row in panel.rows)
+    return out.getvalue()
+
+
+def csv_link(panel: Panel) -> str:
+    """A ``data:`` URI of :func:`csv_text`: the download needs nothing but the page."""
+    return "data:text/csv;charset=utf-8," + urllib.parse.quote(csv_text(panel))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +69,16 @@ def render_html(report: Report, source: str) -> str:
         loader=jinja2.PackageLoader("reports", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
     )
     charts = [
-        {"id": key, "wide": key in WIDE_CHARTS,
-         "html": pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{key}",
-                             config=PLOTLY_CONFIG, default_height=f"{fig.layout.height}px")}
-        for key, fig in all_charts(report).items()
+        {"id": key, "wide": key in WIDE_CHARTS, "title": panel.title, "note": panel.note,
+         "columns": panel.columns, "rows": [[f.cell(value) for value in row] for row in panel.rows],
+         "csv": csv_link(panel),
+         "html": pio.to_html(panel.figure, full_html=False, include_plotlyjs=False, div_id=f"chart-{key}",
+                             config=PLOTLY_CONFIG, default_height=f"{panel.figure.layout.height}px")}
+        for key, panel in all_charts(report).items()
     ]
     return env.get_template("report.html").render(
         source=source, as_of=f.day(report.headline.as_of), cards=cards(report), charts=charts,
-        stable_share=f"{STABLE_OWNER_CONTINUITY:.0%}", plotly_js=get_plotlyjs(),
+        stable_share=f"{STABLE_OWNER_CONTINUITY:.0%}", plotly_js=get_plotlyjs(), exposure_note=EXPOSURE_NOTE,
     )
 
 

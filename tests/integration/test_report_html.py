@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.parse
 from pathlib import Path
 
 from playwright.sync_api import Request, Route, sync_playwright
@@ -57,6 +60,12 @@ def test_every_chart_renders_offline(tmp_path: Path, chromium: str) -> None:
                 key: page.locator(f'[data-chart="{key}"]').evaluate(COUNT_MARKS) for key in all_charts(report)
             }
             cards = page.locator("[data-headline]").count()
+            downloads = {
+                key: page.locator(f'[data-chart="{key}"] a[download]').get_attribute("href") for key in sections
+            }
+            continuity_ticks = page.locator('[data-chart="churn-by-continuity"] .xtick text').evaluate_all(
+                "texts => texts.map(t => t.textContent)"
+            )
             fetching = page.locator("script[src], link[href], img[src], iframe").count()
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
@@ -67,6 +76,14 @@ def test_every_chart_renders_offline(tmp_path: Path, chromium: str) -> None:
     assert fetching == 0, "no element may point elsewhere"
     assert errors == []
     assert cards == 9
+    panels = all_charts(report)
+    assert list(panels)[:2] == ["churn-after-journeys", "continuity-survival"]  # the answer first
+    for key, href in downloads.items():  # each panel's numbers download as CSV, from the page itself
+        assert href is not None and href.startswith("data:text/csv")
+        table = list(csv.reader(io.StringIO(urllib.parse.unquote(href.partition(",")[2]))))
+        assert tuple(table[0]) == panels[key].columns and len(table) == 1 + len(panels[key].rows), key
+    # Customers with no owner-era touch are set apart, not stretched along the continuity axis.
+    assert continuity_ticks and not any("none" in tick for tick in continuity_ticks)
     for key, drawn in sections.items():
         assert drawn["svgs"] > 0, f"chart {key} has no SVG"
         assert drawn["marks"] > 0, f"chart {key} drew no marks"
