@@ -22,10 +22,13 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.records import Erasure, LedgerRecord, Position, TouchFact
 from ledger.relationship import OWNER_EVENTS, Relationship
 from ledger.repeats import RepeatIndex
+from ledger.routing import Availability
 from schemas.events import (
     CustomerChurned,
     CustomerErased,
+    EmployeeAway,
     EmployeeDeparted,
+    EmployeeReturned,
     InputEvent,
     OwnerPinned,
     OwnerUnpinned,
@@ -67,6 +70,8 @@ class LedgerCore:
         self.policy = policy
         self.customers: MutableMapping[str, Customer] = {} if customers is None else customers
         self.departed: set[str] = set()
+        self.availability = Availability()
+        """Who is away when (SPEC §9): routing passes them by; ownership is unchanged."""
         self.owned_by: dict[str, set[str]] = {}
         self.touch_facts: list[TouchFact] = []
         self.ledger_records: list[LedgerRecord] = []
@@ -89,6 +94,10 @@ class LedgerCore:
             return
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, at, position)
+        elif isinstance(event, EmployeeAway):
+            self.availability.away(event.employee_id, t, None if event.until is None else event.until.timestamp())
+        elif isinstance(event, EmployeeReturned):
+            self.availability.returned(event.employee_id, t)
         elif isinstance(event, CustomerErased):
             self._erase(event.customer_id, position)
         else:

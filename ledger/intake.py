@@ -17,8 +17,11 @@ from ledger.dedup import FILTER_BITS, DedupIndex, FoldedIds, Verdict
 from ledger.followups import Announcement, FollowUpFact
 from ledger.policy import Policy
 from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
-from schemas.events import EmployeeDeparted, Touchpoint
+from schemas.events import EmployeeAway, EmployeeDeparted, EmployeeReturned, Touchpoint
 from schemas.validation import EVENT_ID_CONFLICT, Rejection, content_digest, decode
+
+BROADCAST = (EmployeeDeparted, EmployeeAway, EmployeeReturned)
+"""Events that concern every customer: each partition applies them (SPEC §6, §9)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ class Intake:
             return
         if self.latest is None or event.occurred_at > self.latest:
             self.latest = event.occurred_at
-        if isinstance(event, EmployeeDeparted):
+        if isinstance(event, BROADCAST):
             broadcast = True
         elif self.owns is not None and not self.owns(event.customer_id):
             return

@@ -2,8 +2,9 @@
 
 Lines are published as they are (the worker validates and dead-letters); the key
 is the customer_id when the line has one, so each customer's events stay in one
-partition in file order.  ``employee_departed`` is a broadcast: it is published to
-every partition, so every partition's customers see it at its place in the stream;
+partition in file order.  ``employee_departed`` (like ``employee_away`` and ``employee_returned``)
+is a broadcast: it is published to every partition, so every partition's customers see it at its
+place in the stream;
 the copies beyond the first partition carry the ``spoc-broadcast-copy`` header, so
 the departure is counted and recorded once.
 """
@@ -23,6 +24,7 @@ from ledger.errors import TransientError
 from processors.kafka.security import client_settings
 from processors.kafka.topics import BROADCAST_COPY_HEADER, unreachable
 from processors.sources import check_readable, stream_lines
+from schemas.events import BROADCAST_TYPES
 
 PENDING_LIMIT = 10_000
 OUTAGE_LIMIT_SECONDS = 300.0
@@ -53,7 +55,7 @@ def routing(raw: bytes) -> tuple[bytes | None, bool]:
         return visible_customer(raw), False
     if not isinstance(document, dict):
         return None, False
-    if document.get("type") == "employee_departed":
+    if document.get("type") in BROADCAST_TYPES:
         return None, True
     customer_id = document.get("customer_id")
     return (customer_id.encode() if isinstance(customer_id, str) else None), False

@@ -102,7 +102,7 @@ def control_row(fact: ControlFact) -> tuple[Any, ...]:
     p = fact.position
     return (
         e.event_id, event_type(e), e.occurred_at, getattr(e, "customer_id", None),
-        getattr(e, "employee_id", None), p.source, p.offset, p.seq,
+        getattr(e, "employee_id", None), p.source, p.offset, p.seq, getattr(e, "until", None),
     )
 
 

@@ -99,8 +99,11 @@ CREATE TABLE IF NOT EXISTS control_events (
     employee_id VARCHAR,
     source VARCHAR NOT NULL,
     position BIGINT NOT NULL,
-    seq BIGINT NOT NULL
+    seq BIGINT NOT NULL,
+    until TIMESTAMPTZ
 );
+-- Added with availability (SPEC §9): files made before gain it, last like here.
+ALTER TABLE control_events ADD COLUMN IF NOT EXISTS until TIMESTAMPTZ;
 
 -- Settings the views read: the policy's windows and the churn `as_of`.
 CREATE TABLE IF NOT EXISTS spoc_settings (

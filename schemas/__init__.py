@@ -1,12 +1,15 @@
 """Versioned input schema (SPEC §1): typed events, fast validation, JSON Schema files."""
 
 from schemas.events import (
+    BROADCAST_TYPES,
     CONTROL_TYPES,
     EVENT_TYPES,
     SCHEMA_VERSION,
     CustomerChurned,
     CustomerErased,
+    EmployeeAway,
     EmployeeDeparted,
+    EmployeeReturned,
     InputEvent,
     OwnerPinned,
     OwnerUnpinned,
@@ -22,7 +25,8 @@ from schemas.validation import (
 )
 
 __all__ = [
-    "CONTROL_TYPES", "EVENT_TYPES", "MAX_MESSAGE_BYTES", "REASONS", "SCHEMA_VERSION",
-    "CustomerChurned", "CustomerErased", "EmployeeDeparted", "InputEvent", "OwnerPinned",
+    "BROADCAST_TYPES", "CONTROL_TYPES", "EVENT_TYPES", "MAX_MESSAGE_BYTES", "REASONS", "SCHEMA_VERSION",
+    "CustomerChurned", "CustomerErased", "EmployeeAway", "EmployeeDeparted", "EmployeeReturned", "InputEvent",
+    "OwnerPinned",
     "OwnerUnpinned", "Rejection", "Touchpoint", "content_digest", "decode", "event_type",
 ]

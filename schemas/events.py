@@ -109,7 +109,30 @@ class CustomerErased(_ControlEvent, frozen=True, kw_only=True, tag="customer_era
     customer_id: Id
 
 
-ControlEvent = CustomerChurned | EmployeeDeparted | OwnerPinned | OwnerUnpinned | CustomerErased
+class EmployeeAway(_ControlEvent, frozen=True, kw_only=True, tag="employee_away"):
+    """Broadcast: the employee is away from its time until ``employee_returned`` or ``until``
+    (SPEC §9). Ownership stays; routing passes them by."""
+
+    employee_id: Id
+    until: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.until is not None:
+            check_instant("until", self.until)
+
+
+class EmployeeReturned(_ControlEvent, frozen=True, kw_only=True, tag="employee_returned"):
+    """Broadcast: the employee is back (SPEC §9)."""
+
+    employee_id: Id
+
+
+ControlEvent = (
+    CustomerChurned | EmployeeDeparted | OwnerPinned | OwnerUnpinned | CustomerErased | EmployeeAway | EmployeeReturned
+)
+BROADCAST_TYPES = ("employee_departed", "employee_away", "employee_returned")
+"""Control events that concern every customer: published to every partition, applied by each."""
 InputEvent = Touchpoint | ControlEvent
 
 CONTROL_TYPES: dict[str, type[msgspec.Struct]] = {
@@ -118,6 +141,8 @@ CONTROL_TYPES: dict[str, type[msgspec.Struct]] = {
     "owner_pinned": OwnerPinned,
     "owner_unpinned": OwnerUnpinned,
     "customer_erased": CustomerErased,
+    "employee_away": EmployeeAway,
+    "employee_returned": EmployeeReturned,
 }
 EVENT_TYPES = ("touchpoint", *CONTROL_TYPES)
 

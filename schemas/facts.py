@@ -98,6 +98,8 @@ class ControlFactV1(msgspec.Struct, array_like=True):
     source: str
     position: int
     seq: int
+    until: datetime | None = None
+    """An ``employee_away``'s end (added with SPEC §9; facts written before carry none)."""
 
 
 class LedgerFactV1(msgspec.Struct, array_like=True):

@@ -40,6 +40,11 @@ STRUCT_DESCRIPTIONS: dict[str, str | None] = {
     "OwnerPinned": None,
     "OwnerUnpinned": None,
     "CustomerErased": None,
+    "EmployeeAway": (
+        "Broadcast: the employee is away from its time until ``employee_returned`` or ``until`` (SPEC §9). "
+        "Ownership stays; routing passes them by."
+    ),
+    "EmployeeReturned": "Broadcast: the employee is back (SPEC §9).",
     "OwnerChangedV1": "A customer got a new single point of contact (or, after a departure, none).",
     "FollowUpEventV1": "A follow-up (SPEC §8) fell due, or one that fell due was closed.",
     "FollowUpWebhookV1": (

@@ -158,8 +158,9 @@ def _explain(error: msgspec.ValidationError) -> Rejection:
         return Rejection(UNKNOWN_SCHEMA_VERSION, f"{message}; this reader knows schema_version 1", field)
     if "with a timezone component" in message:
         return Rejection(NAIVE_TIMESTAMP, f"{message}; add an offset such as Z or +02:00", field)
-    if OUT_OF_RANGE in message:
-        return Rejection(INVALID_TIMESTAMP, message.split(" - at `")[0], "occurred_at")
+    if OUT_OF_RANGE in message:  # check_instant's message names the field: "`until` 9999-... is outside ..."
+        detail = message.split(" - at `")[0]
+        return Rejection(INVALID_TIMESTAMP, detail, detail.split("`")[1])
     if "RFC3339" in message:
         return Rejection(INVALID_TIMESTAMP, message, field)
     if message.startswith("Invalid enum value"):

@@ -51,6 +51,9 @@ def control(customers: tuple[str, ...] = CUSTOMERS) -> st.SearchStrategy[dict[st
                   st.sampled_from(customers), st.sampled_from(EMPLOYEES[:3])),
         st.builds(lambda c: {"type": "owner_unpinned", "customer_id": c}, st.sampled_from(customers)),
         st.builds(lambda c: {"type": "customer_erased", "customer_id": c}, st.sampled_from(customers)),
+        # Away and back: routing only; ownership, journeys and follow-ups must not notice (§9).
+        st.builds(lambda e: {"type": "employee_away", "employee_id": e}, st.sampled_from(EMPLOYEES[:3])),
+        st.builds(lambda e: {"type": "employee_returned", "employee_id": e}, st.sampled_from(EMPLOYEES[:3])),
     )
 
 

@@ -23,7 +23,9 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from schemas.events import (
     CustomerChurned,
     CustomerErased,
+    EmployeeAway,
     EmployeeDeparted,
+    EmployeeReturned,
     InputEvent,
     OwnerPinned,
     OwnerUnpinned,
@@ -133,6 +135,8 @@ class SpecModel:
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, t)
             return
+        if isinstance(event, (EmployeeAway, EmployeeReturned)):
+            return  # availability changes routing only (§9), never ownership or follow-ups
         if isinstance(event, CustomerErased):
             self.customers.pop(event.customer_id, None)
             self.follow_ups = {k: f for k, f in self.follow_ups.items() if f.customer_id != event.customer_id}

@@ -26,5 +26,7 @@ def test_a_line_is_keyed_by_the_customer_it_names(raw: bytes, key: bytes | None)
     assert routing(raw)[0] == key
 
 
-def test_a_departure_is_a_broadcast() -> None:
+def test_a_departure_and_an_absence_are_broadcasts() -> None:
     assert routing(b'{"type":"employee_departed","employee_id":"alice"}') == (None, True)
+    assert routing(b'{"type":"employee_away","employee_id":"alice","until":"2025-01-02T00:00:00Z"}') == (None, True)
+    assert routing(b'{"type":"employee_returned","employee_id":"alice"}') == (None, True)

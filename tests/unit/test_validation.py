@@ -13,7 +13,9 @@ from ledger.dedup import DedupIndex, Verdict
 from schemas import (
     CustomerChurned,
     CustomerErased,
+    EmployeeAway,
     EmployeeDeparted,
+    EmployeeReturned,
     OwnerPinned,
     OwnerUnpinned,
     Rejection,
@@ -91,6 +93,10 @@ def test_unknown_fields_are_ignored_and_null_employee_means_self_service() -> No
         ({"type": "owner_pinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c", "employee_id": "e"}, OwnerPinned),
         ({"type": "owner_unpinned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}, OwnerUnpinned),
         ({"type": "customer_erased", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "customer_id": "c"}, CustomerErased),
+        ({"type": "employee_away", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e"}, EmployeeAway),
+        ({"type": "employee_away", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e",
+          "until": "2024-01-15T00:00:00+01:00"}, EmployeeAway),
+        ({"type": "employee_returned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e"}, EmployeeReturned),
     ],
 )
 def test_control_events_are_accepted(document: dict[str, Any], cls: type) -> None:
@@ -172,6 +178,13 @@ def test_rejections_describe_the_input_in_json_terms(raw: bytes, detail: str) ->
         (orjson.dumps({"type": "customer_churned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z"}), "missing_field", "customer_id"),
         (orjson.dumps({"type": "employee_departed", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": None}), "wrong_type", "employee_id"),
         (orjson.dumps({"type": "customer_erased", "event_id": "x", "occurred_at": "2024-01-01T00:00:00", "customer_id": "c"}), "naive_timestamp", "occurred_at"),
+        # SPEC §9 availability: broadcasts about an employee, `until` an instant with an offset.
+        (orjson.dumps({"type": "employee_away", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z"}), "missing_field", "employee_id"),
+        (orjson.dumps({"type": "employee_away", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e",
+                       "until": "2024-01-15T00:00:00"}), "naive_timestamp", "until"),
+        (orjson.dumps({"type": "employee_away", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": "e",
+                       "until": "9999-12-31T23:00:00-02:00"}), "invalid_timestamp", "until"),
+        (orjson.dumps({"type": "employee_returned", "event_id": "x", "occurred_at": "2024-01-01T00:00:00Z", "employee_id": ""}), "invalid_value", "employee_id"),
     ],
 )
 def test_bad_input_is_rejected_with_a_reason_naming_the_field(raw: bytes, reason: str, field: str | None) -> None:
