@@ -137,6 +137,25 @@ def _owner(args: argparse.Namespace) -> int:
     return 0
 
 
+def _route(args: argparse.Namespace) -> int:
+    import orjson
+
+    from reports.formatting import as_data
+    from spoc.route_lookup import render, route_at
+
+    found = route_at(args.db, args.customer_id, parse_timestamp(args.at) if args.at else None)
+    if found is None:
+        when = f" at or before {args.at}" if args.at else ""
+        print(f"customer {as_data(args.customer_id)} has no event{when} in {args.db}", file=sys.stderr)
+        return 1
+    t, answer = found
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(answer.as_dict()) + b"\n")
+    else:
+        print(render(args.customer_id, t, answer))
+    return 0
+
+
 def _broker(args: argparse.Namespace) -> int:
     from processors.kafka.embedded_broker import EmbeddedBroker
 
@@ -534,6 +553,19 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--db", required=True, metavar="PATH")
     owner.add_argument("--at", metavar="TIMESTAMP", help="the moment to ask about (default: now)")
     owner.set_defaults(run=_owner)
+
+    route = commands.add_parser(
+        "route", help="who should take a customer: their owner, or ranked fallbacks (SPEC §9)",
+        description="The route of SPEC §9 as the history stood at --at (default: the customer's latest event): "
+        "the owner and whether they are available (not away, not departed), up to 3 ranked others with their "
+        "affinity and 0-100 score, whom to route to, and the department.",
+    )
+    route.add_argument("customer_id", metavar="CUSTOMER_ID")
+    route.add_argument("--db", required=True, metavar="PATH")
+    route.add_argument("--at", metavar="TIMESTAMP", help="the moment to ask about (default: the customer's latest event)")
+    route.add_argument("--json", action="store_true",
+                       help="one JSON object: owner, owner_available, candidates, route_to, department")
+    route.set_defaults(run=_route)
 
     followups = commands.add_parser(
         "followups", help="the follow-ups that are due, oldest first (SPEC §8)",
