@@ -46,12 +46,14 @@ class Affinity:
     (see :meth:`_fold`), so the history stays bounded.
     """
 
-    __slots__ = ("anchor", "history", "value")
+    __slots__ = ("anchor", "department", "history", "value")
 
     def __init__(self) -> None:
         self.value = 0.0
         self.anchor = float("-inf")
         self.history: array[float] | None = None  # t0, w0, t1, w1, ... once there are two touches
+        self.department: str | None = None
+        """The department of the latest touch by time (SPEC §9: where a route sends the customer)."""
 
     @property
     def last_touch(self) -> float:

@@ -10,6 +10,7 @@ decided in :mod:`ledger.ownership`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping
 from datetime import datetime
 from sys import intern
@@ -22,7 +23,7 @@ from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.records import Erasure, LedgerRecord, Position, TouchFact
 from ledger.relationship import OWNER_EVENTS, Relationship
 from ledger.repeats import RepeatIndex
-from ledger.routing import Availability
+from ledger.routing import Availability, Route, Standing, route
 from schemas.events import (
     CustomerChurned,
     CustomerErased,
@@ -40,7 +41,8 @@ class Customer:
     """A customer's relationship (the ledger) and the working memory behind its decisions."""
 
     __slots__ = (
-        "affinities", "challenger", "challenger_known", "follow_ups", "journeys", "latest_touch", "relationship", "repeats",
+        "affinities", "challenger", "challenger_known", "follow_ups", "journeys", "latest_event", "latest_handled",
+        "latest_touch", "relationship", "repeats",
     )
 
     def __init__(self, relationship: Relationship) -> None:
@@ -49,6 +51,10 @@ class Customer:
         self.journeys = JourneyBook()
         self.repeats = RepeatIndex()
         self.latest_touch = float("-inf")
+        self.latest_event = float("-inf")
+        """The time of the customer's latest event (SPEC §9: the route's default moment)."""
+        self.latest_handled: tuple[float, str] | None = None
+        """The time and department of the customer's latest touch with an employee (§9)."""
         # The best active non-owner, cached between touches: affinities all decay
         # by the same factor, so their order only changes when a touch lands.
         self.challenger: str | None = None
@@ -70,7 +76,11 @@ class LedgerCore:
         self.policy = policy
         self.customers: MutableMapping[str, Customer] = {} if customers is None else customers
         self.departed: set[str] = set()
+        self.departed_at: dict[str, float] = {}
+        """When each departed employee left (the earliest departure of theirs)."""
         self.availability = Availability()
+        self.latest_broadcast = -math.inf
+        """The time of the latest departure or absence: every customer's event too (SPEC §9)."""
         """Who is away when (SPEC §9): routing passes them by; ownership is unchanged."""
         self.owned_by: dict[str, set[str]] = {}
         self.touch_facts: list[TouchFact] = []
@@ -92,6 +102,8 @@ class LedgerCore:
         if type(event) is Touchpoint:
             self._touch(event, t, position)
             return
+        if isinstance(event, (EmployeeDeparted, EmployeeAway, EmployeeReturned)):
+            self.latest_broadcast = max(self.latest_broadcast, t)
         if isinstance(event, EmployeeDeparted):
             self._departure(event.employee_id, event.event_id, at, position)
         elif isinstance(event, EmployeeAway):
@@ -122,6 +134,32 @@ class LedgerCore:
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_id)
 
+    def route_of(self, customer_id: str) -> Route | None:
+        """SPEC §9's route at the customer's latest event, a broadcast's included (None: an unknown or
+        erased customer)."""
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            return None
+        t, half_life = max(customer.latest_event, self.latest_broadcast), self._half_life
+        affinities = dict(customer.affinities)  # one step: a reader on another thread sees no resize
+        standings = {
+            employee: Standing(affinity.at(t, half_life), affinity.last_touch_at_or_before(t))
+            for employee, affinity in affinities.items()
+        }
+        departed_at, availability = self.departed_at, self.availability
+        handled = customer.latest_handled
+
+        def department_of(employee: str | None) -> str | None:
+            if employee is None:
+                return handled[1] if handled is not None else None
+            affinity = affinities.get(employee)
+            return affinity.department if affinity is not None else None
+
+        return route(
+            customer.relationship.owner_id, standings,
+            lambda e: departed_at.get(e, math.inf) <= t or availability.is_away(e, t), department_of,
+        )
+
     # Event handlers.
 
     def _touch(self, touch: Touchpoint, t: float, position: Position) -> None:
@@ -148,6 +186,10 @@ class LedgerCore:
             affinity = customer.affinities.get(employee_id)
             if affinity is None:
                 affinity = customer.affinities[intern(employee_id)] = Affinity()
+            if t >= affinity.anchor:  # the latest touch with them by time; ties: the later arrival
+                affinity.department = intern(touch.department)
+            if customer.latest_handled is None or t >= customer.latest_handled[0]:
+                customer.latest_handled = (t, intern(touch.department))
             affinity.add(t, weight, self._half_life, self._horizon)
             self.rules.note_touch(customer, employee_id, weight, t)
         if book is not None:
@@ -170,6 +212,7 @@ class LedgerCore:
         """Rule 3: each customer the employee owns gets the best active successor, or none."""
         self.departed.add(employee_id)
         t = at.timestamp()
+        self.departed_at[employee_id] = min(t, self.departed_at.get(employee_id, t))
         for customer_id in sorted(self.owned_by.get(employee_id, ())):
             customer = self.customers[customer_id]
             self.follow_ups.come_due(customer_id, customer.follow_ups, t, position)
@@ -215,6 +258,9 @@ class LedgerCore:
         if customer is None:
             relationship = Relationship.open(customer_id, event_id, at)
             customer = self.customers[customer_id] = Customer(relationship)
+        t = at.timestamp()
+        if t > customer.latest_event:
+            customer.latest_event = t
         return customer
 
     def _record(self, customer: Customer, position: Position) -> None:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cmp_to_key
+
+from ledger.ownership import Candidate as Ranked
+from ledger.ownership import ranks_above
 
 ROUTE_CANDIDATES = 3
 """``route_candidates`` of SPEC §9: how many ranked others a route names at most."""
@@ -78,6 +82,14 @@ class Standing:
     last_touch: float
 
 
+def _rule_2_order(a: Ranked, b: Ranked) -> int:
+    """Rule 2's order of challengers: affinity (equal within a rounding), the most recent touch, the id."""
+    return -1 if ranks_above(a, b) else 1 if ranks_above(b, a) else 0
+
+
+_RULE_2_ORDER = cmp_to_key(_rule_2_order)
+
+
 def score(affinity: float, best: float) -> int:
     """round(100 · A / A_max), halves rounded up (not to even: 12.5 is 13)."""
     return math.floor(100 * affinity / best + 0.5) if best > 0 else 0
@@ -98,15 +110,15 @@ def route(
     owner_available = owner is not None and not unavailable(owner)
     ranked = sorted(
         (
-            (s.affinity, s.last_touch, e) for e, s in standings.items()
+            Ranked(e, s.affinity, s.last_touch) for e, s in standings.items()
             if e != owner and s.affinity > 0 and not unavailable(e)
         ),
-        key=lambda x: (-x[0], -x[1], x[2]),  # rule 2's order: affinity, most recent touch, id
+        key=_RULE_2_ORDER,
     )[:candidates]
     owner_standing = standings.get(owner) if owner is not None and owner_available else None
     owner_affinity = owner_standing.affinity if owner_standing is not None else 0.0
-    best = max([owner_affinity, *(a for a, _, _ in ranked)])
-    chosen = tuple(Candidate(e, a, score(a, best)) for a, _, e in ranked)
+    best = max([owner_affinity, *(r.affinity for r in ranked)])
+    chosen = tuple(Candidate(r.employee_id, r.affinity, score(r.affinity, best)) for r in ranked)
     route_to = owner if owner_available else chosen[0].employee_id if chosen else None
     department = department_of(route_to) if route_to is not None else None
     if department is None:

@@ -17,6 +17,7 @@ from reports.formatting import as_data
 from spoc.timestamps import UsageError
 
 OWNER_EVENTS = ("OwnerAssigned", "OwnerChanged")
+BROADCASTS = ("employee_departed", "employee_away", "employee_returned")
 
 
 def route_at(db: str | Path, customer_id: str, at: datetime | None) -> tuple[datetime, Route] | None:
@@ -37,6 +38,11 @@ def route_at(db: str | Path, customer_id: str, at: datetime | None) -> tuple[dat
         ).fetchone() or (None,)
         if latest is None:
             return None
+        if at is None:  # departures and absences concern every customer: they are theirs too
+            (broadcast,) = con.execute(
+                f"SELECT max(occurred_at) FROM control_events WHERE type IN {BROADCASTS}"
+            ).fetchone() or (None,)
+            latest = max(latest, broadcast) if broadcast is not None else latest
         t = at or latest
         half_life = _half_life_days(con) * DAY
         owner_row = con.execute(

@@ -53,6 +53,10 @@ def control(customers: tuple[str, ...] = CUSTOMERS) -> st.SearchStrategy[dict[st
         st.builds(lambda c: {"type": "customer_erased", "customer_id": c}, st.sampled_from(customers)),
         # Away and back: routing only; ownership, journeys and follow-ups must not notice (§9).
         st.builds(lambda e: {"type": "employee_away", "employee_id": e}, st.sampled_from(EMPLOYEES[:3])),
+        st.builds(
+            lambda e, days: {"type": "employee_away", "employee_id": e, "until": (T0 + timedelta(days=days)).isoformat()},
+            st.sampled_from(EMPLOYEES[:3]), st.sampled_from((1, 8, 40, 400)),
+        ),
         st.builds(lambda e: {"type": "employee_returned", "employee_id": e}, st.sampled_from(EMPLOYEES[:3])),
     )
 

@@ -89,8 +89,9 @@ def test_the_owner_takes_the_call_once_back_and_scores_are_against_the_best_avai
 
 
 def test_with_nobody_available_the_department_of_the_latest_touch_routes(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    answer = route(db, capsys, None)  # the customer's latest event: day 13 (broadcasts are nobody's)
-    assert answer["route_to"] == "e1"
+    assert route(db, capsys, 13)["route_to"] == "e1"
+    # By default, the customer's latest event, broadcasts included: day 100, when e1 and e2 are away.
+    assert route(db, capsys, None) == route(db, capsys, 100)
     late = route(db, capsys, 110)
     assert (late["owner_available"], late["candidates"], late["route_to"]) == (False, [], None)
     assert late["department"] == "sales"  # the customer's latest touch with any employee
