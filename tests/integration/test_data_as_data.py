@@ -110,8 +110,8 @@ def test_the_html_report_shows_hostile_owner_ids_as_text(db: Path, tmp_path: Pat
             page = browser.new_page()
             page.route("**/*", lambda route, request: route.continue_() if request.url == page_path.as_uri() else route.abort())
             page.goto(page_path.as_uri(), wait_until="load")
-            page.wait_for_function("document.querySelectorAll('[data-chart=owner-load] .xtick').length > 0")
-            ticks = page.locator("[data-chart=owner-load] .xtick text").all_text_contents()
+            page.wait_for_function("document.querySelectorAll('[data-chart=owner-load] .ytick').length > 0")
+            ticks = page.locator("[data-chart=owner-load] .ytick text").all_text_contents()
             anchors = page.locator("a[href*='example.com'], [*|href*='example.com']").count()
             title = page.title()
         finally:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
-import urllib.parse
 from pathlib import Path
 
 from playwright.sync_api import Request, Route, sync_playwright
@@ -79,8 +79,8 @@ def test_every_chart_renders_offline(tmp_path: Path, chromium: str) -> None:
     panels = all_charts(report)
     assert list(panels)[:2] == ["churn-after-journeys", "continuity-survival"]  # the answer first
     for key, href in downloads.items():  # each panel's numbers download as CSV, from the page itself
-        assert href is not None and href.startswith("data:text/csv")
-        table = list(csv.reader(io.StringIO(urllib.parse.unquote(href.partition(",")[2]))))
+        assert href is not None and href.startswith("data:text/csv;charset=utf-8;base64,")
+        table = list(csv.reader(io.StringIO(base64.b64decode(href.partition(",")[2]).decode())))
         assert tuple(table[0]) == panels[key].columns and len(table) == 1 + len(panels[key].rows), key
     # Customers with no owner-era touch are set apart, not stretched along the continuity axis.
     assert continuity_ticks and not any("none" in tick for tick in continuity_ticks)
