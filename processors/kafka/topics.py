@@ -16,6 +16,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     for_code,
 )
+from aiokafka.partitioner import murmur2
 
 from ledger.errors import TerminalError, TransientError
 from processors.kafka.security import client_settings, kafka_security
@@ -201,3 +202,9 @@ def check_output_partitions(counts: dict[str, int]) -> int:
 def partition_source(topic: str, partition: int) -> str:
     """The ledger store's name for an input partition's recorded position."""
     return f"{topic}:{partition}"
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the default partitioner of Kafka's clients (murmur2) gives ``key``: where
+    ``spoc publish`` puts a customer's events, and faust the customer's row of the owners table."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions

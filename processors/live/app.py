@@ -105,7 +105,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
     _add_ledger_agent(app, settings, engine, metrics)
     _follow_rebalances(app, engine, owner_sink)
     app.on_before_shutdown.connect(drain_changelog)  # type: ignore[arg-type]  # see _follow_rebalances
-    _add_pages(app, owners, metrics)
+    _add_pages(app, owners, metrics, engine, settings.partitions)
     app.web.web_app.middlewares.append(guard(settings.http_token))  # type: ignore[attr-defined]  # faust's aiohttp driver
     return app
 
@@ -258,7 +258,9 @@ async def drain_changelog(app: faust.App, **_: Any) -> None:
         log.warning("owners changelog not drained at shutdown", extra={"messages": buffer.size})
 
 
-def _add_pages(app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetrics) -> None:
+def _add_pages(
+    app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetrics, engine: LiveLedger, partitions: int
+) -> None:
     @app.page("/owners/{customer_id}")
     @app.table_route(table=owners, match_info="customer_id")
     async def owner_of(web: View, request: Request, customer_id: str) -> Response:
@@ -269,6 +271,18 @@ def _add_pages(app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetric
                 status=404,
             )
         return web.json({"customer_id": customer_id, **view})
+
+    @app.page("/route/{customer_id}")
+    @app.table_route(table=owners, match_info="customer_id")  # the owners table is co-partitioned with the input
+    async def route_of(web: View, request: Request, customer_id: str) -> Response:
+        answer = await engine.route_of(customer_id, partitions)
+        if answer is None:
+            return web.json(
+                {"customer_id": customer_id,
+                 "error": "no event known for this customer on the worker that holds its partition (unknown or erased)"},
+                status=404,
+            )
+        return web.json(answer.as_dict())
 
     @app.page("/metrics")
     async def prometheus(web: View, request: Request) -> Response:

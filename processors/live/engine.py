@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.routing import Route
 from ledger.store import LedgerStore
 from processors.kafka.reading import Incoming, history, output_tails
-from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS, partition_source
+from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS, partition_of, partition_source
 from processors.live.checkpoints import Checkpoints
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import Effects, OwnerView, PartitionLedger
@@ -196,6 +197,16 @@ class LiveLedger:
         if task.exception() is not None:
             self._failure = task.exception()
             log.error("partition processing failed", exc_info=self._failure)
+
+    async def route_of(self, customer_id: str, partitions: int) -> Route | None:
+        """SPEC §9's route from the state of the customer's partition (None: not held here, or no such
+        customer).  Read between batches: the state is not safe to read while a batch changes it."""
+        partition = partition_of(customer_id.encode(), partitions)
+        state = self.states.get(partition)
+        if state is None:
+            return None
+        async with self._locks[partition]:
+            return state.intake.core.route_of(customer_id)
 
     async def handle(self, partition: int, messages: list[Incoming]) -> None:
         """Process one partition's messages and make their effects (the next offsets in order;

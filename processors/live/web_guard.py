@@ -3,7 +3,7 @@
 faust serves pages of its own next to ours (``/``, ``/router/``, ``/table/``: who holds which
 partition, table contents); the worker turns off the ones faust lets it, and this middleware
 refuses the rest.  With ``SPOC_HTTP_TOKEN`` set, every request must carry it as a bearer token;
-workers forwarding an ``/owners`` request to the partition's holder pass the header on.
+workers forwarding an ``/owners`` or ``/route`` request to the partition's holder pass the header on.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 HTTP_TOKEN_ENV = "SPOC_HTTP_TOKEN"
-OWN_ROUTES = ("/metrics", "/owners/")
-"""``/metrics`` exactly, and every path under ``/owners/``."""
+OWN_ROUTES = ("/metrics", "/owners/", "/route/")
+"""``/metrics`` exactly, and every path under ``/owners/`` and ``/route/``."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,8 +38,11 @@ def guard(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.S
     @web.middleware
     async def only_own_routes(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path != OWN_ROUTES[0] and not (path.startswith(OWN_ROUTES[1]) and len(path) > len(OWN_ROUTES[1])):
-            return web.json_response({"error": "not found; this worker serves /owners/{customer_id} and /metrics"}, status=404)
+        if path != OWN_ROUTES[0] and not any(path.startswith(p) and len(path) > len(p) for p in OWN_ROUTES[1:]):
+            return web.json_response(
+                {"error": "not found; this worker serves /owners/{customer_id}, /route/{customer_id} and /metrics"},
+                status=404,
+            )
         if expected is not None:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):

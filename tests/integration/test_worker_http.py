@@ -13,6 +13,7 @@ import duckdb
 import orjson
 import pytest
 
+from spoc.route_lookup import route_at
 from tests.integration.test_live import _workload
 from tests.live import publish_file, running, wait_for_workers, worker
 from tests.replaying import run_replay
@@ -36,18 +37,30 @@ def test_two_workers_answer_only_their_routes_and_only_with_the_token(
             assert time.monotonic() < deadline, "a worker got no partition"
             time.sleep(0.5)
         first = workers[0]
-        for path in ("/", "/router/", "/table/", "/table/owners/", "/graph/", "/stats/", "/owners/", "/metricsx"):
+        for path in ("/", "/router/", "/table/", "/table/owners/", "/graph/", "/stats/", "/owners/", "/route/", "/metricsx"):
             status, body = first.get(path)
             assert status == 404 and b"this worker serves /owners" in body, path
         assert first.get("/metrics", token="wrong")[0] == 401
         status, body = first.get("/owners/anyone", token="")
         assert status == 401 and b"SPOC_HTTP_TOKEN" in body
         # Every customer from either worker: faust forwards to the partition's holder, the token with it.
-        with duckdb.connect(str(run_replay(tmp_path, [source], name="lookup")[0]), read_only=True) as con:
+        lookup = run_replay(tmp_path, [source], name="lookup")[0]
+        with duckdb.connect(str(lookup), read_only=True) as con:
             owners = con.execute("SELECT customer_id, owner_id FROM customer_owner ORDER BY customer_id LIMIT 30").fetchall()
         for customer_id, owner_id in owners:
             status, body = first.get(f"/owners/{customer_id}")
             assert status == 200 and orjson.loads(body)["owner_id"] == owner_id
+            # The route (SPEC §9) too, from the partition's holder, equal to `spoc route` over replay's file.
+            status, body = first.get(f"/route/{customer_id}")
+            batch = route_at(lookup, customer_id, None)
+            assert status == 200 and batch is not None
+            answer = orjson.loads(body)
+            assert list(answer) == ["owner", "owner_available", "candidates", "route_to", "department"]
+            assert {**answer, "candidates": [(c["employee_id"], c["score"]) for c in answer["candidates"]]} == {
+                **batch[1].as_dict(), "candidates": [(c.employee_id, c.score) for c in batch[1].candidates],
+            }
+        status, body = first.get("/route/nobody-at-all")
+        assert status == 404 and b"no event known" in body
         assert first.get("/metrics")[0] == 200
         for each in workers:
             assert each.terminate() == 0
