@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d'
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
 
-.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups clean
+.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups bench-route clean
 
 setup: $(STAMP)
 
@@ -90,6 +90,10 @@ bench-restart: setup
 
 bench-live: setup
 	$(BIN)/python benchmarks/live.py
+
+# GET /route latency while the worker processes 1,000 events/s: docs/routing.md.
+bench-route: setup
+	$(BIN)/python benchmarks/route.py
 
 bench-backpressure: setup
 	$(BIN)/python benchmarks/backpressure.py --json out/backpressure.json

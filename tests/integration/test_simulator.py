@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from simulator.company import Effects, Settings
+from projections.reading import read_analytics
+from simulator.company import TOPICS, Effects, Settings
 from simulator.regions import simulate
 from spoc.cli import main
 from tests.replaying import rows, run_replay
@@ -157,6 +158,27 @@ def test_the_outcome_views_read_the_effects_the_right_way_round_and_the_lifetime
     (reexplained,), = rows(db, "SELECT avg(reexplained::INT) FROM handoffs WHERE cross_department")
     true = Effects()
     assert reexplained == pytest.approx(1 - 0.6 * true.warm_transfer_rate, abs=0.03)
+
+
+def test_help_first_tells_the_teams_that_resolve_from_those_that_pass_customers_on(company: tuple[Path, Path]) -> None:
+    """With the simulated company's home departments as the policy's table: personal teams resolve
+    whatever the topic (never passing a customer on), siloed ones pass on what is not theirs."""
+    _, db = company
+    con = read_analytics(db)
+    try:
+        con.execute("UPDATE spoc_settings SET value = ? WHERE key = 'home_departments'", [orjson.dumps(TOPICS).decode()])
+        by_team = {personal: rest for personal, *rest in con.execute("""
+            SELECT employee_id LIKE '%-p%' AS personal,
+                   sum(resolved) / sum(resolved + transferred + redirected), sum(resolved_outside_home) / sum(resolved)
+            FROM help_first GROUP BY ALL
+        """).fetchall()}
+    finally:
+        con.close()
+    assert by_team[True][0] == 1.0 and by_team[False][0] < 0.8
+    # Siloed teams resolve only their own topics; a personal team's person resolves the others too:
+    # 7 of the 9 topics belong to another department than any one person's.
+    assert by_team[False][1] == 0.0
+    assert by_team[True][1] == pytest.approx(0.78, abs=0.08)
 
 
 def test_satisfaction_falls_with_silo_handoffs(company: tuple[Path, Path]) -> None:
