@@ -87,6 +87,8 @@ class LiveLedger:
         self.publisher = OutputPublisher(settings.bootstrap, settings.transactional_id_prefix)
         self.queues = PartitionQueues(self.handle, self._note_failure)
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._reading: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        """Held while a partition's state changes or is packed (in a thread): a route reads it between."""
         self._catching_up: dict[int, asyncio.Task[PartitionLedger]] = {}
         self._failure: BaseException | None = None
         self._starting = asyncio.Lock()
@@ -200,12 +202,12 @@ class LiveLedger:
 
     async def route_of(self, customer_id: str, partitions: int) -> Route | None:
         """SPEC §9's route from the state of the customer's partition (None: not held here, or no such
-        customer).  Read between batches: the state is not safe to read while a batch changes it."""
+        customer).  Read between the steps that change the state (its effects' writes need not finish)."""
         partition = partition_of(customer_id.encode(), partitions)
         state = self.states.get(partition)
         if state is None:
             return None
-        async with self._locks[partition]:
+        async with self._reading[partition]:
             return state.intake.core.route_of(customer_id)
 
     async def handle(self, partition: int, messages: list[Incoming]) -> None:
@@ -227,7 +229,8 @@ class LiveLedger:
                 )
                 await self._replay(state, start=start, until=until)
             elif fresh:
-                effects = await asyncio.to_thread(state.process, fresh)
+                async with self._reading[partition]:
+                    effects = await asyncio.to_thread(state.process, fresh)
                 await self._make(state, effects)
                 self._settling.processed(len(fresh))
 
@@ -284,7 +287,8 @@ class LiveLedger:
         messages = 0
         with chunked_collection():  # a long history builds a large, long-lived state, as a replay does
             async for chunk in history(self.settings.bootstrap, TOUCHPOINTS, state.partition, REBUILD_CHUNK, start, until):
-                effects = await asyncio.to_thread(state.process, chunk)
+                async with self._reading[state.partition]:
+                    effects = await asyncio.to_thread(state.process, chunk)
                 await self._make(state, effects)
                 settle()
                 messages += len(chunk)
@@ -315,7 +319,8 @@ class LiveLedger:
         """Every effect up to the state's next offset is durable: checkpoint it."""
         assert self.checkpoints is not None
         started = time.perf_counter()
-        await self.checkpoints.save(state, erased=erased)
+        async with self._reading[state.partition]:
+            await self.checkpoints.save(state, erased=erased)
         self._checkpointed_at[state.partition] = time.monotonic()
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
