@@ -120,6 +120,60 @@ def help_first(report: Report) -> Panel:
                  _layout(fig, height=max(260, 90 + 34 * len(departments)), left=110), columns, rows)
 
 
+def effort(report: Report) -> Panel:
+    """The hurdles a journey put in the customer's way, as shares of all journeys."""
+    e = report.effort
+    hurdles = (("a redirect (reach out again yourself)", e.with_redirect), ("a channel switch", e.with_channel_switch),
+               ("a self-service dead end", e.with_dead_end))
+    fig = go.Figure(go.Bar(
+        y=[label for label, _ in reversed(hurdles)], x=[share for _, share in reversed(hurdles)], orientation="h",
+        marker_color=WARN, hovertemplate="%{y}: %{x:.1%} of journeys<extra></extra>",
+    ))
+    fig.update_xaxes(title="share of journeys with at least one", tickformat=".0%", rangemode="tozero")
+    fig.update_yaxes(type="category", automargin=True)
+    columns = ("journeys", "mean_touches", "with_redirect", "with_channel_switch", "with_dead_end",
+               "median_hours_to_resolve")
+    row = (e.journeys, e.mean_touches, e.with_redirect, e.with_channel_switch, e.with_dead_end, e.median_hours_to_resolve)
+    note = (f"{f.count(e.journeys)} journeys, {f.decimal(e.mean_touches)} touches each on average; "
+            f"median {f.decimal(e.median_hours_to_resolve)} hours to resolve.")
+    return Panel("Customer effort: the hurdles in their journeys", _layout(fig, height=260, left=60), columns, (row,), note)
+
+
+def owner_changes(report: Report) -> Panel:
+    """Per reason for a change of person: satisfaction and repeat contacts before and after, churn after."""
+    changes = report.owner_change_outcomes
+    reasons = [f.chart_text(c.reason) for c in changes]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.12,
+                        subplot_titles=("mean csat", "churned within the window"))
+    for name, values, color in (("before", [c.mean_csat_before for c in changes], MUTED),
+                                ("after", [c.mean_csat_after for c in changes], ACCENT)):
+        fig.add_trace(go.Bar(x=reasons, y=values, name=f"csat {name}", marker_color=color,
+                             hovertemplate=f"%{{x}}: csat %{{y:.2f}} {name}<extra></extra>"), row=1, col=1)
+    rates = [c.churned.rate for c in changes]
+    intervals = [c.churned.interval or (0.0, 0.0) for c in changes]
+    fig.add_trace(go.Bar(
+        x=reasons, y=rates, marker_color=WARN, showlegend=False,
+        error_y={"type": "data", "symmetric": False, "color": "#334155",
+                 "array": [hi - (r or 0.0) for r, (_, hi) in zip(rates, intervals)],
+                 "arrayminus": [(r or 0.0) - lo for r, (lo, _) in zip(rates, intervals)]},
+        customdata=[[f.interval(c.churned), f.count(c.churned.total)] for c in changes],
+        hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]}<extra></extra>",
+    ), row=1, col=2)
+    fig.update_yaxes(range=[1, 5], row=1, col=1)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(type="category")
+    fig.update_layout(barmode="group")
+    columns = ("reason", "changes", "mean_csat_before", "mean_csat_after", "repeats_before", "repeats_after",
+               "churned", "judged", "churn_rate")
+    rows = tuple(
+        (c.reason, c.changes, c.mean_csat_before, c.mean_csat_after, c.repeats_before, c.repeats_after,
+         c.churned.hits, c.churned.total, c.churned.rate)
+        for c in changes
+    )
+    title = f"What followed owner changes ({report.outcome_window_days:g} days before and after each)"
+    return Panel(title, _layout(fig), columns, rows)
+
+
 def silo_paths(report: Report) -> go.Figure:
     """The busiest department-to-department handoffs, with how often people re-explained and came back."""
     paths = list(reversed(report.silo_paths))  # plotly draws the first category at the bottom
@@ -219,6 +273,8 @@ def all_charts(report: Report) -> dict[str, Panel]:
             "silo handoffs in the journey (n = journeys)"),
         "continuity-survival": continuity_survival(report),
         "help-first": help_first(report),
+        "effort": effort(report),
+        "owner-changes": owner_changes(report),
         "silo-paths": Panel(
             f"Top silo paths ({len(report.silo_paths)} of {f.count(report.silo_path_count)})", silo_paths(report),
             ("from_department", "to_department", "handoffs", "reexplained_rate", "repeat_contact_rate"),

@@ -16,7 +16,7 @@ from reports import formatting as f
 from reports.charts import Panel, all_charts
 from reports.data import EXPOSURE_NOTE, STABLE_OWNER_CONTINUITY, Report
 
-WIDE_CHARTS = {"silo-paths", "cohort-retention", "follow-up-compliance"}
+WIDE_CHARTS = {"silo-paths", "cohort-retention", "follow-up-compliance", "owner-changes"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 

@@ -259,7 +259,7 @@ def test_spoc_report_prints_the_headline_and_writes_the_page(
         < out.index("measure exposure, not effect") < out.index("Churn by silo handoffs over the whole life")
     html = page.read_text()
     assert "<script src" not in html and "<link" not in html  # everything embedded
-    assert html.count('data-chart="') == 10
+    assert html.count('data-chart="') == 12
     assert html.index('data-chart="churn-after-journeys"') < html.index('data-chart="churn-by-handoffs"')
 
 
