@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.core import LedgerCore
 from ledger.records import Position
-from schemas import Rejection, decode
+from schemas import BROADCAST_TYPES, Rejection, decode
 from tests.event_streams import CUSTOMERS, streams
 from tests.replaying import run_replay, snapshot, write_jsonl
 
@@ -68,7 +68,7 @@ def test_partitioning_customers_gives_every_customer_the_same_results(events: li
     lines = [orjson.dumps(e) for e in events]
     split: list[list[bytes]] = [[] for _ in range(partitions)]
     for event, line in zip(events, lines):
-        if event.get("type") == "employee_departed":
+        if event.get("type") in BROADCAST_TYPES:
             for partition in split:  # broadcast: every partition applies it where it reads it
                 partition.append(line)
         else:
