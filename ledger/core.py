@@ -204,7 +204,7 @@ class LedgerCore:
         self.touch_facts.append(
             TouchFact(
                 touch, position, placement.journey_id, placement.key, weight,
-                owner_before, owner_match, repeat, placement.handoff,
+                owner_before, owner_match, repeat, placement.handoff, relationship.owner_id,
             )
         )
 

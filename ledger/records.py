@@ -41,6 +41,8 @@ class TouchFact:
     """Handled by the owner in place just before the touch; None when not counted for continuity."""
     repeat: Repeat | None
     handoff: Handoff | None
+    owner_after: str | None
+    """The owner once the touch is applied: the customer's owner at its time, which ``spoc.handoffs`` carries."""
 
 
 @dataclass(frozen=True, slots=True)

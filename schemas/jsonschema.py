@@ -18,6 +18,8 @@ from schemas.events import CONTROL_TYPES, Touchpoint
 from schemas.ledger_messages import (
     FollowUpEventV1,
     FollowUpWebhookV1,
+    HandoffEventV1,
+    HandoffWebhookV1,
     LedgerEventV1,
     OwnerChangedV1,
     OwnerChangedWebhookV1,
@@ -30,6 +32,8 @@ LEDGER_EVENT_SCHEMA_FILE = HERE / "relationship-event.v1.schema.json"
 WEBHOOK_SCHEMA_FILE = HERE / "owner-changed-webhook.v1.schema.json"
 FOLLOW_UP_SCHEMA_FILE = HERE / "follow-up.v1.schema.json"
 FOLLOW_UP_WEBHOOK_SCHEMA_FILE = HERE / "follow-up-webhook.v1.schema.json"
+HANDOFF_SCHEMA_FILE = HERE / "handoff.v1.schema.json"
+HANDOFF_WEBHOOK_SCHEMA_FILE = HERE / "handoff-webhook.v1.schema.json"
 
 
 # The published description of each struct, by its name in ``$defs`` (None: none).
@@ -50,6 +54,15 @@ STRUCT_DESCRIPTIONS: dict[str, str | None] = {
     "FollowUpWebhookV1": (
         "The body ``spoc notify --topic spoc.follow-ups`` POSTs: a CloudEvents 1.0 event (structured JSON mode) "
         "around a follow-up notice. Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``idempotency_key``), "
+        "``webhook-timestamp``, ``webhook-signature``."
+    ),
+    "HandoffEventV1": (
+        "A handoff of SPEC §4 (within one journey, the customer passed to another person or department), "
+        "with the customer's owner at its time."
+    ),
+    "HandoffWebhookV1": (
+        "The body ``spoc notify --topic spoc.handoffs`` POSTs: a CloudEvents 1.0 event (structured JSON mode) "
+        "around a handoff. Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``idempotency_key``), "
         "``webhook-timestamp``, ``webhook-signature``."
     ),
     "LedgerEventV1": "Any ledger decision (``Opened``, ``OwnerAssigned``, ``OwnerChanged``, ``Pinned`` …).",
@@ -140,6 +153,25 @@ def follow_up_webhook_schema() -> dict[str, Any]:
     )
 
 
+def handoff_schema() -> dict[str, Any]:
+    return message_schema(
+        HandoffEventV1,
+        "SPOC Ledger handoff, schema_version 1 (topic spoc.handoffs)",
+        "One message per handoff of SPEC section 4 (the rows of the handoffs table), keyed by customer_id, in order "
+        "per customer, with the customer's owner at its time. Re-deliveries carry the same idempotency_key: "
+        "deduplicate by it. Fields may be added, never renamed.",
+    )
+
+
+def handoff_webhook_schema() -> dict[str, Any]:
+    return message_schema(
+        HandoffWebhookV1,
+        "SPOC Ledger handoff webhook body, v1 (spoc notify --topic spoc.handoffs)",
+        "A CloudEvents 1.0 event in structured JSON mode whose data is a handoff v1 message. Signed per "
+        "Standard Webhooks; deduplicate by webhook-id.",
+    )
+
+
 SCHEMA_FILES = {
     INPUT_SCHEMA_FILE: input_event_schema,
     OWNER_CHANGED_SCHEMA_FILE: owner_changed_schema,
@@ -147,6 +179,8 @@ SCHEMA_FILES = {
     WEBHOOK_SCHEMA_FILE: webhook_schema,
     FOLLOW_UP_SCHEMA_FILE: follow_up_schema,
     FOLLOW_UP_WEBHOOK_SCHEMA_FILE: follow_up_webhook_schema,
+    HANDOFF_SCHEMA_FILE: handoff_schema,
+    HANDOFF_WEBHOOK_SCHEMA_FILE: handoff_webhook_schema,
 }
 
 

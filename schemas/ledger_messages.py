@@ -1,4 +1,4 @@
-"""What the worker publishes: every ledger event, the owner-changed and follow-up notification contracts.
+"""What the worker publishes: every ledger event, the owner-changed, follow-up and handoff notification contracts.
 
 ``spoc.owner-changed`` is the stable contract for downstream services (its JSON
 Schema is ``owner-changed.v1.schema.json``); ``spoc.relationship-events`` carries
@@ -88,6 +88,35 @@ class FollowUpEventV1(msgspec.Struct, kw_only=True):
     closed_event_id: Annotated[str | None, _doc("the event that closed it; null for a due")]
 
 
+class HandoffEventV1(msgspec.Struct, kw_only=True):
+    """A handoff of SPEC §4 (within one journey, the customer passed to another person or department), with
+    the customer's owner at its time."""
+
+    schema_version: Literal[1] = 1
+    idempotency_key: Annotated[str, _doc("`<from_event_id>><to_event_id>`: deduplicate by it")]
+    event_type: Literal["Handoff"] = "Handoff"
+    customer_id: str
+    owner_id: Annotated[
+        str | None, _doc("the customer's owner once the handoff's later touch is applied; null while it has none")
+    ]
+    journey_id: str
+    from_event_id: str
+    to_event_id: str
+    from_department: str
+    to_department: str
+    from_employee_id: str | None
+    to_employee_id: str | None
+    kind: Annotated[
+        Literal["transfer", "redirect", "bounce"],
+        _doc("`transfer`: the earlier touch transferred; `redirect`: the customer had to reach out again; else `bounce`"),
+    ]
+    cross_department: Annotated[bool, _doc("departments differ: a silo handoff")]
+    reexplained: Annotated[bool, _doc("the customer met a different person and no warm transfer carried the context")]
+    ping_pong: Annotated[bool, _doc("a silo handoff back into a department the journey already saw")]
+    gap_seconds: float
+    occurred_at: Annotated[datetime, _doc("RFC 3339; the later touch's occurred_at")]
+
+
 class OwnerChangedWebhookV1(msgspec.Struct, kw_only=True):
     """The body ``spoc notify`` POSTs: a CloudEvents 1.0 event (structured JSON mode) around an owner change.
 
@@ -128,3 +157,21 @@ class FollowUpWebhookV1(msgspec.Struct, kw_only=True):
     time: Annotated[datetime, _doc("RFC 3339; the notice's occurred_at")]
     datacontenttype: Literal["application/json"]
     data: FollowUpEventV1
+
+
+class HandoffWebhookV1(msgspec.Struct, kw_only=True):
+    """The body ``spoc notify --topic spoc.handoffs`` POSTs: a CloudEvents 1.0 event around a handoff.
+
+    Headers per Standard Webhooks: ``webhook-id`` (= ``id`` = ``idempotency_key``).
+    """
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, _doc("the idempotency_key: deduplicate by it")]
+    source: Literal["/spoc-ledger/handoffs"]
+    type: Annotated[
+        Literal["io.spoc-ledger.handoff.v1"], _doc("a customer was handed from one touch's person or department to another"),
+    ]
+    subject: Annotated[str, _doc("the customer_id")]
+    time: Annotated[datetime, _doc("RFC 3339; the handoff's occurred_at")]
+    datacontenttype: Literal["application/json"]
+    data: HandoffEventV1

@@ -17,7 +17,7 @@ from spoc.timestamps import UsageError, parse_timestamp
 
 EXIT_ERROR = 2
 DEFAULT_WORKER_LEDGER = "sqlite:///spoc-data/ledger.sqlite"
-NOTICE_TOPICS = ("spoc.owner-changed", "spoc.follow-ups")
+NOTICE_TOPICS = ("spoc.owner-changed", "spoc.follow-ups", "spoc.handoffs")
 """What ``spoc notify`` delivers (named here to keep the CLI's start light; a test holds it to
 ``processors.webhooks.payload.CONTRACTS``)."""
 
@@ -684,8 +684,9 @@ def build_parser() -> argparse.ArgumentParser:
     project.set_defaults(run=_project, kafka=True)
 
     notify = commands.add_parser(
-        "notify", help="deliver owner changes or follow-ups to webhooks (CloudEvents, signed per Standard Webhooks)",
-        description="Consumes --topic (spoc.owner-changed, or spoc.follow-ups) and POSTs each message to every "
+        "notify", help="deliver owner changes, follow-ups or handoffs to webhooks (CloudEvents, signed per Standard "
+        "Webhooks)",
+        description="Consumes --topic (spoc.owner-changed, spoc.follow-ups or spoc.handoffs) and POSTs each message to every "
         "--webhook as a CloudEvents 1.0 JSON event whose type names the event, signed per Standard Webhooks "
         "(webhook-id = the message's idempotency key: ledger_event_id, or idempotency_key). Retries "
         "5xx, 408, 429 (honouring Retry-After), timeouts and connection errors with exponential backoff and "
@@ -700,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the environment variable holding the signing secret (whsec_...); without it, unsigned")
     _add_bootstrap(notify)
     notify.add_argument("--group", help="consumer group; notifiers in one group share the work (default: spoc-notify "
-                        "for spoc.owner-changed, spoc-notify-follow-ups for spoc.follow-ups)")
+                        "for spoc.owner-changed, spoc-notify-follow-ups for spoc.follow-ups, spoc-notify-handoffs for spoc.handoffs)")
     notify.add_argument("--start-from", choices=["earliest", "latest"], default="earliest",
                         help="where a new group starts (default: earliest, every message on the topic)")
     notify.add_argument("--max-attempts", type=_positive_int, default=8, help="attempts per endpoint (default: 8)")

@@ -24,6 +24,7 @@ from processors.kafka.reading import assign_topic, reader
 from processors.live.web_guard import HTTP_TOKEN_ENV
 from processors.runtime.child_process import die_with_parent
 
+NOTABLE_LEVEL = re.compile(r'"level": "(ERROR|CRITICAL)"')
 POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
 
 
@@ -113,11 +114,16 @@ class WorkerProcess:
         )
 
     def tail(self, lines: int = 30) -> str:
-        """The last ``lines`` of the worker's log and whether it still runs: what a failed wait shows."""
+        """What a failed wait shows: the log's errors and lines not from the JSON logger (tracebacks),
+        then its last ``lines``, and whether the worker still runs."""
         self.log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        text = self.log_path.read_text(errors="replace").splitlines()
+        notable = [line for line in text if not line.startswith("{") or NOTABLE_LEVEL.search(line)]
         state = "running" if self.running else f"exited with {self.process.returncode}"
-        return "\n".join([f"--- {self.log_path.name} (pid {self.process.pid}, {state}):", *text])
+        return "\n".join([
+            f"--- {self.log_path.name} (pid {self.process.pid}, {state}): errors and tracebacks", *notable[-lines:],
+            "--- last lines:", *text[-lines:],
+        ])
 
     def kill(self) -> None:
         if self.running:

@@ -34,7 +34,11 @@ FOLLOW_UPS_DLQ = "spoc.follow-ups.dlq"
 """Follow-up notices ``spoc notify --topic spoc.follow-ups`` could not deliver."""
 FOLLOW_UPS = "spoc.follow-ups"
 """Public: follow-ups that fell due and their closes (SPEC §8, §10)."""
-OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS, FOLLOW_UPS)
+HANDOFFS = "spoc.handoffs"
+"""Public: every handoff of SPEC §4 with the customer's owner at its time (§10)."""
+HANDOFFS_DLQ = "spoc.handoffs.dlq"
+"""Handoffs ``spoc notify --topic spoc.handoffs`` could not deliver."""
+OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS, FOLLOW_UPS, HANDOFFS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
 
 LARGE_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -49,6 +53,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     FACTS: {**KEEP_FOREVER, "max.message.bytes": str(LARGE_MESSAGE_BYTES)},
     OWNER_CHANGED_DLQ: KEEP_FOREVER,
     FOLLOW_UPS_DLQ: KEEP_FOREVER,
+    HANDOFFS_DLQ: KEEP_FOREVER,
 }
 """Configs of the topics the project creates (the others get the broker's defaults)."""
 

@@ -13,11 +13,13 @@ import msgspec
 
 from ledger.followups import DONE, DROPPED, OPEN, Announcement
 from ledger.intake import Batch, RejectedInput
+from ledger.records import TouchFact
 from ledger.relationship import OWNER_EVENTS, describe
 from processors.kafka.marks import FACTS_VERSION_HEADER, INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
 from processors.kafka.topics import (
     FACTS,
     FOLLOW_UPS,
+    HANDOFFS,
     OWNER_CHANGED,
     RELATIONSHIP_EVENTS,
     TOUCHPOINTS_DLQ,
@@ -42,7 +44,13 @@ from schemas.facts import (
     RepeatFactV1,
     TouchFactV1,
 )
-from schemas.ledger_messages import FollowUpEventType, FollowUpEventV1, LedgerEventV1, OwnerChangedV1
+from schemas.ledger_messages import (
+    FollowUpEventType,
+    FollowUpEventV1,
+    HandoffEventV1,
+    LedgerEventV1,
+    OwnerChangedV1,
+)
 
 _encode = msgspec.json.Encoder().encode
 _NO_FACTS = InputFactsV1()
@@ -102,6 +110,30 @@ def follow_up_message(announcement: Announcement) -> FollowUpEventV1:
         due_at=follow_up.due_at,
         occurred_at=announcement.at,
         closed_event_id=announcement.event_id,
+    )
+
+
+def handoff_message(fact: TouchFact) -> HandoffEventV1:
+    """The ``spoc.handoffs`` message of a touch that ends a handoff."""
+    handoff = fact.handoff
+    assert handoff is not None
+    return HandoffEventV1(
+        idempotency_key=f"{handoff.from_event_id}>{handoff.to_event_id}",
+        customer_id=fact.touch.customer_id,
+        owner_id=fact.owner_after,
+        journey_id=handoff.journey_id,
+        from_event_id=handoff.from_event_id,
+        to_event_id=handoff.to_event_id,
+        from_department=handoff.from_department,
+        to_department=handoff.to_department,
+        from_employee_id=handoff.from_employee_id,
+        to_employee_id=handoff.to_employee_id,
+        kind=handoff.kind,  # type: ignore[arg-type]  # transfer, redirect or bounce
+        cross_department=handoff.cross_department,
+        reexplained=handoff.reexplained,
+        ping_pong=handoff.ping_pong,
+        gap_seconds=handoff.gap_seconds,
+        occurred_at=fact.touch.occurred_at,
     )
 
 
@@ -169,8 +201,8 @@ def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoi
 
 
 def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partition: int) -> list[Outgoing]:
-    """The ledger events, owner changes, follow-up notices and dead letters one input message (at ``offset``)
-    leads to."""
+    """The ledger events, owner changes, handoffs, follow-up notices and dead letters one input message
+    (at ``offset``) leads to."""
     out: list[Outgoing] = []
     position = str(offset).encode()
 
@@ -186,6 +218,9 @@ def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partit
         if isinstance(record.event, OWNER_EVENTS):
             emit(OWNER_CHANGED, customer_key, _encode(owner_changed_message(message)), owner_changes)
             owner_changes += 1
+    handoffs = (fact for fact in batch.touches if fact.handoff is not None)
+    for index, fact in enumerate(handoffs):
+        emit(HANDOFFS, fact.touch.customer_id.encode(), _encode(handoff_message(fact)), index)
     for index, announcement in enumerate(batch.announcements):
         emit(FOLLOW_UPS, announcement.customer_id.encode(), _encode(follow_up_message(announcement)), index)
     for index, rejected in enumerate(batch.rejected):

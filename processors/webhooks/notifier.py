@@ -68,7 +68,8 @@ class NotifySettings:
     start_from: str = "earliest"
     """Where a new group starts: ``earliest`` (every notice kept on the topic) or ``latest``."""
     topic: str = OWNER_CHANGED
-    """What to deliver: ``spoc.owner-changed`` or ``spoc.follow-ups`` (:data:`~processors.webhooks.payload.CONTRACTS`)."""
+    """What to deliver: ``spoc.owner-changed``, ``spoc.follow-ups`` or ``spoc.handoffs``
+    (:data:`~processors.webhooks.payload.CONTRACTS`)."""
 
     @property
     def dead_letters(self) -> str:

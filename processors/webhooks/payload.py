@@ -1,4 +1,4 @@
-"""The webhook request for one notice (an owner change, a follow-up): a CloudEvents 1.0 JSON body, signed per
+"""The webhook request for one notice (an owner change, a follow-up, a handoff): a CloudEvents 1.0 JSON body, signed per
 Standard Webhooks."""
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from cloudevents.core.v1.event import CloudEvent
 from standardwebhooks import Webhook
 
 from ledger.errors import TerminalError
-from processors.kafka.topics import FOLLOW_UPS, OWNER_CHANGED
-from schemas.ledger_messages import FollowUpEventV1, OwnerChangedV1
+from processors.kafka.topics import FOLLOW_UPS, HANDOFFS, OWNER_CHANGED
+from schemas.ledger_messages import FollowUpEventV1, HandoffEventV1, OwnerChangedV1
 
 
 @dataclass(frozen=True)
 class NoticeContract:
     """How one topic's messages become CloudEvents: their struct, its id field and the event types."""
 
-    struct: type[OwnerChangedV1] | type[FollowUpEventV1]
+    struct: type[OwnerChangedV1] | type[FollowUpEventV1] | type[HandoffEventV1]
     name: str
     source: str
     types: dict[str, str]
@@ -46,12 +46,16 @@ CONTRACTS = {
         },
         lambda notice: notice.idempotency_key,
     ),
+    HANDOFFS: NoticeContract(
+        HandoffEventV1, "a handoff v1 event", "/spoc-ledger/handoffs", {"Handoff": "io.spoc-ledger.handoff.v1"},
+        lambda notice: notice.idempotency_key,
+    ),
 }
 """The topics ``spoc notify`` delivers."""
 
 
 class InvalidNotice(ValueError):
-    """A message that is not the topic's contract (a v1 owner change, a v1 follow-up)."""
+    """A message that is not the topic's contract (a v1 owner change, follow-up or handoff)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,10 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
+from bisect import bisect_right
+from collections import Counter, defaultdict
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from processors.kafka.topics import (
     ALL_TOPICS,
     FACTS,
     FOLLOW_UPS,
+    HANDOFFS,
     OWNER_CHANGED,
     RELATIONSHIP_EVENTS,
     TOPIC_CONFIGS,
@@ -118,6 +121,54 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
     )
     assert len(read_values(bootstrap, TOUCHPOINTS_DLQ)) == len(expected["rejected_events"])
     _assert_follow_ups_noticed_once(bootstrap, replayed, policy)
+    _assert_handoffs_published_once(bootstrap, replayed, _erased(source))
+
+
+HANDOFF_FIELDS = (
+    "customer_id, journey_id, from_event_id, to_event_id, from_department, to_department, from_employee_id, "
+    "to_employee_id, kind, cross_department, reexplained, ping_pong, gap_seconds, occurred_at"
+)
+
+
+def _owners_at_handoffs(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Each handoff's owner by replay's ledger: the last owner decision made at or before the input position of
+    the handoff's later touch (that touch's own decision included), by the handoff's idempotency key."""
+    decisions: dict[str, list[tuple[int, int, str | None]]] = defaultdict(list)
+    for customer, seq, version, owner in con.execute(
+        "SELECT customer_id, seq, version, owner_id FROM ledger_events "
+        "WHERE event_type IN ('OwnerAssigned', 'OwnerChanged') ORDER BY seq, version"
+    ).fetchall():
+        decisions[customer].append((seq, version, owner))
+    owners: dict[str, str | None] = {}
+    for customer, from_id, to_id, seq in con.execute(
+        "SELECT h.customer_id, h.from_event_id, h.to_event_id, t.seq FROM handoffs h "
+        "JOIN touchpoints t ON t.event_id = h.to_event_id"
+    ).fetchall():
+        made = decisions[customer]
+        at = bisect_right(made, (seq, float("inf"), "")) if made else 0
+        owners[f"{from_id}>{to_id}"] = made[at - 1][2] if at else None
+    return owners
+
+
+def _assert_handoffs_published_once(bootstrap: str, replayed: Path, erased: set[str]) -> None:
+    """``spoc.handoffs`` holds each row of replay's ``handoffs`` table once, with its fields and the customer's
+    owner at its time.  An erased customer's handoffs made before the erasure stay in the topic (docs/security.md)."""
+    with duckdb.connect(str(replayed), read_only=True) as con:
+        rows = con.execute(f"SELECT {HANDOFF_FIELDS} FROM handoffs").fetchall()
+        owners = _owners_at_handoffs(con)
+    names = [n.strip() for n in HANDOFF_FIELDS.split(",")]
+    expected = {
+        f"{r[2]}>{r[3]}": {**dict(zip(names, r, strict=True)), "owner_id": owners[f"{r[2]}>{r[3]}"]}
+        for r in rows if r[0] not in erased
+    }
+    assert expected, "the workload must make handoffs"
+    published = [m for m in read_topic(bootstrap, HANDOFFS) if m["customer_id"] not in erased]
+    assert Counter(m["idempotency_key"] for m in published) == Counter(expected.keys()), "spoc.handoffs differs from handoffs"
+    for message in published:
+        want = expected[message["idempotency_key"]]
+        got = {**{name: message[name] for name in (*names, "owner_id")},
+               "occurred_at": datetime.fromisoformat(message["occurred_at"])}
+        assert got == want, f"handoff {message['idempotency_key']}: published {got}, the table says {want}"
 
 
 def _assert_follow_ups_noticed_once(bootstrap: str, replayed: Path, policy: Policy) -> None:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import orjson
@@ -27,7 +28,7 @@ from benchmarks.workload import generate
 from processors.kafka.topics import (
     ALL_TOPICS,
     FOLLOW_UPS,
-    FOLLOW_UPS_DLQ,
+    HANDOFFS,
     OWNER_CHANGED,
     OWNER_CHANGED_DLQ,
     TOPIC_CONFIGS,
@@ -307,38 +308,71 @@ FOLLOW_UP_TYPES = {
 }
 
 
-def test_follow_ups_from_the_worker_reach_every_endpoint_signed_in_order_or_the_dead_letters(
-    tmp_path: Path, pipeline_bootstrap: str
-) -> None:
-    source = tmp_path / "touchpoints.jsonl"
-    source.write_bytes(b"\n".join(generate(3_000, customers=300, seed=5, dirty=0.0)) + b"\n")
-    publish_file(pipeline_bootstrap, source)
+def _delivered_from_the_worker(
+    tmp_path: Path, bootstrap: str, topic: str, source: str
+) -> tuple[dict[str, dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """A worker's notices on ``topic`` (by idempotency key), delivered by ``spoc notify`` to an endpoint that
+    takes them and one that is down.  Checks that each reached the first once, signed, as a CloudEvent from
+    ``source`` about its customer, and that the second's went to the dead letters; returns the notices and the
+    delivered (event, notice) pairs in delivery order."""
+    events = tmp_path / "touchpoints.jsonl"
+    events.write_bytes(b"\n".join(generate(3_000, customers=300, seed=5, dirty=0.0)) + b"\n")
+    publish_file(bootstrap, events)
     group = f"spoc-test-{tmp_path.name[-20:]}"
-    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [w]:
-        wait_for_workers(pipeline_bootstrap, [w])
+    with running([worker(bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [w]:
+        wait_for_workers(bootstrap, [w])
         assert w.terminate() == 0
-    notices = {m["idempotency_key"]: m for m in read_topic(pipeline_bootstrap, FOLLOW_UPS)}
-    assert {m["event_type"] for m in notices.values()} == set(FOLLOW_UP_TYPES), "the workload must make every kind"
+    notices = {m["idempotency_key"]: m for m in read_topic(bootstrap, topic)}
+    assert notices, f"the workload must make {topic} notices"
     with receiving() as receiver:
-        notify = Notify(pipeline_bootstrap, [receiver.url("/ok"), receiver.url("/down")], tmp_path / "notify.log",
-                        "--topic", FOLLOW_UPS, "--max-attempts", "1")
+        notify = Notify(bootstrap, [receiver.url("/ok"), receiver.url("/down")], tmp_path / "notify.log",
+                        "--topic", topic, "--max-attempts", "1")
         try:
-            wait_until_caught_up(notify, pipeline_bootstrap, FOLLOW_UPS)
+            wait_until_caught_up(notify, bootstrap, topic)
             assert notify.stop() == 0
         finally:
             notify.stop(signal.SIGKILL)
     delivered = receiver.delivered("/ok")
     assert sorted(a.webhook_id for a in delivered) == sorted(notices)  # each once
     verifier = Webhook(SECRET)
-    seen: dict[str, list[str]] = defaultdict(list)
+    pairs = []
     for attempt in delivered:
         event = verifier.verify(attempt.body, attempt.headers)
         notice = notices[attempt.webhook_id]
-        assert event["data"] == notice and event["type"] == FOLLOW_UP_TYPES[notice["event_type"]]
-        assert event["subject"] == notice["customer_id"] and event["source"] == "/spoc-ledger/follow-ups"
+        assert event["data"] == notice and event["subject"] == notice["customer_id"] and event["source"] == source
+        pairs.append((event, notice))
+    letters = read_records(bootstrap, f"{topic}.dlq")
+    assert sorted(orjson.loads(r.value)["idempotency_key"] for r in letters) == sorted(notices)
+    assert {dict(r.headers)["spoc-webhook-endpoint"].decode() for r in letters} == {receiver.url("/down")}
+    return notices, pairs
+
+
+def test_follow_ups_from_the_worker_reach_every_endpoint_signed_in_order_or_the_dead_letters(
+    tmp_path: Path, pipeline_bootstrap: str
+) -> None:
+    notices, delivered = _delivered_from_the_worker(tmp_path, pipeline_bootstrap, FOLLOW_UPS, "/spoc-ledger/follow-ups")
+    assert {m["event_type"] for m in notices.values()} == set(FOLLOW_UP_TYPES), "the workload must make every kind"
+    seen: dict[str, list[str]] = defaultdict(list)
+    for event, notice in delivered:
+        assert event["type"] == FOLLOW_UP_TYPES[notice["event_type"]]
         seen[notice["follow_up_id"]].append(notice["event_type"])
     # A follow-up is noticed due before it is closed (one partition per customer, delivered in order).
     assert all(kinds[0] == "FollowUpDue" and len(kinds) <= 2 for kinds in seen.values())
-    letters = read_records(pipeline_bootstrap, FOLLOW_UPS_DLQ)
-    assert sorted(orjson.loads(r.value)["idempotency_key"] for r in letters) == sorted(notices)
-    assert {dict(r.headers)["spoc-webhook-endpoint"].decode() for r in letters} == {receiver.url("/down")}
+
+
+def test_handoffs_from_the_worker_reach_every_endpoint_signed_in_order_or_the_dead_letters(
+    tmp_path: Path, pipeline_bootstrap: str
+) -> None:
+    """An owner hears at once that their customer was bounced: each handoff on ``spoc.handoffs`` reaches the
+    endpoint once, in the order of the customer's touches."""
+    notices, delivered = _delivered_from_the_worker(tmp_path, pipeline_bootstrap, HANDOFFS, "/spoc-ledger/handoffs")
+    assert {m["kind"] for m in notices.values()} == {"transfer", "redirect", "bounce"}, "the workload must make every kind"
+    assert any(m["owner_id"] for m in notices.values()), "handoffs must name the customer's owner"
+    by_customer: dict[str, list[str]] = defaultdict(list)
+    for event, notice in delivered:
+        assert event["type"] == "io.spoc-ledger.handoff.v1"
+        by_customer[notice["customer_id"]].append(notice["occurred_at"])
+    published: dict[str, list[str]] = defaultdict(list)
+    for notice in notices.values():  # the topic's order, one partition per customer
+        published[notice["customer_id"]].append(notice["occurred_at"])
+    assert by_customer == published

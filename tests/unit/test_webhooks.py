@@ -1,4 +1,5 @@
-"""The pure parts of ``spoc notify``: the payload, its signature, and what each answer means."""
+"""The pure parts of ``spoc notify``: the payload, its signature, and what each answer means; the handoff
+notice the worker makes from the core's touch facts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from ledger.errors import TerminalError
-from processors.kafka.topics import FOLLOW_UPS
+from processors.kafka.topics import FOLLOW_UPS, HANDOFFS
+from processors.live.outputs import handoff_message
 from processors.webhooks.delivery import (
     Endpoint,
     PermanentFailure,
@@ -21,8 +23,15 @@ from processors.webhooks.delivery import (
     retry_after_seconds,
 )
 from processors.webhooks.payload import CONTRACTS, InvalidNotice, Signer, webhook_event
-from schemas.ledger_messages import FollowUpEventV1, FollowUpWebhookV1, OwnerChangedV1, OwnerChangedWebhookV1
+from schemas.ledger_messages import (
+    FollowUpEventV1,
+    FollowUpWebhookV1,
+    HandoffWebhookV1,
+    OwnerChangedV1,
+    OwnerChangedWebhookV1,
+)
 from spoc.cli import NOTICE_TOPICS
+from tests.scenario import Scenario, day
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 CHANGE = OwnerChangedV1(
@@ -74,6 +83,24 @@ def test_a_follow_up_notice_is_a_cloudevent_whose_type_names_it(event_type: str,
 def test_an_owner_change_on_the_follow_ups_topic_is_named_as_not_a_follow_up() -> None:
     with pytest.raises(InvalidNotice, match="not a follow-up v1 event"):
         webhook_event(msgspec.json.encode(CHANGE), FOLLOW_UPS)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_handoff_is_a_cloudevent_naming_the_customer_s_owner_at_its_time(warm: bool) -> None:
+    story = Scenario()
+    story.resolved(day(0), "alice", department="billing")  # alice becomes the owner
+    first = story.touch(day(5), "alice", department="billing", outcome="transferred", context_passed=warm)
+    second = story.touch(day(5, hours=1), "bob", department="support")
+    assert story.owner() == "alice"
+    message = handoff_message(story.fact(second))
+    event = webhook_event(msgspec.json.encode(message), HANDOFFS)
+    body = msgspec.json.decode(event.body, type=HandoffWebhookV1)  # the published schema
+    assert (event.webhook_id, body.id) == (f"{first}>{second}",) * 2
+    assert (body.type, body.source, body.subject) == ("io.spoc-ledger.handoff.v1", "/spoc-ledger/handoffs", "c1")
+    data = body.data
+    assert (data.owner_id, data.kind, data.cross_department, data.reexplained) == ("alice", "transfer", True, not warm)
+    assert (data.from_employee_id, data.to_employee_id, data.gap_seconds) == ("alice", "bob", 3600.0)
+    assert body.time == data.occurred_at == day(5, hours=1)
 
 
 def test_the_cli_offers_the_topics_notify_can_deliver() -> None:
