@@ -25,6 +25,8 @@ class Panel:
 
 ACCENT = "#2563eb"
 WARN = "#dc2626"
+GOOD = "#16a34a"
+PALE = "#cbd5e1"
 MUTED = "#94a3b8"
 FONT = "system-ui, -apple-system, Segoe UI, sans-serif"
 
@@ -137,6 +139,38 @@ def effort(report: Report) -> Panel:
     note = (f"{f.count(e.journeys)} journeys, {f.decimal(e.mean_touches)} touches each on average; "
             f"median {f.decimal(e.median_hours_to_resolve)} hours to resolve.")
     return Panel("Customer effort: the hurdles in their journeys", _layout(fig, height=260, left=60), columns, (row,), note)
+
+
+def routing(report: Report) -> Panel:
+    """Where customers' inbound touches would have gone by SPEC §9 (to their owner, or a fallback), and how many
+    transfers were warm."""
+    r = report.routing
+    with_owner = r.inbound - r.no_owner
+    calls, transfers = "calls from customers<br>with an owner", "transfers"
+    bars = (
+        (calls, "reached the owner", r.owner_available, with_owner, ACCENT),
+        (calls, "fallback: owner away", r.owner_away, with_owner, WARN),
+        (calls, "fallback: owner departed", r.owner_departed, with_owner, MUTED),
+        (transfers, "warm (context passed on)", r.warm_transfers, r.transfers, GOOD),
+        (transfers, "cold (explained again)", r.transfers - r.warm_transfers, r.transfers, PALE),
+    )
+    fig = go.Figure([
+        go.Bar(y=[row], x=[n / total if total else None], name=label, orientation="h", marker_color=colour,
+               hovertemplate=f"{label}: %{{x:.1%}} ({f.count(n)})<extra></extra>")
+        for row, label, n, total, colour in bars
+    ])
+    fig.update_xaxes(title="share", tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=[transfers, calls], automargin=True)
+    _layout(fig, height=300, left=150)
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0,
+                                               "traceorder": "normal"},
+                      margin={"t": 70})
+    columns = ("inbound", "no_owner", "owner_available", "owner_away", "owner_departed", "transfers", "warm_transfers")
+    row = (r.inbound, r.no_owner, r.owner_available, r.owner_away, r.owner_departed, r.transfers, r.warm_transfers)
+    note = (f"{f.count(r.inbound)} inbound touches; {f.count(r.no_owner)} from customers with no owner yet go to a "
+            f"department. {f.percent(r.to_owner.rate)} of the others would have reached their owner. "
+            f"{f.percent(r.warm.rate)} of {f.count(r.transfers)} transfers were warm.")
+    return Panel("Routing to the owner: where calls would have gone, and warm transfers", fig, columns, (row,), note)
 
 
 def owner_changes(report: Report) -> Panel:
@@ -274,6 +308,7 @@ def all_charts(report: Report) -> dict[str, Panel]:
         "continuity-survival": continuity_survival(report),
         "help-first": help_first(report),
         "effort": effort(report),
+        "routing": routing(report),
         "owner-changes": owner_changes(report),
         "silo-paths": Panel(
             f"Top silo paths ({len(report.silo_paths)} of {f.count(report.silo_path_count)})", silo_paths(report),

@@ -162,6 +162,33 @@ class OwnerChangeOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Routing:
+    """Where customers' inbound touches would have gone by SPEC §9's route at their moment, and how many
+    transfers were warm."""
+
+    inbound: int
+    no_owner: int
+    """Inbound touches of customers with no owner just before them: the route names a department only."""
+    owner_available: int
+    """… whose owner was there: ``route_to`` = the owner."""
+    owner_away: int
+    """… whose owner was away (``employee_away`` until its ``until`` or an ``employee_returned``): a fallback."""
+    owner_departed: int
+    """… whose owner had departed (left unassigned by rule 3 has no owner, so this is rare): a fallback."""
+    transfers: int
+    warm_transfers: int
+    """Transfers whose earlier touch passed the context on (``context_passed``): nobody re-explained."""
+
+    @property
+    def to_owner(self) -> Proportion:
+        return Proportion(self.owner_available, self.inbound - self.no_owner)
+
+    @property
+    def warm(self) -> Proportion:
+        return Proportion(self.warm_transfers, self.transfers)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     headline: Headline
     churn_by_continuity: tuple[Bucket, ...]
@@ -187,6 +214,7 @@ class Report:
     help_first: tuple[HelpFirst, ...]
     effort: Effort
     owner_change_outcomes: tuple[OwnerChangeOutcome, ...]
+    routing: Routing
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...]:
@@ -252,6 +280,42 @@ def effort(con: duckdb.DuckDBPyConnection) -> Effort:
                avg((self_service_dead_ends > 0)::INTEGER), median(hours_to_resolve)
         FROM journey_effort
     """))
+
+
+ROUTING = """
+WITH absences AS (
+    SELECT a.employee_id, a.occurred_at AS start_at,
+           least(coalesce(a.until, 'infinity'::TIMESTAMPTZ), coalesce((
+               SELECT min(r.occurred_at) FROM control_events r
+               WHERE r.type = 'employee_returned' AND r.employee_id = a.employee_id AND r.occurred_at >= a.occurred_at
+           ), 'infinity'::TIMESTAMPTZ)) AS end_at
+    FROM control_events a WHERE a.type = 'employee_away'
+), departures AS (
+    SELECT employee_id, min(occurred_at) AS departed_at FROM control_events WHERE type = 'employee_departed' GROUP BY ALL
+), calls AS (
+    SELECT t.owner_before,
+           EXISTS (SELECT 1 FROM departures d WHERE d.employee_id = t.owner_before AND d.departed_at <= t.occurred_at)
+               AS departed,
+           EXISTS (SELECT 1 FROM absences x WHERE x.employee_id = t.owner_before
+                   AND x.start_at <= t.occurred_at AND t.occurred_at < x.end_at) AS away
+    FROM touchpoints t WHERE t.direction = 'inbound'
+)
+SELECT count(*), count(*) FILTER (WHERE owner_before IS NULL),
+       count(*) FILTER (WHERE owner_before IS NOT NULL AND NOT departed AND NOT away),
+       count(*) FILTER (WHERE owner_before IS NOT NULL AND NOT departed AND away),
+       count(*) FILTER (WHERE owner_before IS NOT NULL AND departed),
+       (SELECT count(*) FROM handoffs WHERE kind = 'transfer'),
+       (SELECT count(*) FROM handoffs h JOIN touchpoints f ON f.event_id = h.from_event_id
+        WHERE h.kind = 'transfer' AND f.context_passed)
+FROM calls
+"""
+"""SPEC §9 at each inbound touch, from the owner just before it (``owner_before``) and the absences and departures
+in ``control_events``: an absence runs from its ``employee_away`` to its ``until`` or the employee's next
+``employee_returned``, whichever is first."""
+
+
+def routing(con: duckdb.DuckDBPyConnection) -> Routing:
+    return Routing(*_one(con, ROUTING))
 
 
 def owner_change_outcomes(con: duckdb.DuckDBPyConnection) -> tuple[OwnerChangeOutcome, ...]:
@@ -377,4 +441,5 @@ def gather(con: duckdb.DuckDBPyConnection) -> Report:
         help_first=help_first(con),
         effort=effort(con),
         owner_change_outcomes=owner_change_outcomes(con),
+        routing=routing(con),
     )

@@ -84,6 +84,21 @@ def _answer(report: Report) -> list[RenderableType]:
         ("Median hours to resolve", f.decimal(e.median_hours_to_resolve)),
     ):
         effort.add_row(label, value)
+    r = report.routing
+    with_owner = r.inbound - r.no_owner
+    routed = titled_table("Routing to the owner (SPEC §9 at each inbound touch)", "", "")
+    routed.show_header = False
+    for label, value in (
+        ("Inbound touches", f.count(r.inbound)),
+        ("… from customers with no owner yet (routed to a department)", f.count(r.no_owner)),
+        ("… from customers with an owner", f.count(with_owner)),
+        ("Would have reached the owner (route_to = owner) [95% CI]", f.interval(r.to_owner)),
+        ("Fallback: the owner was away", f.percent(r.owner_away / with_owner if with_owner else None)),
+        ("Fallback: the owner had departed", f.percent(r.owner_departed / with_owner if with_owner else None)),
+        ("Transfers", f.count(r.transfers)),
+        ("… warm (the context passed on) [95% CI]", f.interval(r.warm)),
+    ):
+        routed.add_row(label, value)
     changes = titled_table(f"What followed owner changes ({report.outcome_window_days:g} days before vs after)",
                            "reason", "changes",
                            "csat before", "csat after", "repeats before", "repeats after", "churned within [95% CI]")
@@ -93,7 +108,7 @@ def _answer(report: Report) -> list[RenderableType]:
     return [
         _churn(f"Churn within {report.outcome_window_days:g} days after a journey, by the journey's silo handoffs",
                report.churn_after_journeys, counted="journeys"),
-        survival, helped, effort, changes,
+        survival, helped, effort, routed, changes,
     ]
 
 

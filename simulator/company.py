@@ -75,6 +75,10 @@ class Settings:
     issues_per_month: float = 1.5
     leave_share: float = 0.1
     """Share of employees who leave during the period (each replaced by a new hire)."""
+    holiday_share: float = 0.6
+    """Share of employees who take a holiday (5–15 days) during the period: away, colleagues stand in."""
+    announced_holiday_share: float = 0.5
+    """Share of holidays announced with their end (``until``); the others end with ``employee_returned``."""
     pin_share: float = 0.03
     malformed_share: float = 0.005
     duplicate_share: float = 0.01

@@ -1,7 +1,7 @@
 """Stream a simulated company's events as JSONL lines, in time order, deterministic per seed.
 
 An event-driven simulation: a heap holds each customer's next issue, the touches of
-issues under way and the staff departures, so memory grows with customers, never
+issues under way, the staff departures and holidays, so memory grows with customers, never
 with days or events.
 """
 
@@ -66,6 +66,20 @@ class CheckIn:
         self.customer = customer
 
 
+class Holiday:
+    """An employee's holiday, ``[start, back)`` in whole seconds of the period; ``announced``: ``employee_away``
+    says when it ends (``until``), else an ``employee_returned`` does.  Planned before the period starts, so
+    that touches planned ahead (an issue's later legs) already go to whoever will be there."""
+
+    __slots__ = ("announced", "back", "employee", "start")
+
+    def __init__(self, employee: str, start: float, back: float, announced: bool) -> None:
+        self.employee = employee
+        self.start = start
+        self.back = back
+        self.announced = announced
+
+
 class Simulation:
     """One region of the company: its staff and its customers (every ``regions``-th one)."""
 
@@ -85,6 +99,9 @@ class Simulation:
         self.customers: dict[str, Customer] = {}
         self.owners_of: dict[str, set[str]] = {}
         self.departed: set[str] = set()
+        self.holidays: dict[str, Holiday] = {}
+        # Holidays draw from their own stream, so that adding them left the rest of the company as it was.
+        self.holiday_rng = random.Random(f"company {settings.seed}, region {region}, holidays")
 
     # --- scheduling -------------------------------------------------------------------
 
@@ -117,6 +134,39 @@ class Simulation:
         for employee in self.staff.everyone():
             if rng.random() < s.leave_share:
                 self._at(rng.uniform(0, self.end), employee)
+        holidays = self.holiday_rng
+        for employee in self.staff.everyone():
+            if holidays.random() < s.holiday_share:
+                start = float(int(holidays.uniform(0, self.end)))
+                back = start + int(holidays.uniform(5, 15) * DAY)
+                holiday = self.holidays[employee] = Holiday(
+                    employee, start, back, holidays.random() < s.announced_holiday_share
+                )
+                self._at(start, holiday)
+
+    def _away(self, employee: str, t: float) -> bool:
+        holiday = self.holidays.get(employee)
+        return holiday is not None and holiday.start <= t < holiday.back
+
+    def _present(self, employee: str, t: float, department: str, style: str) -> str:
+        """``employee``, or when they are on holiday at ``t`` a colleague of their team who is not."""
+        if not self._away(employee, t):
+            return employee
+        present = [e for e in self.staff.teams[(department, style)] if not self._away(e, t)]
+        return present[int(self.holiday_rng.random() * len(present))] if present else employee
+
+    def _holiday(self, holiday: Holiday) -> dict[str, Any] | None:
+        """The employee goes away (None: they have left the company meanwhile)."""
+        employee = holiday.employee
+        if employee in self.departed:
+            return None
+        away: dict[str, Any] = {"type": "employee_away", "event_id": self._event_id(), "employee_id": employee}
+        if holiday.announced:
+            away["until"] = datetime.fromtimestamp(self.s.start.timestamp() + holiday.back, UTC)
+        else:
+            self._at(holiday.back, {"type": "employee_returned", "event_id": self._event_id(),
+                                    "occurred_at": holiday.back, "employee_id": employee})
+        return away
 
     def _touch(
         self, t: float, c: Customer, department: str, employee: str | None, direction: str, kind: str,
@@ -183,7 +233,7 @@ class Simulation:
         """The person (or whoever last handled a siloed customer) reaches out; None when the customer has left."""
         c = check_in.customer
         employee = c.person if c.style == PERSONAL else c.last_handler
-        if c.churned or employee is None or employee in self.departed:
+        if c.churned or employee is None or employee in self.departed or self._away(employee, t):
             return None
         c.checked_in = True
         touch = self._touch(t, c, self.staff.department[employee], employee, "outbound", "outreach", {"topic": "check_in"})
@@ -191,17 +241,20 @@ class Simulation:
         return touch
 
     def _personal(self, c: Customer, t: float, key: dict[str, str], kind: str) -> list[dict[str, Any]]:
-        """Their person takes it (a colleague when away), and follows up until it is resolved."""
+        """Their person takes it (a colleague when busy or on holiday), and follows up until it is resolved."""
         rng = self.rng
         assert c.person is not None
         department = self.staff.department[c.person]
         employee = c.person if rng.random() < 0.9 else self.staff.pick(department, PERSONAL)
+        employee = self._present(employee, t, department, PERSONAL)
         first = self._touch(t, c, department, employee, "inbound", kind, key)
         if kind == "purchase" or rng.random() < 0.8:
             first["outcome"] = "resolved"
             return [first]
         first["outcome"] = "pending"
-        follow = self._touch(t + rng.uniform(2 * HOUR, DAY), c, department, c.person, "outbound", "follow_up", key)
+        later = t + rng.uniform(2 * HOUR, DAY)
+        follow = self._touch(later, c, department, self._present(c.person, later, department, PERSONAL), "outbound",
+                             "follow_up", key)
         follow["outcome"] = "resolved"
         return [first, follow]
 
@@ -220,7 +273,8 @@ class Simulation:
         for attempt in range(4):
             if touches and touches[-1]["outcome"] != "transferred":
                 repeat = True
-            touch = self._touch(t, c, department, self.staff.pick(department, SILOED), "inbound", kind, key)
+            employee = self._present(self.staff.pick(department, SILOED), t, department, SILOED)
+            touch = self._touch(t, c, department, employee, "inbound", kind, key)
             touches.append(touch)
             if department != home:
                 silo = True
@@ -264,6 +318,11 @@ class Simulation:
                 if checked is None:
                     continue
                 event = checked
+            elif type(item) is Holiday:
+                away = self._holiday(item)
+                if away is None:
+                    continue
+                event = away
             else:
                 event = item if type(item) is dict else self._departure(item, t)
             second = int(start + t)

@@ -256,10 +256,11 @@ def test_spoc_report_prints_the_headline_and_writes_the_page(
     assert "Churn by owner continuity" in out and "Retention by monthly cohort" in out
     # The answer leads; the whole-life exposure tables follow, with the sentence that says why they mislead.
     assert out.index("Churn within 90 days after a journey") < out.index("Survival by early owner continuity") \
+        < out.index("Routing to the owner") \
         < out.index("measure exposure, not effect") < out.index("Churn by silo handoffs over the whole life")
     html = page.read_text()
     assert "<script src" not in html and "<link" not in html  # everything embedded
-    assert html.count('data-chart="') == 12
+    assert html.count('data-chart="') == 13
     assert html.index('data-chart="churn-after-journeys"') < html.index('data-chart="churn-by-handoffs"')
 
 

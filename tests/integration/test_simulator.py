@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import multiprocessing
 import tracemalloc
+from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -12,7 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from ledger.routing import Availability
 from projections.reading import read_analytics
+from reports.data import routing
 from simulator.company import TOPICS, Effects, Settings
 from simulator.regions import simulate
 from spoc.cli import main
@@ -213,3 +217,78 @@ def test_the_company_is_realistic_and_dirty_as_configured(company: tuple[Path, P
     assert rows(db, "SELECT count(*) FROM handoffs WHERE kind = 'transfer'")[0][0] > 0
     assert rows(db, "SELECT count(*) FROM handoffs WHERE kind = 'redirect'")[0][0] > 0
     assert rows(db, "SELECT count(*) FROM owner_history WHERE reason = 'owner_departed'")[0][0] > 0
+
+
+def test_staff_take_holidays_announced_or_not_and_colleagues_stand_in(company: tuple[Path, Path]) -> None:
+    """Holidays reach the input as §9's absences, and nobody handles a touch while away: their customers'
+    calls are the ones a router must send to someone else."""
+    _, db = company
+    (announced, open_ended, returned) = rows(db, """
+        SELECT count(*) FILTER (WHERE type = 'employee_away' AND until IS NOT NULL),
+               count(*) FILTER (WHERE type = 'employee_away' AND until IS NULL),
+               count(*) FILTER (WHERE type = 'employee_returned')
+        FROM control_events
+    """)[0]
+    assert announced > 10 and open_ended > 10 and returned > 0
+    (touched_while_away,) = rows(db, """
+        WITH away AS (
+            SELECT a.employee_id, a.occurred_at AS start_at,
+                   coalesce(a.until, (SELECT min(r.occurred_at) FROM control_events r
+                                      WHERE r.type = 'employee_returned' AND r.employee_id = a.employee_id
+                                        AND r.occurred_at >= a.occurred_at), 'infinity'::TIMESTAMPTZ) AS end_at
+            FROM control_events a WHERE a.type = 'employee_away'
+        )
+        SELECT count(*) FROM touchpoints t JOIN away ON t.employee_id = away.employee_id
+        WHERE t.occurred_at >= away.start_at AND t.occurred_at < away.end_at
+    """)[0]
+    assert touched_while_away == 0
+    (owner_away,) = rows(db, """
+        SELECT count(*) FROM touchpoints t JOIN control_events a
+          ON a.type = 'employee_away' AND a.employee_id = t.owner_before AND a.until IS NOT NULL
+         AND t.occurred_at >= a.occurred_at AND t.occurred_at < a.until
+        WHERE t.direction = 'inbound'
+    """)[0]
+    assert owner_away > 0, "some customers must call while their person is away"
+
+
+def test_the_report_routes_each_call_as_the_core_s_availability_says(company: tuple[Path, Path]) -> None:
+    """The report's routing figures equal a count over the rows with the core's own §9 availability
+    (``ledger.routing.Availability`` fed the absences in input order) rather than the report's SQL."""
+    _, db = company
+    availability, departed_at = Availability(), dict[str, float]()
+    for kind, employee, at, until in rows(db, """
+        SELECT type, employee_id, epoch(occurred_at), epoch(until) FROM control_events
+        WHERE type IN ('employee_away', 'employee_returned', 'employee_departed') ORDER BY seq
+    """):
+        if kind == "employee_away":
+            availability.away(employee, at, until)
+        elif kind == "employee_returned":
+            availability.returned(employee, at)
+        else:
+            departed_at[employee] = min(at, departed_at.get(employee, at))
+    counts: Counter[str] = Counter()
+    for owner, at in rows(db, "SELECT owner_before, epoch(occurred_at) FROM touchpoints WHERE direction = 'inbound'"):
+        if owner is None:
+            counts["no_owner"] += 1
+        elif departed_at.get(owner, math.inf) <= at:
+            counts["owner_departed"] += 1
+        elif availability.is_away(owner, at):
+            counts["owner_away"] += 1
+        else:
+            counts["owner_available"] += 1
+    (transfers, warm) = rows(db, """
+        SELECT count(*), count(*) FILTER (WHERE NOT h.reexplained AND h.from_employee_id IS DISTINCT FROM h.to_employee_id)
+        FROM handoffs h WHERE h.kind = 'transfer'
+    """)[0]
+    con = read_analytics(db)
+    try:
+        routed = routing(con)
+    finally:
+        con.close()
+    assert (routed.no_owner, routed.owner_available, routed.owner_away, routed.owner_departed) == (
+        counts["no_owner"], counts["owner_available"], counts["owner_away"], counts["owner_departed"]
+    )
+    assert routed.inbound == sum(counts.values()) and counts["owner_away"] > 0
+    # A warm transfer to another person is one the customer did not have to explain again (§4).
+    assert routed.transfers == transfers and routed.warm_transfers >= warm > 0
+    assert routed.warm.rate is not None and 0.4 < routed.warm.rate < 0.6  # the company's warm_transfer_rate is 0.5
