@@ -28,7 +28,8 @@ class Written:
         return self.lines / self.seconds if self.seconds else 0.0
 
 
-def _open(out: str | Path | None) -> BinaryIO:
+def open_jsonl_output(out: str | Path | None) -> BinaryIO:
+    """A JSONL file to write (``.gz``: gzip at level 1), or standard output for None or ``-``."""
     if out is None or str(out) == "-":
         return nullcontext(sys.stdout.buffer)  # type: ignore[return-value]  # used in a with: stdout stays open
     path = Path(out)
@@ -45,7 +46,7 @@ def write_simulation(
     started = time.perf_counter()
     lines = 0
     stream = simulate(settings, processes)
-    with _open(out) as sink:
+    with open_jsonl_output(out) as sink:
         while chunk := list(islice(stream, CHUNK_LINES)):
             sink.write(b"\n".join(chunk) + b"\n")
             lines += len(chunk)

@@ -114,6 +114,33 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    source = Path(args.file)
+    if not source.is_file():
+        raise TerminalError(f"no file {args.file!r} to import")
+    if args.format == "servicenow":
+        from spoc.importers.servicenow import import_servicenow
+
+        try:
+            zone = ZoneInfo(args.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise TerminalError(f"unknown time zone {args.timezone!r}; give an IANA name such as UTC or Europe/Berlin") from None
+        imported = import_servicenow(source, args.out, zone)
+    else:
+        from spoc.importers.xes import Mapping, import_xes
+
+        imported = import_xes(source, args.out, Mapping(args.customer_attr, args.department_attr, args.employee_attr))
+    where = args.out if args.out and args.out != "-" else "standard output"
+    print(f"imported {imported.events:,} events of {imported.cases:,} cases and {imported.customers:,} customers "
+          f"to {where}", file=sys.stderr)
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -536,6 +563,36 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duplicates", type=_share, default=0.01, metavar="P",
                           help="share of touchpoints delivered twice (default: 0.01)")
     simulate.set_defaults(run=_simulate)
+
+    importing = commands.add_parser(
+        "import", help="turn a real service-desk log into input events (JSONL) to replay or publish",
+        description="Reads an export of another system and writes SPEC §1 touchpoints, in time order, each with "
+        "the source event's own fields in `attributes` (docs/real-data.md gives the mapping).",
+    )
+    formats = importing.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    servicenow = formats.add_parser(
+        "servicenow", help="a ServiceNow incident audit export (CSV, or a .zip holding it)",
+        description="One touch per row (an update of an incident): the caller is the customer, the assignment "
+        "group the department, the assignee the employee, the incident number the case.",
+    )
+    servicenow.add_argument("file", metavar="FILE")
+    servicenow.add_argument("--timezone", default="UTC", metavar="TZ",
+                            help="the zone of the export's times, which carry no offset (default: UTC)")
+    xes = formats.add_parser(
+        "xes", help="an IEEE XES event log (.xes or .xes.gz), read as a stream",
+        description="One touch per event; the trace's concept:name is the case. Attributes are looked up on the "
+        "event, then on its trace.",
+    )
+    xes.add_argument("file", metavar="FILE")
+    xes.add_argument("--customer-attr", default="customer", metavar="A",
+                     help="the attribute naming the customer (default: customer; without it each case is its own)")
+    xes.add_argument("--department-attr", default="org:group", metavar="A",
+                     help="the attribute naming the department (default: org:group)")
+    xes.add_argument("--employee-attr", default="org:resource", metavar="A",
+                     help="the attribute naming the employee (default: org:resource)")
+    for command in (servicenow, xes):
+        command.add_argument("--out", metavar="OUT.jsonl", help="OUT.jsonl or OUT.jsonl.gz (default: standard output)")
+        command.set_defaults(run=_import)
 
     demo = commands.add_parser(
         "demo", help="the whole system on a simulated company: broker, worker, sink, report",
