@@ -281,7 +281,7 @@ def _worker(args: argparse.Namespace) -> int:
             state_cache_mb=args.state_cache_mb,
         ), partitions,
         group=args.group, web_host=args.web_host, http_token=token,
-        web_port=args.web_port, max_batch=args.max_batch,
+        web_port=args.web_port, max_batch=args.max_batch, ready_max_lag=args.ready_max_lag,
         exactly_once=exactly_once,
     )
     run_worker(settings, args.log_level)
@@ -474,8 +474,19 @@ def _memory_size(text: str) -> str:
     raise argparse.ArgumentTypeError(f"must be a size such as 64MB or 1GB, not {text!r}")
 
 
+def _version() -> str:
+    """The installed distribution's version (a checkout installed with ``pip install -e .`` has one too)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spoc-ledger")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = commands.add_parser(
@@ -692,6 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    worker.add_argument(
+        "--ready-max-lag", type=_positive_int, default=10_000, metavar="N",
+        help="GET /readyz answers 503 while a held partition is being restored or more than N messages behind "
+             "its end (default: 10000); GET /healthz answers 200 while the process serves",
+    )
     add_state_cache_option(worker, "the worker, for all its partitions together")
     worker.add_argument(
         "--checkpoint-seconds", type=float, default=60.0, metavar="SECONDS",

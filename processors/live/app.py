@@ -32,6 +32,7 @@ from processors.kafka.topics import TOUCHPOINTS
 from processors.live.engine import LiveLedger, LiveSettings
 from processors.live.metrics import WorkerMetrics
 from processors.live.partition import OwnerView
+from processors.live.readiness import DEFAULT_MAX_LAG, readiness
 from processors.live.web_guard import guard
 from processors.patches.faust_direct_delivery import DirectDeliveryConsumer
 from processors.patches.faust_fetch_settings import FetchTunedConsumer
@@ -62,6 +63,8 @@ class WorkerSettings:
     max_batch: int = 1000
     batch_within_seconds: float = 0.002
     data_dir: str | None = None
+    ready_max_lag: int = DEFAULT_MAX_LAG
+    """``/readyz``: messages a held partition may be behind its end."""
     exactly_once: bool = False
     """faust's ``processing_guarantee="exactly_once"`` (Kafka transactions for its offsets and the
     owners changelog), and the outputs published in per-partition transactions."""
@@ -105,7 +108,7 @@ def build_app(settings: WorkerSettings) -> faust.App:
     _add_ledger_agent(app, settings, engine, metrics)
     _follow_rebalances(app, engine, owner_sink)
     app.on_before_shutdown.connect(drain_changelog)  # type: ignore[arg-type]  # see _follow_rebalances
-    _add_pages(app, owners, metrics, engine, settings.partitions)
+    _add_pages(app, owners, metrics, engine, settings)
     app.web.web_app.middlewares.append(guard(settings.http_token))  # type: ignore[attr-defined]  # faust's aiohttp driver
     return app
 
@@ -259,8 +262,10 @@ async def drain_changelog(app: faust.App, **_: Any) -> None:
 
 
 def _add_pages(
-    app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetrics, engine: LiveLedger, partitions: int
+    app: faust.App, owners: TableT[bytes, Any], metrics: WorkerMetrics, engine: LiveLedger, settings: WorkerSettings
 ) -> None:
+    partitions = settings.partitions
+
     @app.page("/owners/{customer_id}")
     @app.table_route(table=owners, match_info="customer_id")
     async def owner_of(web: View, request: Request, customer_id: str) -> Response:
@@ -287,6 +292,22 @@ def _add_pages(
     @app.page("/metrics")
     async def prometheus(web: View, request: Request) -> Response:
         return web.bytes(metrics.render(), content_type=METRICS_CONTENT_TYPE)
+
+    @app.page("/healthz")
+    async def health(web: View, request: Request) -> Response:
+        return web.json({"status": "up"})
+
+    @app.page("/readyz")
+    async def ready(web: View, request: Request) -> Response:
+        def end_of(partition: int) -> int | None:
+            return cast("int | None", app.consumer.highwater(TP(TOUCHPOINTS, partition)))
+
+        held = {tp.partition for tp in app.consumer.assignment() if tp.topic == TOUCHPOINTS}
+        answer = readiness(
+            engine.assigned_once, bool(app.rebalancing), held, {p: s.next_offset for p, s in engine.states.items()}, end_of,
+            settings.ready_max_lag,
+        )
+        return web.json(answer.as_json(), status=200 if answer.ready else 503)
 
 
 def run_worker(settings: WorkerSettings, log_level: str = "INFO") -> None:

@@ -93,6 +93,8 @@ class LiveLedger:
         self._failure: BaseException | None = None
         self._starting = asyncio.Lock()
         self._fenced: set[int] = set()
+        self.assigned_once = False
+        """Whether the group has assigned this worker its partitions (any, or none) at least once."""
         self._settling = LiveSettling()
         self._budget = CacheBudget(settings.state_cache_mb)
         self._scratch: Path | None = None
@@ -157,6 +159,7 @@ class LiveLedger:
         Runs in the background: a partition idle since a crash (or with a ledger
         store that lost its tail) is repaired without waiting for new traffic.
         """
+        self.assigned_once = True
         self._fenced -= partitions
         for partition in partitions:
             if partition not in self.states and partition not in self._catching_up:

@@ -2,8 +2,9 @@
 
 faust serves pages of its own next to ours (``/``, ``/router/``, ``/table/``: who holds which
 partition, table contents); the worker turns off the ones faust lets it, and this middleware
-refuses the rest.  With ``SPOC_HTTP_TOKEN`` set, every request must carry it as a bearer token;
-workers forwarding an ``/owners`` or ``/route`` request to the partition's holder pass the header on.
+refuses the rest.  With ``SPOC_HTTP_TOKEN`` set, every request must carry it as a bearer token
+(but the probes ``/healthz`` and ``/readyz``, which say nothing about customers); workers forwarding an
+``/owners`` or ``/route`` request to the partition's holder pass the header on.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 HTTP_TOKEN_ENV = "SPOC_HTTP_TOKEN"
-OWN_ROUTES = ("/metrics", "/owners/", "/route/")
-"""``/metrics`` exactly, and every path under ``/owners/`` and ``/route/``."""
+PROBES = ("/healthz", "/readyz")
+"""Served without the token: orchestrators' probes carry none, and the answers name no customer."""
+OWN_PATHS = ("/metrics", *PROBES)
+OWN_PREFIXES = ("/owners/", "/route/")
+"""Served: the paths exactly, and every path under the prefixes."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,12 +42,13 @@ def guard(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.S
     @web.middleware
     async def only_own_routes(request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if path != OWN_ROUTES[0] and not any(path.startswith(p) and len(path) > len(p) for p in OWN_ROUTES[1:]):
+        if path not in OWN_PATHS and not any(path.startswith(p) and len(path) > len(p) for p in OWN_PREFIXES):
             return web.json_response(
-                {"error": "not found; this worker serves /owners/{customer_id}, /route/{customer_id} and /metrics"},
+                {"error": "not found; this worker serves /owners/{customer_id}, /route/{customer_id}, /metrics, "
+                          "/healthz and /readyz"},
                 status=404,
             )
-        if expected is not None:
+        if expected is not None and path not in PROBES:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 return web.json_response(

@@ -1,4 +1,4 @@
-"""The worker's HTTP server on a real socket: the project's routes only, the bearer token, and a
+"""The worker's HTTP server on a real socket: the project's routes only, the bearer token, the probes, and a
 bind beyond loopback only when asked for."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from spoc.route_lookup import route_at
 from tests.integration.test_live import _workload
-from tests.live import publish_file, running, wait_for_workers, worker
+from tests.live import publish_file, running, wait_for_workers, wait_until, worker
 from tests.replaying import run_replay
 
 TOKEN = "s3cret-token-for-the-test"
@@ -37,7 +37,8 @@ def test_two_workers_answer_only_their_routes_and_only_with_the_token(
             assert time.monotonic() < deadline, "a worker got no partition"
             time.sleep(0.5)
         first = workers[0]
-        for path in ("/", "/router/", "/table/", "/table/owners/", "/graph/", "/stats/", "/owners/", "/route/", "/metricsx"):
+        for path in ("/", "/router/", "/table/", "/table/owners/", "/graph/", "/stats/", "/owners/", "/route/", "/metricsx",
+                     "/healthzx", "/readyz/x"):
             status, body = first.get(path)
             assert status == 404 and b"this worker serves /owners" in body, path
         assert first.get("/metrics", token="wrong")[0] == 401
@@ -71,3 +72,36 @@ def test_a_bind_beyond_loopback_must_be_asked_for(tmp_path: Path) -> None:
     refused = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert refused.returncode == 2
     assert "--web-public" in refused.stderr and "SPOC_HTTP_TOKEN" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_probes_answer_without_the_token_and_ready_follows_the_catch_up(
+    tmp_path: Path, pipeline_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/healthz`` answers while the process serves; ``/readyz`` answers 503 naming why until the worker holds
+    its partitions, restored and read to within ``--ready-max-lag`` of their ends, then 200 with each lag."""
+    source = _workload(tmp_path, 12_000, seed=43)
+    publish_file(pipeline_bootstrap, source, partitions=3)
+    monkeypatch.setenv("SPOC_HTTP_TOKEN", TOKEN)
+    group = f"spoc-test-{uuid.uuid4().hex[:8]}"
+    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group,
+                         "--ready-max-lag", "50")]) as [only]:
+        seen: list[tuple[int, dict[str, object]]] = []
+
+        def ready() -> bool:
+            try:
+                status, body = only.get("/readyz", token="")
+            except OSError:  # not serving yet
+                return False
+            seen.append((status, orjson.loads(body)))
+            return status == 200
+
+        wait_until(ready, "the worker is ready", explain=only.tail)
+        assert only.get("/healthz", token="") == (200, b'{"status":"up"}')
+        answer = seen[-1][1]
+        assert answer["ready"] is True and answer["reasons"] == []
+        lags = answer["lag"]
+        assert isinstance(lags, dict) and set(lags) == {"0", "1", "2"} and all(n <= 50 for n in lags.values())
+        for status, body in seen[:-1]:
+            assert status == 503 and body["ready"] is False and body["reasons"]
+        wait_for_workers(pipeline_bootstrap, [only])
+        assert only.terminate() == 0
