@@ -3,30 +3,46 @@
 PYTHON ?= $(shell $$(command -v python3.11 || command -v python3) -c 'import sys; print(sys._base_executable)')
 VENV := .venv
 BIN := $(VENV)/bin
-# Installs are pinned: requirements/dev.txt holds every package with its hashes (README, "Pinned installs").
+# Installs are pinned: requirements/dev.txt holds every package with its hashes (README, "Pinned installs");
+# requirements/demo.txt only the runtime and the embedded broker, which is all `make demo` needs.
 LOCK := requirements/dev.txt
+DEMO_LOCK := requirements/demo.txt
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.installed-demo-$(shell cat pyproject.toml $(DEMO_LOCK) | cksum | cut -d' ' -f1)
 # The lock's own tool, pinned with its hash in requirements/lock-tool.txt; only `make lock` uses it.
 TOOLS := out/lock-tool
+# Python 3.13 for `make test-py313` (pyenv's, or one on the PATH).
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: setup lint test test-unit test-apache test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups bench-route clean
+.PHONY: setup lint test test-unit test-apache test-py313 test-wheel test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups bench-route clean
 
 setup: $(STAMP)
 
 # Exactly the locked versions (--require-hashes), then the project itself, built with the
 # locked setuptools (no build isolation, so nothing is resolved from the index on the day).
-$(STAMP): pyproject.toml $(LOCK)
+define install_locked
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(1)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
+endef
+
+$(STAMP): pyproject.toml $(LOCK)
+	$(call install_locked,$(LOCK))
+
+$(DEMO_STAMP): pyproject.toml $(DEMO_LOCK)
+	$(call install_locked,$(DEMO_LOCK))
 
 # Re-resolves every pin to the newest version pyproject.toml allows, on purpose. Run
 # `make test-latest` first to see whether the newest versions pass; then review the diff.
 lock: $(TOOLS)/.installed
 	$(TOOLS)/bin/uv pip compile --quiet --upgrade --universal --python-version 3.11 --generate-hashes \
-		pyproject.toml requirements/build.in --extra test --extra postgres --extra lint -o $(LOCK)
+		pyproject.toml requirements/build.in --extra test --extra postgres --extra lint --extra demo -o $(LOCK)
+	$(TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml requirements/build.in --extra demo -c $(LOCK) -o $(DEMO_LOCK)
+	$(TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml requirements/build.in -c $(LOCK) -o requirements/runtime.txt
 
 $(TOOLS)/.installed: requirements/lock-tool.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -56,6 +72,20 @@ lint: setup
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit
 
+# The unit suite on Python 3.13 (out/venv-3.13, the same lock), then the wheel smoke test on it.
+test-py313: setup
+	@test -x "$(PY313)" || { echo "no Python 3.13 found: install it (pyenv install 3.13) or pass PY313=/path/to/python3.13" >&2; exit 1; }
+	rm -rf out/venv-3.13
+	$(PY313) -m venv out/venv-3.13
+	out/venv-3.13/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	out/venv-3.13/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	out/venv-3.13/bin/python -m pytest -p no:cacheprovider tests/unit
+	scripts/wheel-smoke $(PY313)
+
+# A wheel of this checkout in a fresh venv outside it (runtime dependencies only): simulate, replay, report.
+test-wheel: setup
+	scripts/wheel-smoke $(PYTHON)
+
 # The integration tests again, against Apache Kafka from Maven Central jars (Java 17+ and Maven).
 test-apache: setup
 	SPOC_TEST_BROKER=apache $(BIN)/python -m pytest tests/integration
@@ -67,7 +97,8 @@ fuzz: setup
 	cd out && ../$(BIN)/python ../tests/fuzz/fuzz_intake.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 		-timeout=10 -dict=../tests/fuzz/events.dict fuzz-corpus ../tests/fuzz/seeds
 
-demo: setup
+# The runtime and the embedded broker only; a .venv that `make test` set up has them too.
+demo: $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
 	$(BIN)/spoc demo
 
 bench: setup

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-from scipy.stats import binomtest
+from statistics import NormalDist
 
 CONFIDENCE = 0.95
+# The two-sided normal quantile for CONFIDENCE (1.959963984540054 at 95 %); projections/views.sql
+# spells the same constant in its wilson_low/wilson_high macros.
+_Z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+
+
+def wilson_interval(hits: int, total: int, z: float = _Z) -> tuple[float, float]:
+    """The Wilson score interval of ``hits`` successes in ``total`` trials, clamped to [0, 1]."""
+    p = hits / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +34,4 @@ class Proportion:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        if not self.total:
-            return None
-        ci = binomtest(self.hits, self.total).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-        return float(ci.low), float(ci.high)
+        return wilson_interval(self.hits, self.total) if self.total else None

@@ -81,6 +81,13 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_default_policy(args: argparse.Namespace) -> int:
+    from spoc.policy_file import default_policy_text
+
+    sys.stdout.write(default_policy_text())
+    return 0
+
+
 def _followups(args: argparse.Namespace) -> int:
     from reports.followups import print_follow_ups
 
@@ -515,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--policy", metavar="FILE",
-        help="a policy TOML file (policies/default.toml documents every number) for a what-if run: "
+        help="a policy TOML file (`spoc policy` prints the default, every number documented) for a what-if run: "
         "write it to its own --db and compare with `spoc compare`",
     )
     replay.add_argument("--progress", action="store_true", help="show lines read on stderr")
@@ -547,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--max-rows", type=int, default=50, metavar="N", help="rows to print at most (default: 50)")
     sql.add_argument("--csv", action="store_true", help="print every row as CSV instead of a table")
     sql.set_defaults(run=_sql)
+
+    policy = commands.add_parser(
+        "policy", help="print the default policy file (every number, explained) to start a what-if from",
+        description="Prints the SPEC's default policy as TOML; save it, edit a copy, and pass it with --policy.",
+    )
+    policy.set_defaults(run=_print_default_policy)
 
     compare = commands.add_parser(
         "compare", help="how two analytics files (two policies, same input) differ",
@@ -723,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--policy", metavar="FILE",
-        help="a policy TOML file (policies/default.toml documents every number); its facts carry it to "
+        help="a policy TOML file (`spoc policy` prints the default, every number documented); its facts carry it to "
         "`spoc project`, and its ledger store keeps it: restart the worker with the same file",
     )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -185,5 +185,6 @@ Files:
 Try:
   {spoc} sql --db {files.db} "SELECT * FROM silo_paths LIMIT 5"
   {spoc} owner {customer} --db {files.db}
-  {spoc} replay {files.company} --db out/what-if.duckdb --policy policies/default.toml   # edit a copy first
+  {spoc} policy > out/what-if.toml   # the default policy, every number explained: edit one, then
+  {spoc} replay {files.company} --db out/what-if.duckdb --policy out/what-if.toml
   {spoc} compare {files.db} out/what-if.duckdb""")

