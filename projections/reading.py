@@ -17,7 +17,10 @@ from ledger.errors import TerminalError
 from projections.duckdb_store import FACT_TABLES, quoted, views_sql
 
 
-def read_analytics(path: str | Path, *, as_of: datetime | None = None) -> duckdb.DuckDBPyConnection:
+def read_analytics(
+    path: str | Path, *, as_of: datetime | None = None, writes_to: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """``writes_to``: the one directory ``COPY … TO`` may write into (``spoc export``); none by default."""
     path = Path(path)
     if not path.is_file():
         raise TerminalError(
@@ -45,8 +48,11 @@ def read_analytics(path: str | Path, *, as_of: datetime | None = None) -> duckdb
         con.execute("DELETE FROM spoc_settings WHERE key = 'as_of'")
         con.execute("INSERT INTO spoc_settings VALUES ('as_of', ?)", [as_of.isoformat()])
     con.execute(views_sql())
-    # A reader reads: no ATTACH of other files (the one attached stays read-only), no COPY TO, no
-    # extensions, no network; and no query can switch these back (`spoc sql` runs the user's SQL here).
+    # A reader reads: no ATTACH of other files (the one attached stays read-only), no COPY TO (but into
+    # ``writes_to``), no extensions, no network; and no query can switch these back (`spoc sql` runs
+    # the user's SQL here).
+    if writes_to is not None:
+        con.execute("SET allowed_directories = $dirs", {"dirs": [f"{writes_to.resolve()}/"]})
     con.execute("SET enable_external_access = false; SET autoinstall_known_extensions = false; "
                 "SET autoload_known_extensions = false; SET lock_configuration = true")
     return con

@@ -98,6 +98,17 @@ def _followups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from projections.export import MANIFEST, export_parquet
+
+    exported = export_parquet(args.db, args.parquet, as_of=parse_timestamp(args.as_of) if args.as_of else None)
+    width = max(map(len, exported.rows))
+    for name, rows in exported.rows.items():
+        print(f"{name:<{width}}  {rows:>12,} rows")
+    print(f"as of {exported.as_of.isoformat()}: {exported.directory.resolve()} ({MANIFEST} lists these counts)")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from reports.compare import compare, render
     from reports.terminal import console
@@ -560,6 +571,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints the SPEC's default policy as TOML; save it, edit a copy, and pass it with --policy.",
     )
     policy.set_defaults(run=_print_default_policy)
+
+    export = commands.add_parser(
+        "export", help="write the SPEC tables and views as Parquet files, for tools beyond DuckDB",
+        description="Every SPEC §7 table and view as DIR/NAME.parquet (touchpoints and handoffs split by month "
+        "into DIR/NAME/month=YYYY-MM/); earlier exports in DIR are replaced. docs/analytics.md describes each.",
+    )
+    export.add_argument("--db", required=True, metavar="PATH")
+    export.add_argument("--parquet", required=True, metavar="DIR", help="the directory to write (created if missing)")
+    export.add_argument("--as-of", metavar="TIMESTAMP", help="the views' as_of (default: the file's)")
+    export.set_defaults(run=_export)
 
     compare = commands.add_parser(
         "compare", help="how two analytics files (two policies, same input) differ",
