@@ -170,13 +170,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _owner(args: argparse.Namespace) -> int:
-    from reports.formatting import as_data
-    from spoc.owner_lookup import owner_at
+    from spoc.owner_lookup import NoOwner, owner_at
 
     answer = owner_at(args.db, args.customer_id, parse_timestamp(args.at) if args.at else None)
-    if answer is None:
-        when = f" at {args.at}" if args.at else ""
-        print(f"customer {as_data(args.customer_id)} has no owner{when} in {args.db}")
+    if isinstance(answer, NoOwner):
+        print(answer.render(args.db))
         return 1
     print(answer.render())
     return 0

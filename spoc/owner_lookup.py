@@ -40,12 +40,36 @@ class OwnerAnswer:
         return "\n".join(lines)
 
 
-def owner_at(db: str | Path, customer_id: str, at: datetime | None) -> OwnerAnswer | None:
-    """The owner period covering ``at`` (default: now, i.e. the latest period)."""
+@dataclass(frozen=True)
+class NoOwner:
+    """Why there is no owner period to show: the customer is not in the file, or not yet owned."""
+
+    customer_id: str
+    at: datetime | None
+    first_seen: datetime | None
+    touches: int
+
+    def render(self, db: str | Path) -> str:
+        customer = as_data(self.customer_id)
+        if self.first_seen is None:
+            return (f"customer {customer} is not in {db}: no accepted touchpoint names it "
+                    "(check the id; or it is not replayed yet, or was erased)")
+        if self.at is not None and self.first_seen > self.at:
+            return f"customer {customer} had no owner at {self.at.isoformat()}: first seen {self.first_seen.isoformat()}"
+        when = f" at {self.at.isoformat()}" if self.at is not None else ""
+        return (f"customer {customer} has no owner{when}: seen since {self.first_seen.isoformat()} "
+                f"({self.touches:,} touches), none of them made an employee its owner yet (SPEC §3)")
+
+
+def owner_at(db: str | Path, customer_id: str, at: datetime | None) -> OwnerAnswer | NoOwner:
+    """The owner period covering ``at`` (default: now, i.e. the latest period), or why there is none."""
     if not Path(db).is_file():
         raise UsageError(f"no analytics file at {db}; create it with `spoc replay INPUT --db {db}`")
     with duckdb.connect(str(db), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
+        seen = con.execute(
+            "SELECT min(occurred_at), count(*) FROM touchpoints WHERE customer_id = $customer", {"customer": customer_id}
+        ).fetchone()
         row = con.execute(
             """
             SELECT owner_id, valid_from, valid_to, reason, event_id, affinities
@@ -58,7 +82,8 @@ def owner_at(db: str | Path, customer_id: str, at: datetime | None) -> OwnerAnsw
             {"customer": customer_id, "at": at},
         ).fetchone()
     if row is None:
-        return None
+        first_seen, touches = seen if seen else (None, 0)
+        return NoOwner(customer_id, at, first_seen, touches)
     owner_id, since, until, reason, event_id, affinities = row
     return OwnerAnswer(
         customer_id, owner_id, since, until, reason, event_id, orjson.loads(affinities) if affinities else {}

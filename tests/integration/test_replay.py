@@ -249,7 +249,14 @@ def test_cli_summary_owner_lookup_and_errors(tmp_path: Path, story: Path) -> Non
     past = subprocess.run([*spoc, "owner", "c1", "--db", str(db), "--at", "2024-01-05T00:00:00Z"], capture_output=True, text=True, check=True).stdout
     assert "alice" in past and "first_productive_contact" in past
     none = subprocess.run([*spoc, "owner", "nobody", "--db", str(db)], capture_output=True, text=True)
-    assert none.returncode == 1
+    assert none.returncode == 1 and "nobody is not in" in none.stdout and "no accepted touchpoint names it" in none.stdout
+    before = subprocess.run([*spoc, "owner", "c1", "--db", str(db), "--at", "2023-01-01T00:00:00Z"], capture_output=True, text=True)
+    assert before.returncode == 1 and "had no owner at 2023-01-01T00:00:00+00:00: first seen 2024-" in before.stdout
+    unowned_db = tmp_path / "unowned.duckdb"
+    self_service = write_jsonl(tmp_path / "self-service.jsonl", [tp("s1", day(3), "c9", None, channel="portal", outcome="unresolved")])
+    subprocess.run([*spoc, "replay", str(self_service), "--db", str(unowned_db)], capture_output=True, check=True)
+    unowned = subprocess.run([*spoc, "owner", "c9", "--db", str(unowned_db)], capture_output=True, text=True)
+    assert unowned.returncode == 1 and "c9 has no owner: seen since 2024-" in unowned.stdout and "(1 touches)" in unowned.stdout
     missing = subprocess.run([*spoc, "replay", str(tmp_path / "nope.jsonl"), "--db", str(db)], capture_output=True, text=True)
     assert missing.returncode == 2 and "input file not found" in missing.stderr and "Traceback" not in missing.stderr
     folder = subprocess.run([*spoc, "replay", str(tmp_path), "--db", str(db)], capture_output=True, text=True)
