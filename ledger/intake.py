@@ -18,7 +18,7 @@ from ledger.followups import Announcement, FollowUpFact
 from ledger.policy import Policy
 from ledger.records import ControlFact, Erasure, LedgerRecord, Position, TouchFact
 from schemas.events import EmployeeAway, EmployeeDeparted, EmployeeReturned, Touchpoint
-from schemas.validation import EVENT_ID_CONFLICT, Rejection, content_digest, decode
+from schemas.validation import EVENT_ID_CONFLICT, WRONG_KEY, Rejection, content_digest, decode
 
 BROADCAST = (EmployeeDeparted, EmployeeAway, EmployeeReturned)
 """Events that concern every customer: each partition applies them (SPEC §6, §9)."""
@@ -50,6 +50,16 @@ class IntakeCounts:
     accepted: int = 0
     duplicates: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+def wrong_key(key: bytes, customer_id: str) -> Rejection:
+    shown = key[:64].decode("utf-8", "backslashreplace") + ("…" if len(key) > 64 else "")
+    return Rejection(
+        WRONG_KEY,
+        f"the message key {shown!r} is not its customer_id {customer_id!r}; key every message by its "
+        "customer_id, so that one partition holds all of a customer's events in order",
+        "customer_id",
+    )
 
 
 def conflict(event_id: str) -> Rejection:
@@ -86,12 +96,22 @@ class Intake:
         self._controls: list[ControlFact] = []
         self._rejected: list[RejectedInput] = []
 
-    def take(self, raw: bytes, position: Position, *, reporting: bool = True) -> None:
-        """Process one raw message (a JSONL line or a Kafka message value)."""
+    def take(self, raw: bytes, position: Position, *, reporting: bool = True, key: bytes | None = None) -> None:
+        """Process one raw message (a JSONL line or a Kafka message value).
+
+        ``key``: a Kafka message's key. A customer's event keyed by anything but its
+        ``customer_id`` is rejected (``wrong_key``): the producer's partitioner may have put it
+        in another partition than the customer's other events. Broadcasts and unkeyed messages
+        (and file lines) are not checked.
+        """
         event = decode(raw)
         if isinstance(event, Rejection):
             if reporting:
                 self._reject(event, raw, position)
+            return
+        if key is not None and not isinstance(event, BROADCAST) and key != event.customer_id.encode():
+            if reporting:
+                self._reject(wrong_key(key, event.customer_id), raw, position)
             return
         verdict = self.dedup.check(event.event_id, content_digest(event))
         if verdict is not Verdict.NEW:

@@ -40,11 +40,13 @@ NAIVE_TIMESTAMP = "naive_timestamp"
 INVALID_TIMESTAMP = "invalid_timestamp"
 UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
 EVENT_ID_CONFLICT = "event_id_conflict"
+WRONG_KEY = "wrong_key"
+"""A Kafka message keyed by something other than its ``customer_id`` (SPEC §2: keyed by customer)."""
 
 REASONS = (
     TOO_LARGE, INVALID_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, INVALID_VALUE,
     UNKNOWN_ENUM_VALUE, UNKNOWN_TYPE, NAIVE_TIMESTAMP, INVALID_TIMESTAMP,
-    UNKNOWN_SCHEMA_VERSION, EVENT_ID_CONFLICT,
+    UNKNOWN_SCHEMA_VERSION, EVENT_ID_CONFLICT, WRONG_KEY,
 )
 
 

@@ -132,7 +132,10 @@ class ReplayPass:
         """
         take = self.intake.take
         for message in messages:
-            take(message.value, Position(source, message.offset, message.offset), reporting=not message.broadcast_copy)
+            take(
+                message.value, Position(source, message.offset, message.offset),
+                reporting=not message.broadcast_copy, key=message.key,
+            )
         self.seq += len(messages)
         self.flush(source, source, messages[-1].offset if messages else None)
         settle()

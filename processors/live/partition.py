@@ -132,7 +132,9 @@ class PartitionLedger:
         facts: list[tuple[int, bytes]] = []
         for message in messages:
             offset = message.offset
-            intake.take(message.value, Position(source, offset, offset), reporting=not message.broadcast_copy)
+            intake.take(
+                message.value, Position(source, offset, offset), reporting=not message.broadcast_copy, key=message.key
+            )
             batch = intake.drain()
             if recorded is None or offset > recorded:
                 effects.records.extend(batch.records)
