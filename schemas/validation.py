@@ -78,9 +78,19 @@ _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 
 
 def decode(raw: bytes) -> InputEvent | Rejection:
-    """Decode one message. Never raises for bad input: returns a :class:`Rejection`."""
+    """Decode one message. Never raises for bad input: returns a :class:`Rejection`.
+
+    A message in the Confluent wire format (a Schema Registry serializer's: magic byte 0, a
+    4-byte schema id, then the JSON) is read from its JSON and validated against this schema,
+    whichever registered schema the id names. JSON text never starts with a zero byte, so the
+    two are told apart by the first byte alone.
+    """
     if len(raw) > MAX_MESSAGE_BYTES:
         return Rejection(TOO_LARGE, f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    if raw[:1] == b"\x00":
+        if len(raw) <= 5:
+            return Rejection(INVALID_JSON, "a Confluent wire-format header (zero byte, 4-byte schema id) with nothing after it")
+        raw = raw[5:]
     try:
         try:
             touchpoint = _touchpoint_decoder.decode(raw)

@@ -1,4 +1,5 @@
-"""A customer's event keyed by anything but its customer_id is dead-lettered as wrong_key (SPEC §2)."""
+"""Producers' framing: a customer's event keyed by anything but its customer_id is dead-lettered as wrong_key
+(SPEC §2); the Confluent wire format is read from its JSON."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import orjson
 from ledger.intake import Intake
 from ledger.policy import DEFAULT_POLICY
 from ledger.records import Position
+from schemas import Rejection, Touchpoint, decode
 
 TOUCH = {
     "event_id": "e1", "occurred_at": "2024-01-01T09:00:00Z", "customer_id": "c1", "channel": "phone",
@@ -48,3 +50,20 @@ def test_a_long_hostile_key_is_shown_shortened_and_as_text() -> None:
 def test_a_stream_that_does_not_report_rejects_silently() -> None:
     intake = _take(TOUCH, b"c2", reporting=False)
     assert not intake.drain().rejected and intake.counts.rejected == {}
+
+
+def test_the_confluent_wire_format_is_read_from_its_json() -> None:
+    """A Schema Registry serializer's framing (zero byte, 4-byte schema id) before the JSON."""
+    framed = b"\x00" + (1234).to_bytes(4, "big") + orjson.dumps(TOUCH)
+    plain = decode(orjson.dumps(TOUCH))
+    assert decode(framed) == plain and isinstance(plain, Touchpoint)
+    assert decode(framed[:5]) == Rejection(
+        "invalid_json", "a Confluent wire-format header (zero byte, 4-byte schema id) with nothing after it"
+    )
+    bad = decode(b"\x00\x00\x00\x00\x01" + orjson.dumps({**TOUCH, "channel": "pigeon"}))
+    assert isinstance(bad, Rejection) and (bad.reason, bad.field) == ("unknown_enum_value", "channel")
+    # The same event framed and plain is one event: the second is a duplicate delivery.
+    intake = Intake(DEFAULT_POLICY)
+    intake.take(framed, Position("t:0", 0, 0), key=b"c1")
+    intake.take(orjson.dumps(TOUCH), Position("t:0", 1, 1), key=b"c1")
+    assert (intake.counts.accepted, intake.counts.duplicates) == (1, 1)
