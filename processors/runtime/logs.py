@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_FORMAT = "%(levelname)s %(name)s %(message)s"
 
 
 def json_logging_config(level: str = "INFO") -> dict[str, Any]:
@@ -16,7 +16,9 @@ def json_logging_config(level: str = "INFO") -> dict[str, Any]:
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
                 "fmt": JSON_FORMAT,
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+                # RFC 3339 in UTC ("2026-12-05T06:40:56.659000+00:00"), whatever the host's time zone.
+                "timestamp": "time",
+                "rename_fields": {"levelname": "level", "name": "logger"},
             },
         },
         # aiokafka's error for every attempt to reach a lost broker becomes a few lines (kafka_outage).

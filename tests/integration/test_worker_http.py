@@ -3,6 +3,7 @@ bind beyond loopback only when asked for."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +66,13 @@ def test_two_workers_answer_only_their_routes_and_only_with_the_token(
         assert first.get("/metrics")[0] == 200
         for each in workers:
             assert each.terminate() == 0
+    # Their logs: JSON objects only, each with an RFC 3339 time in UTC.
+    for i in range(2):
+        lines = (tmp_path / f"worker{i}.log").read_bytes().splitlines()
+        assert len(lines) > 10
+        for line in lines:
+            fields = orjson.loads(line)
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", fields["time"]), line
 
 
 def test_a_bind_beyond_loopback_must_be_asked_for(tmp_path: Path) -> None:
