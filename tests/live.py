@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -182,6 +183,34 @@ def read_values(bootstrap: str, topic: str) -> list[bytes]:
 
 def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return [orjson.loads(value) for value in read_values(bootstrap, topic)]
+
+
+# The CloudEvents ``type`` of each public topic's events, spelled out here rather than taken from the code.
+CLOUDEVENT_TYPES = {
+    "spoc.owner-changed": {"OwnerAssigned": "io.spoc-ledger.owner.assigned.v1", "OwnerChanged": "io.spoc-ledger.owner.changed.v1"},
+    "spoc.follow-ups": {f"FollowUp{s.title()}": f"io.spoc-ledger.follow-up.{s}.v1" for s in ("due", "done", "dropped")},
+    "spoc.handoffs": {"Handoff": "io.spoc-ledger.handoff.v1"},
+}
+
+
+def assert_cloudevent_headers(bootstrap: str, topic: str) -> int:
+    """Every message of a public topic carries the CloudEvents Kafka binding's ``ce_*`` headers (binary mode),
+    agreeing with its body; returns how many were checked."""
+    records = read_records(bootstrap, topic)
+    for record in records:
+        headers = {name: value.decode() for name, value in record.headers}
+        body = orjson.loads(record.value)
+        event_type = body["event_type"]
+        expected_type = CLOUDEVENT_TYPES[topic][event_type] if topic in CLOUDEVENT_TYPES else (
+            f"io.spoc-ledger.relationship.{event_type}.v1")
+        event_id = body.get("ledger_event_id") or body["idempotency_key"]
+        assert {k: v for k, v in headers.items() if k.startswith("ce_") or k == "content-type"} == {
+            "ce_specversion": "1.0", "ce_id": event_id, "ce_source": f"/spoc-ledger/{topic.removeprefix('spoc.')}",
+            "ce_type": expected_type, "ce_subject": body["customer_id"], "ce_time": headers["ce_time"],
+            "content-type": "application/json",
+        }, record
+        assert datetime.fromisoformat(headers["ce_time"]) == datetime.fromisoformat(body["occurred_at"])
+    return len(records)
 
 
 @contextmanager

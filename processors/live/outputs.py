@@ -32,6 +32,7 @@ from projections.duckdb_store import (
     repeat_row,
     touch_row,
 )
+from schemas.cloudevents import FOLLOW_UP_KIND, HANDOFF_KIND, OWNER_CHANGED_KIND, RELATIONSHIP_KIND, kafka_headers
 from schemas.facts import (
     FACTS_VERSION,
     ControlFactV1,
@@ -212,17 +213,23 @@ def outputs_for(batch: Batch, offset: int, key: bytes | None, topic: str, partit
 
     owner_changes = 0
     for index, record in enumerate(batch.records):
-        customer_key = record.customer_id.encode()
-        message = ledger_event_message(record.customer_id, record.event)
-        emit(RELATIONSHIP_EVENTS, customer_key, _encode(message), index)
+        customer, customer_key = record.customer_id, record.customer_id.encode()
+        message = ledger_event_message(customer, record.event)
+        emit(RELATIONSHIP_EVENTS, customer_key, _encode(message), index, kafka_headers(
+            RELATIONSHIP_KIND, message.event_type, message.ledger_event_id, customer, message.occurred_at))
         if isinstance(record.event, OWNER_EVENTS):
-            emit(OWNER_CHANGED, customer_key, _encode(owner_changed_message(message)), owner_changes)
+            emit(OWNER_CHANGED, customer_key, _encode(owner_changed_message(message)), owner_changes, kafka_headers(
+                OWNER_CHANGED_KIND, message.event_type, message.ledger_event_id, customer, message.occurred_at))
             owner_changes += 1
     handoffs = (fact for fact in batch.touches if fact.handoff is not None)
     for index, fact in enumerate(handoffs):
-        emit(HANDOFFS, fact.touch.customer_id.encode(), _encode(handoff_message(fact)), index)
+        handoff = handoff_message(fact)
+        emit(HANDOFFS, handoff.customer_id.encode(), _encode(handoff), index, kafka_headers(
+            HANDOFF_KIND, handoff.event_type, handoff.idempotency_key, handoff.customer_id, handoff.occurred_at))
     for index, announcement in enumerate(batch.announcements):
-        emit(FOLLOW_UPS, announcement.customer_id.encode(), _encode(follow_up_message(announcement)), index)
+        notice = follow_up_message(announcement)
+        emit(FOLLOW_UPS, notice.customer_id.encode(), _encode(notice), index, kafka_headers(
+            FOLLOW_UP_KIND, notice.event_type, notice.idempotency_key, notice.customer_id, notice.occurred_at))
     for index, rejected in enumerate(batch.rejected):
         emit(TOUCHPOINTS_DLQ, key, rejected.raw, index, dead_letter_headers(rejected, topic, partition))
     return out

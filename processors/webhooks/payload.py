@@ -16,39 +16,30 @@ from standardwebhooks import Webhook
 
 from ledger.errors import TerminalError
 from processors.kafka.topics import FOLLOW_UPS, HANDOFFS, OWNER_CHANGED
+from schemas.cloudevents import FOLLOW_UP_KIND, HANDOFF_KIND, OWNER_CHANGED_KIND, EventKind
 from schemas.ledger_messages import FollowUpEventV1, HandoffEventV1, OwnerChangedV1
 
 
 @dataclass(frozen=True)
 class NoticeContract:
-    """How one topic's messages become CloudEvents: their struct, its id field and the event types."""
+    """How one topic's messages become CloudEvents: their struct, its id field and the event kind."""
 
     struct: type[OwnerChangedV1] | type[FollowUpEventV1] | type[HandoffEventV1]
     name: str
-    source: str
-    types: dict[str, str]
-    """CloudEvents ``type`` by the message's ``event_type``."""
+    kind: EventKind
+    """The CloudEvents ``source`` and ``type`` by the message's ``event_type`` (the topic's ``ce_*`` headers' too)."""
     webhook_id: Callable[[Any], str]
 
 
 CONTRACTS = {
     OWNER_CHANGED: NoticeContract(
-        OwnerChangedV1, "an owner-changed v1 event", "/spoc-ledger/owner-changed",
-        {"OwnerAssigned": "io.spoc-ledger.owner.assigned.v1", "OwnerChanged": "io.spoc-ledger.owner.changed.v1"},
-        lambda change: change.ledger_event_id,
+        OwnerChangedV1, "an owner-changed v1 event", OWNER_CHANGED_KIND, lambda change: change.ledger_event_id,
     ),
     FOLLOW_UPS: NoticeContract(
-        FollowUpEventV1, "a follow-up v1 event", "/spoc-ledger/follow-ups",
-        {
-            "FollowUpDue": "io.spoc-ledger.follow-up.due.v1",
-            "FollowUpDone": "io.spoc-ledger.follow-up.done.v1",
-            "FollowUpDropped": "io.spoc-ledger.follow-up.dropped.v1",
-        },
-        lambda notice: notice.idempotency_key,
+        FollowUpEventV1, "a follow-up v1 event", FOLLOW_UP_KIND, lambda notice: notice.idempotency_key,
     ),
     HANDOFFS: NoticeContract(
-        HandoffEventV1, "a handoff v1 event", "/spoc-ledger/handoffs", {"Handoff": "io.spoc-ledger.handoff.v1"},
-        lambda notice: notice.idempotency_key,
+        HandoffEventV1, "a handoff v1 event", HANDOFF_KIND, lambda notice: notice.idempotency_key,
     ),
 }
 """The topics ``spoc notify`` delivers."""
@@ -81,8 +72,8 @@ def webhook_event(value: bytes, topic: str = OWNER_CHANGED) -> WebhookEvent:
     event = CloudEvent(
         attributes={
             "id": webhook_id,
-            "source": contract.source,
-            "type": contract.types[notice.event_type],
+            "source": contract.kind.source,
+            "type": contract.kind.type_of(notice.event_type),
             "subject": notice.customer_id,
             "time": notice.occurred_at,
             "datacontenttype": "application/json",

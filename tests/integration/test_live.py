@@ -46,6 +46,7 @@ from processors.live.app import OWNERS_CHANGELOG_CONFIGS
 from projections.duckdb_store import VIEWS
 from spoc.policy_file import load_policy
 from tests.live import (
+    assert_cloudevent_headers,
     expected_follow_up_notices,
     project,
     publish_file,
@@ -122,6 +123,8 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
     assert len(read_values(bootstrap, TOUCHPOINTS_DLQ)) == len(expected["rejected_events"])
     _assert_follow_ups_noticed_once(bootstrap, replayed, policy)
     _assert_handoffs_published_once(bootstrap, replayed, _erased(source))
+    for topic in (RELATIONSHIP_EVENTS, OWNER_CHANGED, FOLLOW_UPS, HANDOFFS):
+        assert assert_cloudevent_headers(bootstrap, topic) > 0, topic
 
 
 HANDOFF_FIELDS = (
