@@ -43,6 +43,8 @@ lock: $(TOOLS)/.installed
 		pyproject.toml requirements/build.in --extra demo -c $(LOCK) -o $(DEMO_LOCK)
 	$(TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 		pyproject.toml requirements/build.in -c $(LOCK) -o requirements/runtime.txt
+	$(TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		pyproject.toml requirements/build.in --extra postgres -c $(LOCK) -o requirements/image.txt
 
 $(TOOLS)/.installed: requirements/lock-tool.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -68,6 +70,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint --failure-threshold info Dockerfile; else echo "hadolint not installed (x86-64 Linux only): Dockerfile not linted"; fi
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit
