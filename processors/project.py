@@ -15,6 +15,7 @@ never block the sink and never see half a batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from msgspec.structs import astuple
+from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.errors import TerminalError
 from ledger.policy import Policy
@@ -42,10 +44,14 @@ from processors.kafka.topics import (
     unreachable,
 )
 from processors.runtime.failpoints import failpoint
+from processors.runtime.prometheus import new_registry
 from projections.duckdb_store import COPY_SUFFIX, AnalyticsStore, compact, quoted, remove_stale_copies
 from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV1
 
 log = logging.getLogger("spoc.sink")
+LAG_EVERY_SECONDS = 5.0
+"""How often the sink asks the broker for the facts partitions' ends (``spoc_sink_lag``)."""
+TOPIC_WAIT_SECONDS = 1.0
 
 OFFSETS_DDL = (
     "CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT, "
@@ -131,9 +137,39 @@ class FactRows:
                 self.latest = facts.at
 
 
+class SinkMetrics:
+    """What ``spoc project --metrics-port`` serves."""
+
+    def __init__(self) -> None:
+        self.registry = r = new_registry("sink")
+        self.messages = Counter(
+            "spoc_sink_input_messages", "Input messages whose facts were written to the working file (a facts message "
+            "carries many), by the topic the facts came from", ["topic"], registry=r,
+        )
+        self.redelivered = Counter(
+            "spoc_sink_facts_redelivered", "Facts messages skipped as delivered twice (a producer retry)", ["topic"],
+            registry=r,
+        )
+        self.erasures = Counter("spoc_sink_erasures", "Customers erased from the file", registry=r)
+        self.lag = Gauge(
+            "spoc_sink_lag", "Facts messages not yet written, by partition (refreshed every few seconds)",
+            ["topic", "partition"], registry=r,
+        )
+        self.write_seconds = Histogram(
+            "spoc_sink_write_seconds", "Time to append one fetch's rows and offsets in one transaction",
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30), registry=r,
+        )
+        self.snapshots = Counter("spoc_sink_snapshots_published", "Copies of the file published to --db", registry=r)
+        self.snapshot_time = Gauge(
+            "spoc_sink_snapshot_published_timestamp_seconds", "When the copy analysts read was last published (Unix time)",
+            registry=r,
+        )
+
+
 class Sink:
-    def __init__(self, settings: SinkSettings) -> None:
+    def __init__(self, settings: SinkSettings, metrics: SinkMetrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or SinkMetrics()
         self.working = settings.db.with_name(settings.db.name + ".sink")
         self.store = self._open()
         self.policy = settings.policy
@@ -180,6 +216,10 @@ class Sink:
 
     def write(self, fetched: dict[TopicPartition, list[Any]]) -> int:
         """Append one fetch's rows and the partitions' next offsets in one transaction."""
+        with self.metrics.write_seconds.time():
+            return self._write(fetched)
+
+    def _write(self, fetched: dict[TopicPartition, list[Any]]) -> int:
         rows = FactRows()
         written_up_to = dict(self.written_up_to)
         redelivered = 0
@@ -221,7 +261,10 @@ class Sink:
             raise
         failpoint("sink-after-commit")
         self.written_up_to = written_up_to
+        self.metrics.messages.labels(FACTS).inc(rows.messages)
+        self.metrics.erasures.inc(len(rows.erasures))
         if redelivered:
+            self.metrics.redelivered.labels(FACTS).inc(redelivered)
             self.redelivered += redelivered
             log.warning("skipped facts delivered twice", extra={"messages": redelivered, "total": self.redelivered})
         self.messages += rows.messages
@@ -284,6 +327,8 @@ class Sink:
         if self.messages:  # a publish of facts this process wrote: mid-work, not start-up
             failpoint(point)
         os.replace(staging, target)
+        self.metrics.snapshots.inc()
+        self.metrics.snapshot_time.set_to_current_time()
         self._copy_seconds = time.perf_counter() - started
         self._published_at = now
         self._dirty = False
@@ -293,9 +338,15 @@ class Sink:
         self.store.close()
 
 
-async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None) -> int:
-    """Follow ``spoc.facts`` into the DuckDB file until ``stopping`` is set; returns messages written."""
-    sink = Sink(settings)
+async def run_sink(
+    settings: SinkSettings, stopping: asyncio.Event, progress: Callable[[int], None] | None = None,
+    metrics: SinkMetrics | None = None,
+) -> int:
+    """Follow ``spoc.facts`` into the DuckDB file until ``stopping`` is set; returns messages written.
+
+    Started before the worker has created ``spoc.facts``, it waits for the topic (a batch run,
+    ``stop_when_caught_up``, refuses instead)."""
+    sink = Sink(settings, metrics)
     consumer = reader(settings.bootstrap, fetch_max_bytes=FETCH_BYTES, max_partition_fetch_bytes=FETCH_BYTES)
     try:
         await consumer.start()
@@ -304,9 +355,9 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
         sink.close()
         raise unreachable(settings.bootstrap, error) from None
     try:
-        partitions = list(range((await partition_counts(settings.bootstrap, (FACTS,))).get(FACTS, 0)))
-        if not partitions:
-            raise TopicLayoutError(f"topic {FACTS} does not exist yet; start `spoc worker` first, it creates it")
+        partitions = await _facts_partitions(settings, stopping)
+        if not partitions:  # stopped while waiting
+            return 0
         tps = [TopicPartition(FACTS, p) for p in partitions]
         consumer.assign(tps)
         stored = sink.offsets()
@@ -316,7 +367,12 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
             else:
                 await consumer.seek_to_beginning(tp)
         log.info("sink started", extra={"db": str(settings.db), "partitions": partitions, "resume": stored})
+        lag_measured_at = 0.0
         while not stopping.is_set():
+            if time.monotonic() - lag_measured_at >= LAG_EVERY_SECONDS:
+                lag_measured_at = time.monotonic()
+                for tp, end in (await consumer.end_offsets(tps)).items():
+                    sink.metrics.lag.labels(FACTS, str(tp.partition)).set(max(0, end - await consumer.position(tp)))
             fetched = await consumer.getmany(timeout_ms=200)
             if fetched:
                 await asyncio.to_thread(sink.write, fetched)
@@ -332,6 +388,23 @@ async def run_sink(settings: SinkSettings, stopping: asyncio.Event, progress: Ca
     finally:
         await consumer.stop()
         sink.close()
+
+
+async def _facts_partitions(settings: SinkSettings, stopping: asyncio.Event) -> list[int]:
+    """The facts topic's partitions, once it exists (empty if stopped before)."""
+    waiting = False
+    while not stopping.is_set():
+        count = (await partition_counts(settings.bootstrap, (FACTS,))).get(FACTS, 0)
+        if count:
+            return list(range(count))
+        if settings.stop_when_caught_up:
+            raise TopicLayoutError(f"topic {FACTS} does not exist yet; start `spoc worker` first, it creates it")
+        if not waiting:
+            log.info("waiting for the worker to create its topic", extra={"topic": FACTS})
+            waiting = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), TOPIC_WAIT_SECONDS)
+    return []
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:

@@ -360,7 +360,8 @@ def _project(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from processors.kafka.topics import bootstrap_servers
-    from processors.project import SinkSettings, run_sink
+    from processors.project import SinkMetrics, SinkSettings, run_sink
+    from processors.runtime.prometheus import serve_metrics
 
     settings = SinkSettings(
         bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else None,
@@ -373,8 +374,10 @@ def _project(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        return await run_sink(settings, stopping)
+        return await run_sink(settings, stopping, metrics=metrics)
 
+    metrics = SinkMetrics()
+    serve_metrics(args.metrics_port, args.metrics_host, metrics.registry)
     with _json_logs():
         messages = asyncio.run(run())
     print(f"wrote the facts of {messages:,} messages; analysts read {args.db}")
@@ -384,9 +387,8 @@ def _project(args: argparse.Namespace) -> int:
 def _notify(args: argparse.Namespace) -> int:
     import asyncio
 
-    from prometheus_client import start_http_server
-
     from processors.kafka.topics import bootstrap_servers
+    from processors.runtime.prometheus import serve_metrics
     from processors.webhooks.delivery import Endpoint, RetryPolicy
     from processors.webhooks.notifier import Notifier, NotifyMetrics, NotifySettings, default_group
 
@@ -407,8 +409,7 @@ def _notify(args: argparse.Namespace) -> int:
     )
     metrics = NotifyMetrics()
     notifier = Notifier(settings, metrics)  # checks the secret before anything starts
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr=args.metrics_host, registry=metrics.registry)
+    serve_metrics(args.metrics_port, args.metrics_host, metrics.registry)
 
     async def run() -> None:
         stopping = asyncio.Event()
@@ -490,19 +491,18 @@ def _memory_size(text: str) -> str:
     raise argparse.ArgumentTypeError(f"must be a size such as 64MB or 1GB, not {text!r}")
 
 
-def _version() -> str:
-    """The installed distribution's version (a checkout installed with ``pip install -e .`` has one too)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("spoc-ledger")
-    except PackageNotFoundError:
-        return "unknown (not installed: pip install -e .)"
+def _add_metrics(command: argparse.ArgumentParser, port: int) -> None:
+    command.add_argument(
+        "--metrics-port", type=int, default=port, help=f"Prometheus /metrics port; 0: none (default: {port})",
+    )
+    command.add_argument("--metrics-host", default="127.0.0.1", help="Prometheus listen address (default: loopback)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoc", description="SPOC Ledger: a single point of contact for every customer.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    from processors.runtime.version import spoc_version
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {spoc_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     replay = commands.add_parser(
@@ -786,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the policy file `spoc worker` runs with, to check (default: the one the worker's facts carry; "
         "its windows also shape the views)",
     )
+    _add_metrics(project, 9467)
     project.set_defaults(run=_project, kafka=True)
 
     notify = commands.add_parser(
@@ -813,8 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify.add_argument("--retry-budget", type=float, default=300.0, metavar="SECONDS",
                         help="no attempt starts later than this after the first (default: 300)")
     notify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per attempt (default: 10)")
-    notify.add_argument("--metrics-port", type=int, default=9466, help="Prometheus /metrics port; 0: none (default: 9466)")
-    notify.add_argument("--metrics-host", default="127.0.0.1", help="Prometheus listen address (default: loopback)")
+    _add_metrics(notify, 9466)
     notify.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     notify.set_defaults(run=_notify, kafka=True)
     return parser

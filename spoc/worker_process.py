@@ -25,7 +25,7 @@ from processors.live.web_guard import HTTP_TOKEN_ENV
 from processors.runtime.child_process import die_with_parent
 
 NOTABLE_LEVEL = re.compile(r'"level": "(ERROR|CRITICAL)"')
-POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)"\} ([0-9.e+]+)$', re.M)
+POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)",topic="[^"]*"\} ([0-9.e+]+)$', re.M)
 
 
 def sink_process(
@@ -35,7 +35,7 @@ def sink_process(
     (``env``: variables added to this process's)."""
     return subprocess.Popen(
         [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
-         "--snapshot-every", str(snapshot_every)],
+         "--snapshot-every", str(snapshot_every), "--metrics-port", "0"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent, env={**os.environ, **(env or {})},
     )
 

@@ -224,7 +224,7 @@ async def _deliver(events: Sequence[EventT[Any]], app: faust.App, engine: LiveLe
         )
     for partition, messages in by_partition.items():
         await engine.submit(partition, messages)
-        metrics.lag.labels(str(partition)).set(
+        metrics.lag.labels(*metrics.of(partition)).set(
             max(0, app.consumer.highwater(TP(TOUCHPOINTS, partition)) - messages[-1].offset - 1)
         )
 

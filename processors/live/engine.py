@@ -274,9 +274,9 @@ class LiveLedger:
             del self._rebuilding[partition]
         seconds = time.perf_counter() - started
         self.metrics.rebuild_seconds.observe(seconds)
-        self.metrics.restored_messages.labels(str(partition)).set(messages)
-        self.metrics.position.labels(str(partition)).set(state.made_up_to + 1)
-        self.metrics.restore_seconds.labels(str(partition)).set(seconds)
+        self.metrics.restored_messages.labels(*self.metrics.of(partition)).set(messages)
+        self.metrics.position.labels(*self.metrics.of(partition)).set(state.made_up_to + 1)
+        self.metrics.restore_seconds.labels(*self.metrics.of(partition)).set(seconds)
         log.info(
             "partition state restored",
             extra={"partition": partition, "checkpoint": None if snapshot is None else snapshot.last_offset,

@@ -6,24 +6,24 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
 from ledger.relationship import OWNER_EVENTS
+from processors.kafka.topics import TOUCHPOINTS
 from processors.live.partition import Effects
+from processors.runtime.prometheus import new_registry
 from processors.runtime.state_store import CacheBudget, SpillingMapping
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+PARTITION_LABELS = ["topic", "partition"]
+
+
 class WorkerMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, topic: str = TOUCHPOINTS) -> None:
+        self.topic = topic
+        self.registry = new_registry("worker")
         r = self.registry
         self.events = Counter("spoc_events_processed", "Input messages processed, by result", ["result"], registry=r)
         self.dead_letters = Counter(
@@ -34,9 +34,9 @@ class WorkerMetrics:
         self.ledger_events = Counter("spoc_ledger_events_written", "Ledger events stored", registry=r)
         self.position = Gauge(
             "spoc_partition_position", "Next input offset of each partition whose effects are all made",
-            ["partition"], registry=r,
+            PARTITION_LABELS, registry=r,
         )
-        self.lag = Gauge("spoc_consumer_lag", "Messages behind the end of each input partition", ["partition"], registry=r)
+        self.lag = Gauge("spoc_consumer_lag", "Messages behind the end of each input partition", PARTITION_LABELS, registry=r)
         self.latency = Histogram(
             "spoc_processing_latency_seconds",
             "From the input message's Kafka timestamp until its effects are stored and published",
@@ -50,11 +50,11 @@ class WorkerMetrics:
         self.restored_messages = Gauge(
             "spoc_partition_restore_messages",
             "Input messages read to restore each partition's state the last time (after its checkpoint)",
-            ["partition"], registry=r,
+            PARTITION_LABELS, registry=r,
         )
         self.restore_seconds = Gauge(
             "spoc_partition_restore_seconds", "Seconds the last restore of each partition's state took",
-            ["partition"], registry=r,
+            PARTITION_LABELS, registry=r,
         )
         self.checkpoints = Counter("spoc_partition_checkpoints", "Partition states checkpointed", registry=r)
         self.checkpoint_seconds = Histogram(
@@ -80,14 +80,18 @@ class WorkerMetrics:
             registry=r,
         ).set_function(lambda: sum(m.loads for m in mappings()))
 
+    def of(self, partition: int) -> tuple[str, str]:
+        """The labels of one input partition's series."""
+        return self.topic, str(partition)
+
     def forget(self, partition: int) -> None:
         """The partition went to another worker: it reports the partition's position and lag from now on."""
         for gauge in (self.position, self.lag):
             with contextlib.suppress(KeyError):  # never reported here
-                gauge.remove(str(partition))
+                gauge.remove(*self.of(partition))
 
     def observe(self, partition: int, effects: Effects, ledger_events_written: int) -> None:
-        self.position.labels(str(partition)).set(effects.last_offset + 1)
+        self.position.labels(*self.of(partition)).set(effects.last_offset + 1)
         self.ledger_events.inc(ledger_events_written)
         for record in effects.records:
             if isinstance(record.event, OWNER_EVENTS):

@@ -27,7 +27,7 @@ from aiokafka.errors import (
     KafkaError,
     RebalanceInProgressError,
 )
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -44,6 +44,7 @@ from processors.kafka.topics import (
     partition_counts,
     unreachable,
 )
+from processors.runtime.prometheus import new_registry
 from processors.webhooks.delivery import Endpoint, Outcome, RetryPolicy, deliver
 from processors.webhooks.payload import (
     InvalidNotice,
@@ -83,7 +84,7 @@ def default_group(topic: str) -> str:
 
 class NotifyMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry("notifier")
         r = self.registry
         self.delivered = Counter("spoc_webhook_delivered", "Notices delivered (2xx), by endpoint", ["endpoint"], registry=r)
         self.retried = Counter("spoc_webhook_retried", "Attempts that failed and were retried, by endpoint", ["endpoint"], registry=r)
@@ -92,7 +93,7 @@ class NotifyMetrics:
         )
         self.lag = Gauge(
             "spoc_webhook_lag", "Notices on the topic not yet delivered or dead-lettered, by partition "
-            "(each partition's appears after its first fetch)", ["partition"], registry=r,
+            "(each partition's appears after its first fetch)", ["topic", "partition"], registry=r,
         )
         self.latency = Histogram(
             "spoc_webhook_latency_seconds", "From the notice's Kafka timestamp to its delivery, by endpoint",
@@ -168,7 +169,7 @@ class Notifier:
         for tp in consumer.assignment():
             end = readable_end(consumer, tp)
             if end is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(max(0, end - await consumer.position(tp)))
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - await consumer.position(tp)))
 
     async def _check_topics(self) -> None:
         topic = self.settings.topic

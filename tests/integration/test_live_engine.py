@@ -86,6 +86,6 @@ def test_a_partition_released_with_a_full_queue_finishes_every_queued_batch(tmp_
         assert engine.queues.full(0), "the scenario needs a full queue"
         await engine.release({0})  # the partition is revoked: a rebalance
         assert not engine.states
-        assert b'spoc_partition_position{partition="0"}' not in engine.metrics.render(), "its new holder reports it"
+        assert b'spoc_partition_position{partition="0",topic="spoc.touchpoints"}' not in engine.metrics.render(), "its new holder reports it"
 
     _drive_and_compare(tmp_path, pipeline_bootstrap, 53, fill_then_release)

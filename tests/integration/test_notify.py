@@ -107,7 +107,7 @@ class Notify:
 
     def lags(self) -> dict[int, float]:
         """Each partition's owner changes not yet delivered (those fetched at least once)."""
-        found = re.findall(r'^spoc_webhook_lag\{partition="(\d+)"\} (\S+)$', self._metrics(), re.M)
+        found = re.findall(r'^spoc_webhook_lag\{partition="(\d+)",topic="[^"]+"\} (\S+)$', self._metrics(), re.M)
         return {int(p): float(v) for p, v in found}
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -144,6 +144,9 @@ def wait_until_caught_up(notify: Notify, bootstrap: str, topic: str = OWNER_CHAN
         return len(lags) == partitions and not any(lags.values())
 
     wait_for(caught_up, what="the notifier at the end of every partition")
+    metrics = notify._metrics()
+    assert re.search(r'^spoc_build_info\{component="notifier",python="[^"]+",version="[^"]+"\} 1\.0$', metrics, re.M)
+    assert "_created" not in metrics
 
 
 def in_order_per_customer(received: list[Attempt]) -> bool:

@@ -63,7 +63,12 @@ def test_two_workers_answer_only_their_routes_and_only_with_the_token(
             }
         status, body = first.get("/route/nobody-at-all")
         assert status == 404 and b"no event known" in body
-        assert first.get("/metrics")[0] == 200
+        status, body = first.get("/metrics")
+        assert status == 200
+        metrics = body.decode()
+        assert re.search(r'^spoc_build_info\{component="worker",python="3\.\d+\.\d+",version="[^"]+"\} 1\.0$', metrics, re.M)
+        assert re.search(r'^spoc_consumer_lag\{partition="\d+",topic="spoc\.touchpoints"\} ', metrics, re.M)
+        assert "_created" not in metrics  # one series per counter and histogram, as Prometheus reads them
         for each in workers:
             assert each.terminate() == 0
     # Their logs: JSON objects only, each with an RFC 3339 time in UTC.
