@@ -821,7 +821,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from spoc.flag_environment import apply_environment, refuse_invalid
+
+    parser = build_parser()
+    apply_environment(parser, os.environ)
+    args = parser.parse_args(argv)
     if getattr(args, "kafka", False):
         from processors.patches.aiokafka_metadata_backoff import (
             install_metadata_backoff,
@@ -829,6 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         install_metadata_backoff()
     try:
+        refuse_invalid(args)
         return int(args.run(args))
     except SpocError as error:
         print(f"spoc: error: {error}", file=sys.stderr)
