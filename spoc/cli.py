@@ -735,10 +735,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--web-port", type=int, default=6066, help="HTTP port for /owners and /metrics (default: 6066)")
     worker.add_argument("--max-batch", type=int, default=1000, help="messages per batch at most (default: 1000)")
+    from processors.live.readiness import DEFAULT_MAX_LAG  # a module of constants and pure judgement: light
+
     worker.add_argument(
-        "--ready-max-lag", type=_positive_int, default=10_000, metavar="N",
+        "--ready-max-lag", type=_positive_int, default=DEFAULT_MAX_LAG, metavar="N",
         help="GET /readyz answers 503 while a held partition is being restored or more than N messages behind "
-             "its end (default: 10000); GET /healthz answers 200 while the process serves",
+             f"its end (default: {DEFAULT_MAX_LAG}); GET /healthz answers 200 while the process serves",
     )
     add_state_cache_option(worker, "the worker, for all its partitions together")
     worker.add_argument(
