@@ -36,6 +36,9 @@ VIEWS = (
     "journey_outcomes", "churn_after_journeys", "continuity_survival", "help_first", "journey_effort",
     "owner_change_outcomes",
 )
+SPEC_TABLES = ("touchpoints", "rejected_events", *VIEWS)
+"""What SPEC §7 names: all an analyst needs. The rest is internal (``INTERNAL_SCHEMA`` in a reader)."""
+INTERNAL_SCHEMA = "spoc_internal"
 
 
 def _sql(name: str) -> str:

@@ -17,10 +17,9 @@ from pathlib import Path
 import orjson
 
 from ledger.errors import TerminalError
-from projections.duckdb_store import VIEWS, quoted
+from projections.duckdb_store import SPEC_TABLES, quoted
 from projections.reading import read_analytics
 
-SPEC_TABLES = ("touchpoints", "rejected_events", *VIEWS)
 BY_MONTH = {"touchpoints": "occurred_at", "handoffs": "occurred_at"}
 """Exported with a ``month`` partition column taken from the named time (UTC)."""
 MANIFEST = "spoc-export.json"

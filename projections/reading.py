@@ -14,13 +14,17 @@ from pathlib import Path
 import duckdb
 
 from ledger.errors import TerminalError
-from projections.duckdb_store import FACT_TABLES, quoted, views_sql
+from projections.duckdb_store import FACT_TABLES, INTERNAL_SCHEMA, SPEC_TABLES, quoted, views_sql
 
 
 def read_analytics(
-    path: str | Path, *, as_of: datetime | None = None, writes_to: Path | None = None
+    path: str | Path, *, as_of: datetime | None = None, writes_to: Path | None = None, spec_names_only: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """``writes_to``: the one directory ``COPY … TO`` may write into (``spoc export``); none by default."""
+    """``writes_to``: the one directory ``COPY … TO`` may write into (``spoc export``); none by default.
+
+    ``spec_names_only`` (``spoc sql``): unqualified names are the SPEC §7 tables alone; the fact tables and
+    helper views stay reachable as ``spoc_internal.<name>``. Otherwise (the report's own queries) both resolve.
+    """
     path = Path(path)
     if not path.is_file():
         raise TerminalError(
@@ -41,6 +45,9 @@ def read_analytics(
     if missing:
         con.close()
         raise TerminalError(f"{path} is not a SPOC analytics file (no table {missing[0]}); build it with `spoc replay`")
+    # Everything in its own schema (a view resolves the names in it against its own schema first); then
+    # the SPEC's names alone in `main`, so that SHOW TABLES lists what SPEC §7 promises and nothing else.
+    con.execute(f"CREATE SCHEMA {INTERNAL_SCHEMA}; USE memory.{INTERNAL_SCHEMA}")
     for table in FACT_TABLES:
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM analytics.{table}")
     con.execute("CREATE TABLE spoc_settings AS SELECT * FROM analytics.spoc_settings")
@@ -48,6 +55,11 @@ def read_analytics(
         con.execute("DELETE FROM spoc_settings WHERE key = 'as_of'")
         con.execute("INSERT INTO spoc_settings VALUES ('as_of', ?)", [as_of.isoformat()])
     con.execute(views_sql())
+    con.execute("USE memory.main")
+    for name in SPEC_TABLES:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {INTERNAL_SCHEMA}.{name}")
+    if not spec_names_only:
+        con.execute(f"SET search_path = 'main,{INTERNAL_SCHEMA}'")
     # A reader reads: no ATTACH of other files (the one attached stays read-only), no COPY TO (but into
     # ``writes_to``), no extensions, no network; and no query can switch these back (`spoc sql` runs
     # the user's SQL here).

@@ -21,7 +21,7 @@ HINT = "(the tables and views are described in docs/analytics.md)"
 
 def print_query(db: str | Path, query: str, *, max_rows: int = 50, csv: bool = False) -> None:
     """Run ``query`` (queries only, see :func:`queries_only`) and print its last result."""
-    con = read_analytics(db)
+    con = read_analytics(db, spec_names_only=True)
     try:
         try:
             statements = queries_only(con, query)

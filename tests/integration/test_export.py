@@ -11,7 +11,8 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.errors import TerminalError
-from projections.export import BY_MONTH, MANIFEST, SPEC_TABLES, export_parquet
+from projections.duckdb_store import SPEC_TABLES
+from projections.export import BY_MONTH, MANIFEST, export_parquet
 from projections.reading import read_analytics
 from spoc.cli import main
 from tests.replaying import run_replay

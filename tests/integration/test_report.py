@@ -19,9 +19,11 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.errors import TerminalError
+from projections.duckdb_store import SPEC_TABLES
 from projections.reading import read_analytics
 from reports.compare import compare
 from reports.data import STABLE_OWNER_CONTINUITY, TOP_SILO_PATHS, Report, gather
+from reports.query import print_query
 from spoc.cli import main
 from spoc.policy_file import load_policy
 from tests.conftest import ROOT
@@ -264,6 +266,17 @@ def test_spoc_report_prints_the_headline_and_writes_the_page(
     assert html.index('data-chart="churn-after-journeys"') < html.index('data-chart="churn-by-handoffs"')
 
 
+def test_spoc_sql_shows_the_spec_names_and_keeps_the_rest_in_their_own_schema(
+    db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sql", "--db", str(db), "--csv", "SHOW TABLES"]) == 0
+    assert capsys.readouterr().out.split()[1:] == sorted(SPEC_TABLES)
+    assert main(["sql", "--db", str(db), "--csv", "SELECT count(*) FROM spoc_internal.ledger_events"]) == 0
+    assert int(capsys.readouterr().out.split()[1]) > 0
+    with pytest.raises(TerminalError, match=r"spoc_internal\.ledger_events"):
+        print_query(db, "SELECT * FROM ledger_events")
+
+
 def test_spoc_sql_prints_tables_and_csv(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sql", "--db", str(db), "--csv", "SELECT bucket, customers FROM churn_by_handoffs"]) == 0
     parsed = list(csv.reader(io.StringIO(capsys.readouterr().out)))
@@ -326,7 +339,7 @@ def test_reading_something_that_is_not_an_analytics_file_names_the_fix(tmp_path:
 def test_every_example_query_of_the_analyst_docs_runs(db: Path) -> None:
     queries = re.findall(r"```sql\n(.*?)```", (ROOT / "docs" / "analytics.md").read_text(), re.S)
     assert len(queries) >= 5
-    con = read_analytics(db)
+    con = read_analytics(db, spec_names_only=True)  # as `spoc sql` runs them
     try:
         for query in queries:
             con.execute(query).fetchall()
