@@ -15,7 +15,6 @@ never block the sink and never see half a batch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -42,6 +41,7 @@ from processors.kafka.topics import (
     TopicLayoutError,
     partition_counts,
     unreachable,
+    wait_for_topic,
 )
 from processors.runtime.failpoints import failpoint
 from processors.runtime.prometheus import new_registry
@@ -391,20 +391,13 @@ async def run_sink(
 
 
 async def _facts_partitions(settings: SinkSettings, stopping: asyncio.Event) -> list[int]:
-    """The facts topic's partitions, once it exists (empty if stopped before)."""
-    waiting = False
-    while not stopping.is_set():
+    """The facts topic's partitions, once it exists (empty if stopped before; a batch run refuses instead)."""
+    if settings.stop_when_caught_up:
         count = (await partition_counts(settings.bootstrap, (FACTS,))).get(FACTS, 0)
-        if count:
-            return list(range(count))
-        if settings.stop_when_caught_up:
+        if not count:
             raise TopicLayoutError(f"topic {FACTS} does not exist yet; start `spoc worker` first, it creates it")
-        if not waiting:
-            log.info("waiting for the worker to create its topic", extra={"topic": FACTS})
-            waiting = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), TOPIC_WAIT_SECONDS)
-    return []
+        return list(range(count))
+    return list(range(await wait_for_topic(settings.bootstrap, FACTS, stopping, TOPIC_WAIT_SECONDS)))
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:

@@ -11,20 +11,18 @@ the departure is counted and recorded once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ledger.errors import TransientError
+from processors.kafka.routing import routing, send_routed
 from processors.kafka.security import client_settings
-from processors.kafka.topics import BROADCAST_COPY_HEADER, unreachable
+from processors.kafka.topics import unreachable
 from processors.sources import check_readable, stream_lines
-from schemas.events import BROADCAST_TYPES
 
 PENDING_LIMIT = 10_000
 OUTAGE_LIMIT_SECONDS = 300.0
@@ -41,44 +39,6 @@ class PublishSummary:
     messages: int = 0
     broadcasts: int = 0
     unkeyed: int = 0
-
-
-VISIBLE_CUSTOMER = re.compile(rb'"customer_id"\s*:\s*("(?:[^"\\]|\\.)*)("?)')
-"""A ``customer_id`` field in a line that does not parse, its string closed or cut short."""
-
-
-def routing(raw: bytes) -> tuple[bytes | None, bool]:
-    """(key, broadcast) for a line: the customer_id, or every partition for a departure."""
-    try:
-        document: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return visible_customer(raw), False
-    if not isinstance(document, dict):
-        return None, False
-    if document.get("type") in BROADCAST_TYPES:
-        return None, True
-    customer_id = document.get("customer_id")
-    return (customer_id.encode() if isinstance(customer_id, str) else None), False
-
-
-def visible_customer(raw: bytes) -> bytes | None:
-    """The customer a malformed line names in its ``customer_id`` field, if it names one.
-
-    A line cut short is still the customer's bad input: keyed by them, it lands in their
-    partition in order with their other events, so an erasure later in the stream blanks
-    it in `rejected_events` live as replay does (a line on another partition has no order
-    with the erasure)."""
-    found = VISIBLE_CUSTOMER.search(raw)
-    if found is None:
-        return None
-    string, closing = found.groups()
-    if not closing and found.end() != len(raw):
-        return None  # neither closed nor cut at the line's end
-    try:
-        customer_id = orjson.loads(string + b'"')
-    except orjson.JSONDecodeError:
-        return None
-    return customer_id.encode() if isinstance(customer_id, str) and customer_id else None
 
 
 async def publish(
@@ -103,16 +63,10 @@ async def publish(
         for path in paths:
             async for _, raw in stream_lines(path):
                 summary.lines += 1
-                key, broadcast = routing(raw)
-                if broadcast:
-                    summary.broadcasts += 1
-                    for partition in partitions:
-                        # The first partition reports the departure; the copies only apply it.
-                        headers = [(BROADCAST_COPY_HEADER, b"1")] if partition != partitions[0] else None
-                        pending.append((summary.lines, await producer.send(topic, raw, partition=partition, headers=headers)))
-                else:
-                    summary.unkeyed += key is None
-                    pending.append((summary.lines, await producer.send(topic, raw, key=key)))
+                route = key, broadcast = routing(raw)
+                summary.broadcasts += broadcast
+                summary.unkeyed += key is None and not broadcast
+                pending.extend((summary.lines, sent) for sent in await send_routed(producer, topic, raw, partitions, route))
                 if len(pending) >= PENDING_LIMIT:
                     summary.messages += await _settle(pending, progress, summary.lines, outage_limit)
         summary.messages += await _settle(pending, progress, summary.lines, outage_limit)

@@ -384,6 +384,25 @@ def _project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fanout(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from processors.fanout import run_fanout
+    from processors.kafka.topics import bootstrap_servers
+
+    async def run() -> int:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        return await run_fanout(bootstrap_servers(args.bootstrap), stopping, until_caught_up=args.until_caught_up)
+
+    with _json_logs():
+        routed = asyncio.run(run())
+    print(f"routed {routed:,} control messages onto spoc.touchpoints")
+    return 0
+
+
 def _notify(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -790,6 +809,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_metrics(project, 9467)
     project.set_defaults(run=_project, kafka=True)
+
+    fanout = commands.add_parser(
+        "fanout", help="route events published once to spoc.control onto spoc.touchpoints (departures to every partition)",
+        description="For producers that cannot copy a departure or absence to every partition, or key by customer "
+        "(Kafka Connect, Debezium, kcat): they publish to spoc.control, and this copies each event to where "
+        "`spoc publish` would have put it. Run one or more (group spoc-fanout); stops cleanly on SIGTERM. docs/live.md",
+    )
+    _add_bootstrap(fanout)
+    fanout.add_argument(
+        "--until-caught-up", action="store_true", help="exit once spoc.control is read to its end",
+    )
+    fanout.set_defaults(run=_fanout, kafka=True)
 
     notify = commands.add_parser(
         "notify", help="deliver owner changes, follow-ups or handoffs to webhooks (CloudEvents, signed per Standard "

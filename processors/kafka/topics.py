@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -38,6 +40,8 @@ HANDOFFS = "spoc.handoffs"
 """Public: every handoff of SPEC §4 with the customer's owner at its time (§10)."""
 HANDOFFS_DLQ = "spoc.handoffs.dlq"
 """Handoffs ``spoc notify --topic spoc.handoffs`` could not deliver."""
+CONTROL = "spoc.control"
+"""Events a producer publishes once, unkeyed or uncopied; ``spoc fanout`` routes them onto the input."""
 OUTPUT_TOPICS = (TOUCHPOINTS_DLQ, RELATIONSHIP_EVENTS, OWNER_CHANGED, FACTS, FOLLOW_UPS, HANDOFFS)
 ALL_TOPICS = (TOUCHPOINTS, *OUTPUT_TOPICS)
 
@@ -56,6 +60,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     HANDOFFS_DLQ: KEEP_FOREVER,
 }
 """Configs of the topics the project creates (the others get the broker's defaults)."""
+
+log = logging.getLogger("spoc.kafka")
 
 BROADCAST_COPY_HEADER = "spoc-broadcast-copy"
 """On the copies of a broadcast (a departure) sent to every partition but the first:
@@ -213,3 +219,18 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition the default partitioner of Kafka's clients (murmur2) gives ``key``: where
     ``spoc publish`` puts a customer's events, and faust the customer's row of the owners table."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+async def wait_for_topic(bootstrap: str, topic: str, stopping: asyncio.Event, poll_seconds: float = 1.0) -> int:
+    """The topic's partition count once it exists (0 if ``stopping`` is set first); logs once that it waits."""
+    waiting = False
+    while not stopping.is_set():
+        count = (await partition_counts(bootstrap, (topic,))).get(topic, 0)
+        if count:
+            return count
+        if not waiting:
+            log.info("waiting for the worker to create its topic", extra={"topic": topic})
+            waiting = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), poll_seconds)
+    return 0

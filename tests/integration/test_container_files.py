@@ -32,7 +32,7 @@ def test_every_spoc_service_runs_a_valid_command() -> None:
     assert compose["include"] == ["docker-compose.kafka.yml"]
     services = compose["services"]
     spoc_services = {name: s for name, s in services.items() if s.get("image") == "spoc-ledger:latest"}
-    assert set(spoc_services) == {"worker", "sink", "notifier", "spoc"}
+    assert set(spoc_services) == {"worker", "sink", "notifier", "fanout", "spoc"}
     parser = build_parser()
     for name, service in spoc_services.items():
         if "command" in service:

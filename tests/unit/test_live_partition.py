@@ -12,10 +12,10 @@ from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
 from processors.kafka.marks import POLICY_HEADER, Mark, Outgoing
 from processors.kafka.reading import Incoming
+from processors.kafka.routing import routing
 from processors.kafka.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
 from processors.live.outputs import facts_messages
 from processors.live.partition import PartitionLedger
-from processors.publish import routing
 
 
 def _messages(count: int) -> list[Incoming]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.publish import routing
+from processors.kafka.routing import routing
 
 
 @pytest.mark.parametrize(
