@@ -17,13 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from processors.kafka.reading import ISOLATION_LEVEL
+from processors.kafka.reading import start_relay
 from processors.kafka.routing import routing, send_routed
-from processors.kafka.security import client_settings
-from processors.kafka.topics import CONTROL, TOUCHPOINTS, ensure_topics, unreachable, wait_for_topic
+from processors.kafka.topics import CONTROL, TOUCHPOINTS, ensure_topics, wait_for_topic
 
 log = logging.getLogger("spoc.fanout")
 GROUP = "spoc-fanout"
@@ -33,18 +31,7 @@ async def run_fanout(bootstrap: str, stopping: asyncio.Event, *, until_caught_up
     """Copy ``spoc.control`` onto ``spoc.touchpoints`` until ``stopping`` is set (or, with ``until_caught_up``,
     until the control topic is read to its end); returns the control messages routed."""
     await ensure_topics(bootstrap, (CONTROL,), 1)
-    consumer = AIOKafkaConsumer(
-        CONTROL, bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
-        auto_offset_reset="earliest", isolation_level=ISOLATION_LEVEL, **client_settings(),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_settings())
-    try:
-        await consumer.start()
-        await producer.start()
-    except KafkaConnectionError as error:
-        await consumer.stop()
-        await producer.stop()
-        raise unreachable(bootstrap, error) from None
+    consumer, producer = await start_relay(bootstrap, CONTROL, GROUP)
     routed = 0
     try:
         partitions = list(range(await wait_for_topic(bootstrap, TOUCHPOINTS, stopping)))

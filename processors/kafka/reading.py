@@ -18,11 +18,12 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from processors.kafka.marks import Mark, mark_of
 from processors.kafka.security import client_settings
-from processors.kafka.topics import BROADCAST_COPY_HEADER, partition_counts
+from processors.kafka.topics import BROADCAST_COPY_HEADER, partition_counts, unreachable
 
 # How far back from the end to look first for the last marked message; doubled while
 # only transaction markers and aborted messages are found.
@@ -68,6 +69,26 @@ def reader(bootstrap: str, **settings: object) -> AIOKafkaConsumer:
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS, isolation_level=ISOLATION_LEVEL, **client_settings(), **fetching,
     )
+
+
+async def start_relay(
+    bootstrap: str, topic: str, group: str, start_from: str = "earliest"
+) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+    """A group member that commits its offsets itself, and an ``acks=all`` producer, both started (a
+    relay: read a topic, write what it implies, then commit); an unreachable broker is one clear error."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+        auto_offset_reset=start_from, isolation_level=ISOLATION_LEVEL, **client_settings(),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_settings())
+    try:
+        await consumer.start()
+        await producer.start()
+    except KafkaConnectionError as error:
+        await consumer.stop()
+        await producer.stop()
+        raise unreachable(bootstrap, error) from None
+    return consumer, producer
 
 
 def readable_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
-    KafkaConnectionError,
     KafkaError,
     RebalanceInProgressError,
 )
@@ -35,14 +34,12 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from processors.kafka.reading import ISOLATION_LEVEL, readable_end
-from processors.kafka.security import client_settings
+from processors.kafka.reading import readable_end, start_relay
 from processors.kafka.topics import (
     OWNER_CHANGED,
     TopicLayoutError,
     ensure_topics,
     partition_counts,
-    unreachable,
 )
 from processors.runtime.prometheus import new_registry
 from processors.webhooks.delivery import Endpoint, Outcome, RetryPolicy, deliver
@@ -119,17 +116,7 @@ class Notifier:
     async def run(self, stopping: asyncio.Event) -> None:
         bootstrap = self.settings.bootstrap
         await self._check_topics()
-        consumer = AIOKafkaConsumer(
-            self.settings.topic, bootstrap_servers=bootstrap, group_id=self.settings.group, enable_auto_commit=False,
-            auto_offset_reset=self.settings.start_from, isolation_level=ISOLATION_LEVEL, **client_settings(),
-        )
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_settings())
-        try:
-            await consumer.start()
-            await producer.start()
-        except KafkaConnectionError as error:
-            await consumer.stop()
-            raise unreachable(bootstrap, error) from None
+        consumer, producer = await start_relay(bootstrap, self.settings.topic, self.settings.group, self.settings.start_from)
         self.producer = producer
         log.info(
             "notify started",
