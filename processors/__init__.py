@@ -8,7 +8,7 @@ Sub-packages by concern, engines above plumbing:
   the headers that mark output messages.
 - ``runtime/``: the heap regime for long-lived state, child processes, logging.
 - ``patches/``: the few changes to third-party internals, each applied by the entry points that need it.
-- ``project`` (the DuckDB sink, ``spoc project``), ``publish`` (``spoc publish``),
+- ``project`` (the DuckDB sink, ``spoc project``), ``publish`` (``spoc publish``), ``fanout`` (``spoc fanout``),
   ``sources`` (reading JSONL inputs) and ``webhooks/`` (``spoc notify``) stand alone.
 
 Batch and live never import each other; plumbing imports neither (``.importlinter``).
