@@ -41,11 +41,10 @@ async def run_fanout(bootstrap: str, stopping: asyncio.Event, *, until_caught_up
         while not stopping.is_set():
             fetched = await consumer.getmany(timeout_ms=500)
             for tp, records in fetched.items():
-                sent = [
-                    delivery for record in records
-                    for delivery in await send_routed(producer, TOUCHPOINTS, record.value or b"", partitions,
-                                                      routing(record.value or b""))
-                ]
+                sent = []
+                for record in records:
+                    value = record.value or b""
+                    sent.extend(await send_routed(producer, TOUCHPOINTS, value, partitions, routing(value)))
                 for delivery in sent:
                     await delivery
                 if records:

@@ -51,7 +51,6 @@ from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV
 log = logging.getLogger("spoc.sink")
 LAG_EVERY_SECONDS = 5.0
 """How often the sink asks the broker for the facts partitions' ends (``spoc_sink_lag``)."""
-TOPIC_WAIT_SECONDS = 1.0
 
 OFFSETS_DDL = (
     "CREATE TABLE IF NOT EXISTS sink_offsets (topic VARCHAR, partition INTEGER, next_offset BIGINT, "
@@ -397,7 +396,7 @@ async def _facts_partitions(settings: SinkSettings, stopping: asyncio.Event) -> 
         if not count:
             raise TopicLayoutError(f"topic {FACTS} does not exist yet; start `spoc worker` first, it creates it")
         return list(range(count))
-    return list(range(await wait_for_topic(settings.bootstrap, FACTS, stopping, TOPIC_WAIT_SECONDS)))
+    return list(range(await wait_for_topic(settings.bootstrap, FACTS, stopping)))
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
