@@ -250,6 +250,26 @@ class LedgerStore:
             ) from None
         return len(new)
 
+    def apply(self, records: Sequence[LedgerRecord], erasures: Sequence[Erasure], source: str, offset: int) -> int:
+        """Store what ``source`` up to ``offset`` decided: its erasures, then its decisions with the position.
+
+        Erasures go first because deleting is idempotent: a crash between the two leaves the position
+        where it was, and the stretch is applied again, erasures included (recording first and erasing
+        after would lose an erasure to a crash in between).  Decisions that an erasure in the same
+        stretch removes are not stored.  Returns how many events were written.
+        """
+        done = self.recorded_position(source)
+        if done is not None and offset <= done:
+            return 0
+        fresh = [e for e in erasures if done is None or e.position.offset > done]
+        self.erase(fresh)
+        erased_at: dict[UUID, int] = {}
+        for erasure in fresh:
+            if erasure.relationship_id is not None:
+                erased_at[erasure.relationship_id] = max(erasure.position.seq, erased_at.get(erasure.relationship_id, -1))
+        kept = [r for r in records if r.position.seq > erased_at.get(r.event.originator_id, -1)]
+        return self.record(kept, source, offset)
+
     # Checkpoints of the live worker's partition states (processors/live/checkpoints.py): kept here,
     # where every worker of a group reaches them, so that whichever takes a partition over restores it.
 

@@ -22,6 +22,7 @@ from aiokafka import ConsumerRecord
 
 from ledger.policy import Policy
 from processors.kafka.reading import Incoming, assign_topic, incoming, reader
+from processors.kafka.routing import routing
 from processors.kafka.topics import (
     ALL_TOPICS,
     FOLLOW_UPS,
@@ -34,7 +35,7 @@ from processors.live.partition import PartitionLedger
 from processors.project import SinkSettings, run_sink
 from processors.publish import publish
 from processors.runtime.child_process import die_with_parent
-from spoc.worker_process import WorkerProcess, partition_ends, wait_until_processed
+from spoc.worker_process import WorkerProcess, caught_up, partition_ends, wait_until_processed
 
 
 def input_ends(bootstrap: str) -> dict[int, int]:
@@ -47,16 +48,46 @@ def worker(
     return WorkerProcess(bootstrap, ledger_url, log, group, "--max-batch", "500", *options, env=env)
 
 
-def ledger_progress(ledger: Path) -> int:
-    """Input messages whose effects the ledger store holds, over every partition (its tracking positions)."""
+def ledger_positions(ledger: Path) -> dict[int, int]:
+    """Each input partition's next offset whose effects the ledger store holds (its tracking positions)."""
     if not ledger.exists():
-        return 0
+        return {}
     with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=30)) as con:
         try:
-            rows = con.execute("SELECT notification_id FROM tracking WHERE application_name LIKE 'spoc.touchpoints:%'")
-            return sum(offset + 1 for (offset,) in rows)
+            rows = con.execute(
+                "SELECT application_name, max(notification_id) FROM tracking "
+                "WHERE application_name LIKE 'spoc.touchpoints:%' GROUP BY application_name"
+            ).fetchall()
         except sqlite3.OperationalError:  # no table yet
-            return 0
+            return {}
+    return {int(source.rsplit(":", 1)[1]): offset + 1 for source, offset in rows}
+
+
+def ledger_progress(ledger: Path) -> int:
+    """Input messages whose effects the ledger store holds, over every partition."""
+    return sum(ledger_positions(ledger).values())
+
+
+def input_messages(path: Path, partitions: int) -> int:
+    """How many messages ``spoc publish`` makes of a file: one a line, one per partition for a broadcast."""
+    return sum(partitions if routing(line)[1] else 1 for line in path.read_bytes().splitlines())
+
+
+def wait_for_ledger(bootstrap: str, ledger: Path, workers: list[WorkerProcess], messages: int) -> None:
+    """Until the input topic holds all ``messages`` and the ledger store (SQLite ``ledger``) has recorded
+    the effects of each partition up to its end: the durable result, not only the workers' metrics."""
+    ends: dict[int, int] = {}
+
+    def published() -> bool:
+        ends.update(input_ends(bootstrap))
+        return sum(ends.values()) >= messages
+
+    wait_until(published, f"the input topic holds the {messages:,} messages published", explain=lambda: f"ends: {ends}")
+    wait_until_processed(ends, workers)
+    wait_until(
+        lambda: caught_up(ledger_positions(ledger), ends), "the ledger store recorded every partition up to its end",
+        explain=lambda: f"ends: {ends}, ledger store: {ledger_positions(ledger)}\n" + "\n".join(w.tail() for w in workers),
+    )
 
 
 def sink_progress(db: Path) -> int:

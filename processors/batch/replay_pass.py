@@ -160,9 +160,9 @@ class ReplayPass:
 
 def store_in(ledger: LedgerStore) -> LedgerSink:
     def sink(flush: Flush) -> int:
-        written = ledger.record(flush.records, flush.tracking, flush.offset) if flush.offset is not None else 0
-        ledger.erase(flush.erasures)
-        return written
+        if flush.offset is None:  # an empty input: nothing decided
+            return 0
+        return ledger.apply(flush.records, flush.erasures, flush.tracking, flush.offset)
 
     return sink
 

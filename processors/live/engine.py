@@ -334,12 +334,10 @@ class LiveLedger:
         if state.recorded is not None and effects.last_offset <= state.recorded and not effects.erasures:
             return 0
 
-        def write() -> int:
-            written = ledger.record(effects.records, state.source, effects.last_offset)
-            ledger.erase(effects.erasures)
-            return written
-
-        return await retrying("ledger store", lambda: asyncio.to_thread(write))
+        return await retrying(
+            "ledger store",
+            lambda: asyncio.to_thread(ledger.apply, effects.records, effects.erasures, state.source, effects.last_offset),
+        )
 
 
 def _next_offsets(messages: list[Incoming], start: int) -> tuple[list[Incoming], bool]:

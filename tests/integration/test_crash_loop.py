@@ -18,11 +18,12 @@ from processors.runtime.failpoints import FAILPOINT_ENV
 from spoc.worker_process import WorkerProcess, sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
 from tests.live import (
+    input_messages,
     ledger_progress,
     publish_paced,
     running,
     sink_progress,
-    wait_for_workers,
+    wait_for_ledger,
     wait_until,
     worker,
 )
@@ -102,7 +103,7 @@ def test_worker_and_sink_killed_mid_work_again_and_again_end_equal_to_replay(tmp
         flowed.set()
         publisher.join()
         with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [last]:
-            wait_for_workers(pipeline_bootstrap, [last])
+            wait_for_ledger(pipeline_bootstrap, ledger_file, [last], input_messages(source, 3))
             assert last.terminate() == 0
     finally:
         flowed.set()
@@ -160,7 +161,7 @@ def test_two_workers_one_killed_again_and_again_the_other_takes_over(tmp_path: P
             flowed.set()
             publisher.join()
             both_hold_partitions()  # the last one restarted is up (SIGTERM while it imports kills it outright)
-            wait_for_workers(pipeline_bootstrap, workers)
+            wait_for_ledger(pipeline_bootstrap, tmp_path / "ledger.sqlite", workers, input_messages(source, 4))
             for each in workers:
                 assert each.terminate() == 0
         finally:

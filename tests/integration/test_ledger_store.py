@@ -150,6 +150,32 @@ def test_erasing_deletes_the_stored_events_of_the_relationship_only(kind: str, t
     app.close()
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_stretch_with_an_erasure_applied_again_after_a_crash_stays_erased(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A stretch's erasures are stored before its decisions and position: a crash between the two applies
+    the stretch again, erasure included (recording first, a crash in between lost the erasure).  The
+    customer's decisions before the erasure are not stored; those after it (they came back) are."""
+    url = _store_url(kind, tmp_path, request)
+    who, other, source = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("erased", "kept", "topic"))
+    before, kept, back = _opened(who, "e1", 1), _opened(other, "e3", 3), _opened(who, "e4", 4)
+    erasure = Erasure(who, before.event.originator_id, Position(source, 2, 2))
+    store = LedgerStore(url)
+    store.erase([erasure])  # where the crash left the stretch: erased, nothing recorded
+    assert store.recorded_position(source) is None
+    assert store.apply([before, kept, back], [erasure], source, 4) == 2
+    assert store.apply([before, kept, back], [erasure], source, 4) == 0  # delivered again: a no-op
+    assert store.recorded_position(source) == 4
+    store.close()
+    reader = {"name": "spoc-ledger", "construct_recorder": lambda self: self.factory.process_recorder()}
+    app = type("Reader", (Application,), reader)(env=persistence_env(url))
+    assert list(app.events.get(before.event.originator_id)) == []
+    assert len(list(app.events.get(back.event.originator_id))) == 1  # the relationship they came back to
+    assert len(list(app.events.get(kept.event.originator_id))) == 1
+    app.close()
+
+
 def test_a_password_comes_from_the_url_a_variable_or_a_file_and_is_never_shown(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
