@@ -143,6 +143,12 @@ def _new_app(settings: WorkerSettings) -> SpocApp:
         # offset higher than highwater" (found by the two-worker kill loop).  The memory store persists
         # nothing: the check guards nothing here.
         recovery_consistency_check=False,
+        # No standby copies of the owners table on other workers: faust's recovery seeked a standby
+        # partition to an invalid offset after a takeover on the embedded broker and the worker crashed
+        # ("Offset must be a positive integer", found by the two-worker kill loop).  A worker that takes
+        # a partition over reads its owners from the changelog, as it reads the partition's state from
+        # its checkpoint and input.
+        table_standby_replicas=0,
         broker_credentials=kafka_security().faust_credentials(),
     )
 
