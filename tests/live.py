@@ -35,6 +35,7 @@ from processors.live.partition import PartitionLedger
 from processors.project import SinkSettings, run_sink
 from processors.publish import publish
 from processors.runtime.child_process import die_with_parent
+from processors.sources import read_lines
 from spoc.worker_process import WorkerProcess, caught_up, partition_ends, wait_until_processed
 
 
@@ -70,8 +71,7 @@ def ledger_progress(ledger: Path) -> int:
 
 def input_messages(path: Path, partitions: int) -> int:
     """How many messages ``spoc publish`` makes of a file: one a line, one per partition for a broadcast."""
-    with path.open("rb") as lines:  # split as `spoc publish` reads: at line feeds only
-        return sum(partitions if routing(line.rstrip(b"\r\n"))[1] else 1 for line in lines)
+    return sum(partitions if routing(line)[1] else 1 for _, line in read_lines(str(path)))
 
 
 def wait_for_ledger(bootstrap: str, ledger: Path, workers: list[WorkerProcess], messages: int) -> None:
