@@ -62,7 +62,7 @@ def main() -> None:
 
         worker = WorkerProcess(bootstrap, f"sqlite:///{tmp}/ledger.sqlite", tmp / "worker.log", f"bench-{uuid.uuid4().hex[:8]}")
         snapshot = tmp / "analytics.duckdb"
-        sink = sink_process(bootstrap, snapshot, tmp / "sink.log", snapshot_every=5)
+        sink = sink_process(bootstrap, f"sqlite:///{tmp}/ledger.sqlite", snapshot, tmp / "sink.log", snapshot_every=5)
         samples: list[dict[str, float]] = []
         try:
             started = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from ledger.errors import LedgerError
+from ledger.keys import CustomerKey
 from ledger.policy import Policy
 from ledger.records import Erasure, LedgerRecord
 from ledger.relationship import NAMESPACE
@@ -313,28 +314,97 @@ class LedgerStore:
 
     @contextmanager
     def _checkpoint_transaction(self) -> Iterator[tuple[Any, str, bool]]:
-        """A cursor in a committed transaction, the driver's parameter mark, and whether it is SQLite."""
+        with self._side_transaction(
+            "spoc_checkpoints", "source TEXT NOT NULL, last_offset BIGINT NOT NULL, code TEXT NOT NULL, "
+            "sha256 TEXT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (source, last_offset)",
+        ) as transaction:
+            yield transaction
+
+    @contextmanager
+    def _keys_transaction(self) -> Iterator[tuple[Any, str, bool]]:
+        with self._side_transaction(
+            "spoc_customer_keys", "key_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, key {blob} NOT NULL, "
+            "source TEXT NOT NULL, from_offset BIGINT NOT NULL",
+        ) as transaction:
+            yield transaction
+
+    @contextmanager
+    def _side_transaction(self, table: str, columns: str) -> Iterator[tuple[Any, str, bool]]:
+        """A cursor in a committed transaction on one of the project's own tables (created on first use,
+        ``{blob}`` in ``columns`` naming the driver's bytes type), the driver's parameter mark, and
+        whether it is SQLite."""
         recorder: Any = self._recorder
         sqlite = not type(recorder).__module__.endswith("postgres")
-        if sqlite:
-            table, blob = "spoc_checkpoints", "BLOB"
-        else:
-            table, blob = f'"{recorder.datastore.schema}".spoc_checkpoints', "BYTEA"
+        blob = "BLOB" if sqlite else "BYTEA"
         with recorder.datastore.transaction(commit=True) as cursor:
             if not sqlite:
                 cursor.execute(f'SET LOCAL search_path TO "{recorder.datastore.schema}"')
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (source TEXT NOT NULL, last_offset BIGINT NOT NULL, "
-                f"code TEXT NOT NULL, sha256 TEXT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (source, last_offset))"
-            )
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns.format(blob=blob)})")
             yield cursor, "?" if sqlite else "%s", sqlite
 
+    # Customers' keys (ledger/keys.py): the worker seals each customer's facts with them; an erasure deletes them.
+
+    def customer_keys(self, customer_ids: Iterable[str]) -> list[CustomerKey]:
+        """The stored keys of these customers."""
+        wanted = sorted(set(customer_ids))
+        found: list[CustomerKey] = []
+        with self._keys_transaction() as (cursor, mark, _):
+            for chunk in _chunks(wanted):
+                cursor.execute(
+                    "SELECT key_id, customer_id, key, source, from_offset FROM spoc_customer_keys "
+                    f"WHERE customer_id IN ({', '.join([mark] * len(chunk))})",
+                    chunk,
+                )
+                found.extend(_customer_key(row) for row in cursor.fetchall())
+        return found
+
+    def add_customer_keys(self, keys: Sequence[CustomerKey]) -> None:
+        """Store new keys (durably, before anything they seal is published)."""
+        if not keys:
+            return
+        with self._keys_transaction() as (cursor, mark, _):
+            cursor.executemany(
+                f"INSERT INTO spoc_customer_keys (key_id, customer_id, key, source, from_offset) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) ON CONFLICT (key_id) DO NOTHING",
+                [(k.key_id, k.customer_id, k.key, k.source, k.from_offset) for k in keys],
+            )
+
+    def keys_by_id(self, key_ids: Iterable[str]) -> dict[str, bytes]:
+        """The keys still stored among ``key_ids`` (an erased customer's are not)."""
+        wanted = sorted(set(key_ids))
+        found: dict[str, bytes] = {}
+        with self._keys_transaction() as (cursor, mark, _):
+            for chunk in _chunks(wanted):
+                cursor.execute(
+                    f"SELECT key_id, key FROM spoc_customer_keys WHERE key_id IN ({', '.join([mark] * len(chunk))})",
+                    chunk,
+                )
+                found.update((row["key_id"], bytes(row["key"])) for row in cursor.fetchall())
+        return found
+
+    def _erase_keys(self, erasures: Sequence[Erasure]) -> None:
+        """Delete each erased customer's keys up to the erasure (a key from after it seals the customer's
+        facts since they came back); on SQLite with their bytes overwritten."""
+        if not erasures:
+            return
+        with self._keys_transaction() as (cursor, mark, sqlite):
+            if sqlite:
+                cursor.execute("PRAGMA secure_delete = ON")
+            for erasure in erasures:
+                position = erasure.position
+                cursor.execute(
+                    f"DELETE FROM spoc_customer_keys WHERE customer_id = {mark} AND (source <> {mark} OR from_offset <= {mark})",
+                    (erasure.customer_id, position.source, position.offset),
+                )
+        self._fold_sqlite_log()
+
     def erase(self, erasures: Sequence[Erasure]) -> None:
-        """Delete the stored events of erased relationships (SPEC §3 rule 5).
+        """Delete the stored events of erased relationships (SPEC §3 rule 5), and the customers' keys.
 
         On SQLite no byte of them is left in the file or its write-ahead log.  PostgreSQL keeps
         deleted rows' bytes in its pages until VACUUM reuses the space (docs/reliability.md).
         """
+        self._erase_keys(erasures)
         ids = [e.relationship_id for e in erasures if e.relationship_id is not None]
         if not ids:
             return
@@ -343,6 +413,24 @@ class LedgerStore:
             _delete_postgres(recorder, ids)
         else:
             _delete_sqlite(recorder, ids)
+            self._fold_sqlite_log()
+
+    def _fold_sqlite_log(self) -> None:
+        """On SQLite, the write-ahead log still holds deleted pages as they were before: fold it in and empty it."""
+        recorder: Any = self._recorder
+        if type(recorder).__module__.endswith("postgres"):
+            return
+        with recorder.datastore.get_connection(commit=True) as connection:
+            connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _customer_key(row: Any) -> CustomerKey:
+    return CustomerKey(row["key_id"], row["customer_id"], bytes(row["key"]), row["source"], row["from_offset"])
 
 
 def _delete_postgres(recorder: Any, ids: list[UUID]) -> None:
@@ -363,6 +451,3 @@ def _delete_sqlite(recorder: Any, ids: list[UUID]) -> None:
         cursor.execute("PRAGMA secure_delete = ON")
         for relationship_id in ids:
             cursor.execute(f'DELETE FROM "{table}" WHERE originator_id = ?', (relationship_id.hex,))
-    # The write-ahead log still holds the pages as they were before: fold it in and empty it.
-    with recorder.datastore.get_connection(commit=True) as connection:
-        connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +33,9 @@ from msgspec.structs import astuple
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledger.errors import TerminalError
+from ledger.keys import unseal
 from ledger.policy import Policy
+from ledger.store import LEDGER_URL_ENV, LedgerStore
 from processors.kafka.marks import FACTS_VERSION_HEADER, POLICY_HEADER, mark_of
 from processors.kafka.reading import readable_end, reader
 from processors.kafka.topics import (
@@ -65,7 +67,8 @@ FETCH_BYTES = 1024 * 1024
 """Facts fetched per transaction at most (a larger message still comes whole): a sink behind a long
 backlog holds one such fetch, not the backlog (larger fetches cost memory for little speed:
 docs/performance.md)."""
-_decode_facts = msgspec.json.Decoder(list[InputFactsV1]).decode
+decode_facts = msgspec.json.Decoder(list[InputFactsV1]).decode
+_decode_part = msgspec.json.Decoder(InputFactsV1).decode
 
 
 @dataclass
@@ -78,6 +81,8 @@ class SinkSettings:
     snapshot_every_seconds: float = 2.0
     stop_when_caught_up: bool = False
     """Exit once every partition is read to its end (for batch use and tests)."""
+    ledger_url: str | None = None
+    """The worker's ledger store, which keeps the customers' keys its facts are sealed with."""
     memory_limit: str = "64MB"
     """DuckDB's memory for the working file.  Unlimited, DuckDB keeps every block the sink wrote and
     compresses a full row group in memory at a checkpoint, so a sink's memory would grow with the
@@ -100,6 +105,10 @@ def _refuse_another_facts_version(version: bytes) -> None:
         )
 
 
+def sealed_key_ids(messages: list[InputFactsV1]) -> set[str]:
+    return {part.key for facts in messages for part in facts.sealed}
+
+
 @dataclass
 class FactRows:
     """The rows of one fetch, by table, with the erasures to apply after them."""
@@ -108,32 +117,50 @@ class FactRows:
     erasures: list[ErasureFactV1] = field(default_factory=list)
     latest: datetime | None = None
     messages: int = 0
+    shredded: int = 0
+    """Customer parts whose key is gone: the customer was erased (after them)."""
 
-    def add(self, value: bytes) -> None:
-        """One facts message: the facts of a run of input messages."""
-        tables = self.tables
-        for facts in _decode_facts(value):
-            self.messages += 1
-            for table, row in (
-                ("touchpoints", facts.touch), ("handoff_facts", facts.handoff),
-                ("repeat_facts", facts.repeat), ("control_events", facts.control),
-            ):
-                if row is not None:
-                    tables[table].append(astuple(row))
-            tables["ledger_events"].extend(astuple(row) for row in facts.ledger)
-            tables["follow_up_facts"].extend(astuple(row) for row in facts.follow_ups)
-            rejected = facts.rejected
-            if rejected is not None:
-                raw = rejected.raw
-                tables["rejected_events"].append((
-                    rejected.reason, rejected.detail, rejected.field, raw, raw.decode("utf-8", "replace"),
-                    rejected.source, rejected.position, rejected.seq,
-                ))
-            if facts.erasure is not None:
-                self.erasures.append(facts.erasure)
+    def add(self, messages: list[InputFactsV1], keys: Mapping[str, bytes]) -> None:
+        """One facts message (the facts of a run of input messages), decoded; ``keys``: the keys of its
+        sealed parts that are still stored."""
+        self.messages += len(messages)
+        for facts in messages:
+            self._add_facts(facts)
+            for part in facts.sealed:
+                key = keys.get(part.key)
+                if key is None:
+                    self.shredded += 1
+                    continue
+                try:
+                    opened = _decode_part(unseal(part.key, key, part.box))
+                except ValueError as error:
+                    raise TerminalError(f"{error}; give `spoc project` the worker's ledger store (--ledger)") from None
+                if opened.rejected is not None:  # the line whole, instead of the blanked row outside
+                    self.tables["rejected_events"].pop()
+                self._add_facts(opened)
             # Instants compare across offsets (as text, 23:00-05:00 would come before 01:00+00:00).
             if facts.at is not None and (self.latest is None or facts.at > self.latest):
                 self.latest = facts.at
+
+    def _add_facts(self, facts: InputFactsV1) -> None:
+        tables = self.tables
+        for table, row in (
+            ("touchpoints", facts.touch), ("handoff_facts", facts.handoff),
+            ("repeat_facts", facts.repeat), ("control_events", facts.control),
+        ):
+            if row is not None:
+                tables[table].append(astuple(row))
+        tables["ledger_events"].extend(astuple(row) for row in facts.ledger)
+        tables["follow_up_facts"].extend(astuple(row) for row in facts.follow_ups)
+        rejected = facts.rejected
+        if rejected is not None:
+            raw = rejected.raw
+            tables["rejected_events"].append((
+                rejected.reason, rejected.detail, rejected.field, raw, raw.decode("utf-8", "replace"),
+                rejected.source, rejected.position, rejected.seq,
+            ))
+        if facts.erasure is not None:
+            self.erasures.append(facts.erasure)
 
 
 class SinkMetrics:
@@ -150,6 +177,10 @@ class SinkMetrics:
             registry=r,
         )
         self.erasures = Counter("spoc_sink_erasures", "Customers erased from the file", registry=r)
+        self.shredded = Counter(
+            "spoc_sink_shredded_parts", "Customers' sealed facts skipped because their key is gone (the customer "
+            "was erased after them: the file would delete them at the erasure)", registry=r,
+        )
         self.lag = Gauge(
             "spoc_sink_lag", "Facts messages not yet written, by partition (refreshed every few seconds)",
             ["topic", "partition"], registry=r,
@@ -173,6 +204,7 @@ class Sink:
         self.store = self._open()
         self.policy = settings.policy
         self._worker_policy: bytes | None = None
+        self._ledger: LedgerStore | None = None
         """The policy header of the facts last read: the policy of everything written since."""
         if settings.policy is not None:
             self.store.refuse_another_policy(
@@ -222,6 +254,7 @@ class Sink:
         rows = FactRows()
         written_up_to = dict(self.written_up_to)
         redelivered = 0
+        fresh: list[list[InputFactsV1]] = []
         for tp, records in fetched.items():
             for record in records:
                 headers = dict(record.headers)
@@ -233,7 +266,10 @@ class Sink:
                         redelivered += 1
                         continue
                     written_up_to[tp.partition] = mark[0]
-                rows.add(record.value)
+                fresh.append(decode_facts(record.value))
+        keys = self._keys(set[str]().union(*map(sealed_key_ids, fresh)))
+        for messages in fresh:
+            rows.add(messages, keys)
         con = self.store.con
         con.begin()
         try:
@@ -262,6 +298,7 @@ class Sink:
         self.written_up_to = written_up_to
         self.metrics.messages.labels(FACTS).inc(rows.messages)
         self.metrics.erasures.inc(len(rows.erasures))
+        self.metrics.shredded.inc(rows.shredded)
         if redelivered:
             self.metrics.redelivered.labels(FACTS).inc(redelivered)
             self.redelivered += redelivered
@@ -271,6 +308,19 @@ class Sink:
         if rows.erasures:
             self._compact()
         return rows.messages
+
+    def _keys(self, key_ids: set[str]) -> dict[str, bytes]:
+        """The keys of the sealed parts still stored (opening the worker's ledger store on first need)."""
+        if not key_ids:
+            return {}
+        if self._ledger is None:
+            if self.settings.ledger_url is None:
+                raise TerminalError(
+                    "the worker seals each customer's facts with a key kept in its ledger store; give "
+                    f"`spoc project` the worker's ledger store: --ledger URL or ${LEDGER_URL_ENV}"
+                )
+            self._ledger = LedgerStore(self.settings.ledger_url)
+        return self._ledger.keys_by_id(key_ids)
 
     def _follow_policy(self, encoded: bytes | None) -> None:
         """Take the policy the worker's facts were made under: the views' windows must be the ones its
@@ -335,6 +385,8 @@ class Sink:
 
     def close(self) -> None:
         self.store.close()
+        if self._ledger is not None:
+            self._ledger.close()
 
 
 async def run_sink(

@@ -17,8 +17,9 @@ from datetime import datetime
 
 import msgspec
 
-FACTS_VERSION = b"2"
-"""2: follow-up transitions (``follow_ups``) added; a version-1 sink would drop them."""
+FACTS_VERSION = b"3"
+"""2: follow-up transitions (``follow_ups``) added; a version-1 sink would drop them.
+3: each customer's facts sealed with the customer's key (``sealed``); a version-2 sink would drop them."""
 
 
 class TouchFactV1(msgspec.Struct, array_like=True):
@@ -160,8 +161,23 @@ class ErasureFactV1(msgspec.Struct):
     """Where the erasure was read (empty on the first workers' messages: every source then)."""
 
 
+class SealedFactsV1(msgspec.Struct, array_like=True):
+    """One customer's part of an input message's facts: an :class:`InputFactsV1` as JSON, sealed with the
+    customer's key (``ledger/keys.py``), which an erasure deletes."""
+
+    key: str
+    """The key's id in the ledger store."""
+    box: bytes
+
+
 class InputFactsV1(msgspec.Struct, omit_defaults=True):
-    """Everything one input message produced for the sink."""
+    """Everything one input message produced for the sink.
+
+    From version 3 the rows of a customer travel in ``sealed``; what stays outside is no
+    customer's: the instant, an erasure, an employee's control event, a rejected line
+    that names no customer, and, for one that does, its row with the line blanked as an
+    erasure would leave it (the sealed part has it whole).
+    """
 
     at: datetime | None = None
     """The event's ``occurred_at``: the sink keeps the latest as the views' default ``as_of``."""
@@ -173,6 +189,7 @@ class InputFactsV1(msgspec.Struct, omit_defaults=True):
     rejected: RejectedFactV1 | None = None
     erasure: ErasureFactV1 | None = None
     follow_ups: list[FollowUpFactV1] = msgspec.field(default_factory=list)
+    sealed: list[SealedFactsV1] = msgspec.field(default_factory=list)
 
 
 ROW_STRUCTS: dict[str, type[msgspec.Struct]] = {

@@ -365,8 +365,8 @@ def _project(args: argparse.Namespace) -> int:
 
     settings = SinkSettings(
         bootstrap_servers(args.bootstrap), Path(args.db), load_policy(args.policy) if args.policy else None,
-        snapshot_every_seconds=args.snapshot_every,
-        stop_when_caught_up=args.until_caught_up, memory_limit=args.memory_limit,
+        snapshot_every_seconds=args.snapshot_every, stop_when_caught_up=args.until_caught_up,
+        ledger_url=args.ledger or os.environ.get(LEDGER_URL_ENV) or DEFAULT_WORKER_LEDGER, memory_limit=args.memory_limit,
     )
 
     async def run() -> int:
@@ -789,6 +789,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Stops cleanly on SIGTERM or Ctrl-C.",
     )
     project.add_argument("--db", required=True, metavar="PATH", help="the DuckDB file analysts read")
+    project.add_argument(
+        "--ledger", metavar="URL",
+        help="the worker's ledger store, which keeps the keys each customer's facts are sealed with "
+        f"(default: ${LEDGER_URL_ENV}, else sqlite:///{DEFAULT_WORKER_LEDGER.removeprefix('sqlite:///')}, as the worker's)",
+    )
     _add_bootstrap(project)
     project.add_argument(
         "--snapshot-every", type=float, default=2.0, metavar="SECONDS",

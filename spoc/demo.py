@@ -147,7 +147,8 @@ def run_demo(settings: Settings, out: Path) -> None:
         bootstrap = broker.bootstrap
         print(f"embedded Kafka broker on {bootstrap}", file=sys.stderr)
         _run_async(ensure_topics(bootstrap, ALL_TOPICS, PARTITIONS))
-        worker = WorkerProcess(bootstrap, f"sqlite:///{files.ledger}", files.worker_log, "spoc-demo")
+        ledger_url = f"sqlite:///{files.ledger}"
+        worker = WorkerProcess(bootstrap, ledger_url, files.worker_log, "spoc-demo")
         try:
             print(f"spoc worker started (pid {worker.process.pid}, log {files.worker_log})", file=sys.stderr)
             with _bar("publishing to Kafka", written.lines) as progress:
@@ -156,7 +157,7 @@ def run_demo(settings: Settings, out: Path) -> None:
             with _bar("ledger worker", sum(ends.values())) as progress:
                 wait_until_processed(ends, [worker], PROCESS_TIMEOUT, progress)
             with _bar("DuckDB sink") as progress:
-                sink = SinkSettings(bootstrap, files.db, stop_when_caught_up=True)
+                sink = SinkSettings(bootstrap, files.db, stop_when_caught_up=True, ledger_url=ledger_url)
                 _run_async(run_sink(sink, asyncio.Event(), progress))
             worker.terminate()
         finally:

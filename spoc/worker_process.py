@@ -29,14 +29,15 @@ POSITION = re.compile(r'^spoc_partition_position\{partition="(\d+)",topic="[^"]*
 
 
 def sink_process(
-    bootstrap: str, db: Path, log: Path, snapshot_every: float = 0.5, env: dict[str, str] | None = None
+    bootstrap: str, ledger_url: str, db: Path, log: Path, snapshot_every: float = 0.5, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``
-    (``env``: variables added to this process's)."""
+    """``spoc project`` as a user runs it, in its own process, its output appended to ``log``, reading the
+    keys of the customers' facts from the worker's ledger store (``env``: variables added to this process's)."""
     return subprocess.Popen(
         [sys.executable, "-m", "spoc", "project", "--bootstrap", bootstrap, "--db", str(db),
          "--snapshot-every", str(snapshot_every), "--metrics-port", "0"],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent, env={**os.environ, **(env or {})},
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+        env={**os.environ, **(env or {}), LEDGER_URL_ENV: ledger_url},
     )
 
 

@@ -171,8 +171,10 @@ def publish_paced(
     asyncio.run(run())
 
 
-def project(bootstrap: str, db: Path, policy: Policy | None = None) -> int:
-    return asyncio.run(run_sink(SinkSettings(bootstrap, db, policy, stop_when_caught_up=True), asyncio.Event()))
+def project(bootstrap: str, db: Path, ledger_url: str, policy: Policy | None = None) -> int:
+    """The sink run until it has written everything there is, reading the customers' keys from ``ledger_url``."""
+    settings = SinkSettings(bootstrap, db, policy, stop_when_caught_up=True, ledger_url=ledger_url)
+    return asyncio.run(run_sink(settings, asyncio.Event()))
 
 
 def read_records(bootstrap: str, topic: str) -> list[ConsumerRecord]:

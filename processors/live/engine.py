@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.keys import choose_keys
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.routing import Route
 from ledger.store import LedgerStore
@@ -37,10 +38,12 @@ from processors.kafka.reading import Incoming, history, output_tails
 from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS, partition_of, partition_source
 from processors.live.checkpoints import Checkpoints
 from processors.live.metrics import WorkerMetrics
+from processors.live.outputs import facts_messages
 from processors.live.partition import Effects, OwnerView, PartitionLedger
 from processors.live.publisher import OutputPublisher, PartitionFenced
 from processors.live.queues import PartitionQueues
 from processors.live.retrying import retrying
+from processors.live.sealing import sealed_facts
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
 from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, new_scratch, worker_scratch
 
@@ -302,6 +305,9 @@ class LiveLedger:
         return messages
 
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
+        if effects.facts:
+            sealed = await retrying("ledger store", lambda: asyncio.to_thread(self._seal, state, effects))
+            effects.outgoing.extend(facts_messages(sealed, state.policy_header))
         written = await self._store(state, effects)
         try:
             await self.publisher.publish(state.partition, effects.outgoing)
@@ -327,6 +333,18 @@ class LiveLedger:
         self._checkpointed_at[state.partition] = time.monotonic()
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
+
+    def _seal(self, state: PartitionLedger, effects: Effects) -> list[tuple[int, bytes]]:
+        """The stretch's facts, each customer's part sealed with a key of theirs; new keys are stored first."""
+        ledger = self.ledger
+        assert ledger is not None
+        needs = [(customer, offset) for offset, _, parts in effects.facts for customer in parts]
+        choice = choose_keys(
+            state.source, needs, [(e.customer_id, e.position.offset) for e in effects.erasures],
+            ledger.customer_keys(customer for customer, _ in needs), state.recorded,
+        )
+        ledger.add_customer_keys(choice.new)
+        return sealed_facts(effects.facts, lambda customer, offset: choice.keys[customer, offset])
 
     async def _store(self, state: PartitionLedger, effects: Effects) -> int:
         ledger = self.ledger

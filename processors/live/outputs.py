@@ -153,9 +153,9 @@ def dead_letter_headers(rejected: RejectedInput, topic: str, partition: int) -> 
     return headers
 
 
-def facts_value(batch: Batch) -> bytes | None:
-    """The DuckDB sink's facts for one input message (:class:`~schemas.facts.InputFactsV1`), or None
-    when there are none.  Each row is the one ``spoc replay`` appends (``projections.duckdb_store``)."""
+def facts_of(batch: Batch) -> InputFactsV1 | None:
+    """The DuckDB sink's facts for one input message, or None when there are none.  Each row is the one
+    ``spoc replay`` appends (``projections.duckdb_store``)."""
     facts = InputFactsV1()
     for touch in batch.touches:
         facts.at = touch.touch.occurred_at
@@ -178,7 +178,7 @@ def facts_value(batch: Batch) -> bytes | None:
         )
     for erasure in batch.erasures:
         facts.erasure = ErasureFactV1(erasure.customer_id, erasure.position.seq, erasure.position.source)
-    return None if facts == _NO_FACTS else _encode(facts)
+    return None if facts == _NO_FACTS else facts
 
 
 def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoing]:

@@ -23,8 +23,10 @@ from ledger.relationship import OWNER_EVENTS
 from processors.kafka.marks import Mark, Outgoing, beyond
 from processors.kafka.reading import Incoming
 from processors.kafka.topics import FACTS, partition_source
-from processors.live.outputs import facts_messages, facts_value, outputs_for
+from processors.live.outputs import facts_of, outputs_for
+from processors.live.sealing import Split, split_facts
 from processors.runtime.state_store import ScratchState
+from schemas.facts import InputFactsV1
 
 # A partition holds a share of the customers: a smaller duplicate filter than a whole-file replay.
 PARTITION_DEDUP_FILTER_BITS = 1 << 23
@@ -54,6 +56,8 @@ class Effects:
     records: list[LedgerRecord] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
+    facts: Split = field(default_factory=list)
+    """The sink's facts not yet published, to be sealed with the customers' keys and sent after ``outgoing``."""
     owners: dict[str, OwnerView | None] = field(default_factory=dict)
     """The latest owner of each customer whose owner changed; None: forget the customer."""
     accepted: int = 0
@@ -129,7 +133,7 @@ class PartitionLedger:
     def _run(self, messages: list[Incoming], effects: Effects, owners: dict[str, OwnerView | None]) -> None:
         intake, source, recorded, tails = self.intake, self.source, self.recorded, self.tails
         facts_tail = tails.get(FACTS)
-        facts: list[tuple[int, bytes]] = []
+        facts: list[tuple[int, InputFactsV1]] = []
         for message in messages:
             offset = message.offset
             intake.take(
@@ -142,11 +146,11 @@ class PartitionLedger:
             for out in outputs_for(batch, offset, message.key, self.topic, self.partition):
                 if beyond(out.mark, tails.get(out.topic)):
                     effects.outgoing.append(out)
-            value = facts_value(batch)
-            if value is not None and beyond((offset, 0), facts_tail):
-                facts.append((offset, value))
+            message_facts = facts_of(batch)
+            if message_facts is not None and beyond((offset, 0), facts_tail):
+                facts.append((offset, message_facts))
             _note_owners(batch.records, batch.erasures, owners)
-        effects.outgoing.extend(facts_messages(facts, self.policy_header))
+        effects.facts.extend(split_facts(facts))
 
     @property
     def all_made(self) -> bool:

@@ -52,8 +52,8 @@ def _processed(live: WorkerProcess) -> float:
 
 
 @contextmanager
-def _sink(bootstrap: str, snapshot: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    process = sink_process(bootstrap, snapshot, log)
+def _sink(bootstrap: str, ledger_url: str, snapshot: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = sink_process(bootstrap, ledger_url, snapshot, log)
     try:
         yield process
     finally:
@@ -72,18 +72,19 @@ def _absorb(tmp: Path, events: list[bytes], first: int) -> float:
         bootstrap = broker.bootstrap
         publish_file(bootstrap, source)
         group = f"spoc-test-{uuid.uuid4().hex[:8]}"
-        with running([worker(bootstrap, f"sqlite:///{tmp}/ledger.sqlite", tmp / "worker.log", group)]) as [live]:
+        ledger_url = f"sqlite:///{tmp}/ledger.sqlite"
+        with running([worker(bootstrap, ledger_url, tmp / "worker.log", group)]) as [live]:
             if len(events) == first:
                 wait_for_workers(bootstrap, [live])
                 return memory_mib(live.process.pid)
-            with _sink(bootstrap, tmp / "following.duckdb", tmp / "sink.log") as following:
+            with _sink(bootstrap, ledger_url, tmp / "following.duckdb", tmp / "sink.log") as following:
                 wait_until(lambda: _processed(live) >= first, "the worker has done the first events")
                 worker_mib = memory_mib(live.process.pid)
                 wait_for_workers(bootstrap, [live])
                 ends = partition_ends(bootstrap, FACTS)
                 wait_until(lambda: caught_up(published_offsets(tmp / "following.duckdb"), ends), "the following sink is done")
                 following_peak = memory_mib(following.pid, "VmHWM")
-            with _sink(bootstrap, tmp / "late.duckdb", tmp / "sink.log") as late:
+            with _sink(bootstrap, ledger_url, tmp / "late.duckdb", tmp / "sink.log") as late:
                 wait_until(lambda: caught_up(published_offsets(tmp / "late.duckdb"), ends), "the late sink is done")
                 late_peak = memory_mib(late.pid, "VmHWM")
     assert late_peak < following_peak + SINK_MARGIN_MIB, (following_peak, late_peak)

@@ -76,7 +76,7 @@ def test_worker_and_sink_killed_mid_work_again_and_again_end_equal_to_replay(tmp
             env = {FAILPOINT_ENV: kind}
             with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group, *options,
                                  env=env if checkpointing else None)]) as [live]:
-                sink = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log", env=env if kind.startswith("sink") else None)
+                sink = sink_process(pipeline_bootstrap, ledger, db, tmp_path / "sink.log", env=env if kind.startswith("sink") else None)
                 try:
                     if kind == "kill":
                         # A seeded point of progress, then the kill.

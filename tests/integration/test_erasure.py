@@ -63,7 +63,7 @@ def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: P
     publish_file(pipeline_bootstrap, history)
     with running([worker(pipeline_bootstrap, f"sqlite:///{ledger}", tmp_path / "worker.log", group)]) as [live]:
         wait_for_workers(pipeline_bootstrap, [live])
-        project(pipeline_bootstrap, db)
+        project(pipeline_bootstrap, db, f"sqlite:///{ledger}")
         status, _ = live.get(f"/owners/{WHO}")
         assert status == 200
         found = _holding(stores(), WHO.encode())
@@ -72,7 +72,7 @@ def test_an_erased_customer_is_in_no_store_of_the_worker_or_the_sink(tmp_path: P
 
         publish_file(pipeline_bootstrap, erasure)
         wait_for_workers(pipeline_bootstrap, [live])
-        project(pipeline_bootstrap, db)
+        project(pipeline_bootstrap, db, f"sqlite:///{ledger}")
 
         # The worker is still running, its ledger store open: the store and its write-ahead log are searched.
         assert live.get(f"/owners/{WHO}")[0] == 404

@@ -13,6 +13,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.errors import LedgerError
+from ledger.keys import new_key
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.records import Erasure, LedgerRecord, Position
 from ledger.relationship import Relationship
@@ -174,6 +175,31 @@ def test_a_stretch_with_an_erasure_applied_again_after_a_crash_stays_erased(
     assert len(list(app.events.get(back.event.originator_id))) == 1  # the relationship they came back to
     assert len(list(app.events.get(kept.event.originator_id))) == 1
     app.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_an_erasure_deletes_the_customers_keys_up_to_it_and_no_others(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = _store_url(kind, tmp_path, request)
+    who, other, source = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("erased", "kept", "topic"))
+    before, back, kept, elsewhere = (
+        new_key(who, source, 1), new_key(who, source, 5), new_key(other, source, 2), new_key(who, f"{source}-b", 9)
+    )
+    store = LedgerStore(url)
+    store.add_customer_keys([before, back, kept, elsewhere])
+    store.add_customer_keys([before])  # stored again (a retried stretch): no change
+    assert sorted(store.customer_keys([who, other]), key=lambda k: k.key_id) == sorted(
+        [before, back, kept, elsewhere], key=lambda k: k.key_id
+    )
+    assert store.keys_by_id([before.key_id, kept.key_id, "no-such-key"]) == {before.key_id: before.key, kept.key_id: kept.key}
+    store.apply([], [Erasure(who, None, Position(source, 3, 3))], source, 3)
+    store.close()
+    reopened = LedgerStore(url)
+    # Before the erasure and from another source: gone.  After it (the customer came back), and another's: kept.
+    assert {k.key_id for k in reopened.customer_keys([who, other])} == {back.key_id, kept.key_id}
+    assert reopened.keys_by_id([before.key_id, elsewhere.key_id]) == {}
+    reopened.close()
 
 
 def test_a_password_comes_from_the_url_a_variable_or_a_file_and_is_never_shown(

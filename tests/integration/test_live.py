@@ -104,7 +104,7 @@ def _assert_live_equals_replay(tmp_path: Path, bootstrap: str, source: Path, pol
         f"{sum((live_events - replayed_events).values())} unexpected"
     )
     live = tmp_path / "live.duckdb"
-    project(bootstrap, live)
+    project(bootstrap, live, f"sqlite:///{tmp_path}/ledger.sqlite")
     expected, actual = _tables(replayed), _tables(live)
     for name in COMPARED:
         assert actual[name] == expected[name], f"{name}: live differs from replay"
@@ -263,15 +263,15 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
 
     # A sink given another policy than the file was written under says so instead of mixing them,
     with pytest.raises(TerminalError, match=r"another policy .*give `spoc project` the --policy the worker runs with"):
-        project(pipeline_bootstrap, tmp_path / "live.duckdb", DEFAULT_POLICY)
+        project(pipeline_bootstrap, tmp_path / "live.duckdb", ledger_url, DEFAULT_POLICY)
     # and so does one given another policy than the worker's facts carry, before it writes anything.
     with pytest.raises(TerminalError, match=(
         r"the worker runs with another policy than `spoc project --policy` gives \(--policy → worker: "
         r"stability_margin 2\.0 → 0\.5, min_days_between_changes 30\.0 → 3\.0, repeat_window_days 7\.0 → 2\.0, "
         r"check_in_days 60\.0 → 20\.0, follow_up_after_hours 48\.0 → 12\.0, late_event_horizon_days None → 30\.0\)"
     )):
-        project(pipeline_bootstrap, tmp_path / "defaults.duckdb", DEFAULT_POLICY)
-    assert project(pipeline_bootstrap, tmp_path / "given.duckdb", policy) > 0
+        project(pipeline_bootstrap, tmp_path / "defaults.duckdb", ledger_url, DEFAULT_POLICY)
+    assert project(pipeline_bootstrap, tmp_path / "given.duckdb", ledger_url, policy) > 0
 
 
 def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstrap: str) -> None:
@@ -286,7 +286,7 @@ def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstr
             publish_file(pipeline_bootstrap, tmp_path / f"part-{i}.jsonl")
             wait_for_workers(pipeline_bootstrap, [only])
         assert only.terminate() == 0
-    project(pipeline_bootstrap, tmp_path / "live.duckdb")
+    project(pipeline_bootstrap, tmp_path / "live.duckdb", f"sqlite:///{tmp_path}/ledger.sqlite")
 
     by_partition: dict[int, list[Any]] = {}
     for record in read_records(pipeline_bootstrap, FACTS):

@@ -55,7 +55,7 @@ def test_wrong_keys_are_dead_lettered_live_and_in_replay(tmp_path: Path, pipelin
 
     asyncio.run(run_live())
     live = tmp_path / "live.duckdb"
-    project(pipeline_bootstrap, live)
+    project(pipeline_bootstrap, live, f"sqlite:///{tmp_path}/ledger.sqlite")
     replayed = tmp_path / "replayed.duckdb"
     replay(TopicInput(pipeline_bootstrap, TOUCHPOINTS), replayed, f"sqlite:///{tmp_path}/replayed.sqlite")
 

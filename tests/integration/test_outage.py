@@ -65,7 +65,7 @@ def test_everything_resumes_after_the_broker_was_away(
     feeder.start()
     try:
         with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
-            sink = sink_process(pipeline_bootstrap, tmp_path / "live.duckdb", tmp_path / "sink.log")
+            sink = sink_process(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "live.duckdb", tmp_path / "sink.log")
             try:
                 # The outage lands mid-work: the worker and the sink have made progress, the stream still flows.
                 wait_until(lambda: ledger_progress(tmp_path / "ledger.sqlite") >= PROGRESS_BEFORE_OUTAGE, "the worker's progress")

@@ -49,7 +49,7 @@ def test_readers_never_block_the_sink_nor_see_half_a_batch(tmp_path: Path, pipel
     stop = threading.Event()
     try:
         with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
-            sink = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log", snapshot_every=0.3)
+            sink = sink_process(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", db, tmp_path / "sink.log", snapshot_every=0.3)
             try:
                 while not db.exists():
                     time.sleep(0.05)

@@ -52,14 +52,15 @@ def test_a_sink_killed_inside_an_erasure_finishes_it_when_started_again(tmp_path
     db = tmp_path / "live.duckdb"
     group = f"spoc-test-{uuid.uuid4().hex[:8]}"
     publish_file(pipeline_bootstrap, history)
-    with running([worker(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite", tmp_path / "worker.log", group)]) as [live]:
+    ledger = f"sqlite:///{tmp_path}/ledger.sqlite"
+    with running([worker(pipeline_bootstrap, ledger, tmp_path / "worker.log", group)]) as [live]:
         wait_for_workers(pipeline_bootstrap, [live])
-        project(pipeline_bootstrap, db)
+        project(pipeline_bootstrap, db, ledger)
         assert _rows_naming(db, WHO), "the search must find the customer first"
         publish_file(pipeline_bootstrap, erasure)
         wait_for_workers(pipeline_bootstrap, [live])
 
-        killed = sink_process(pipeline_bootstrap, db, tmp_path / "sink.log", env={FAILPOINT_ENV: point})
+        killed = sink_process(pipeline_bootstrap, ledger, db, tmp_path / "sink.log", env={FAILPOINT_ENV: point})
         assert killed.wait(120) == -signal.SIGKILL, "the sink must die at the failpoint, in the erasure's work"
         copies = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f".{db.name}") and not p.name.endswith(".wal"))
         suffix = STALE_COPY[point]
@@ -68,7 +69,7 @@ def test_a_sink_killed_inside_an_erasure_finishes_it_when_started_again(tmp_path
         with duckdb.connect(str(db.with_name(db.name + ".sink")), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM sink_compaction_pending").fetchone() == (1,)
 
-        project(pipeline_bootstrap, db)  # started again: finishes what it owed
+        project(pipeline_bootstrap, db, ledger)  # started again: finishes what it owed
     files = [p for p in tmp_path.iterdir() if p.name.startswith((db.name, f".{db.name}"))]
     assert not [p.name for p in files if p.name.endswith((".compact", ".tmp"))], "a half-made copy stayed"
     for path in (db, db.with_name(db.name + ".sink")):

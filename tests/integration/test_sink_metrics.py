@@ -41,7 +41,7 @@ def test_a_sink_waits_for_its_topic_then_reports_what_it_wrote(tmp_path: Path, p
     port, db, log = free_port(), tmp_path / "live.duckdb", tmp_path / "sink.log"
     sink = subprocess.Popen(
         [sys.executable, "-m", "spoc", "project", "--bootstrap", pipeline_bootstrap, "--db", str(db),
-         "--snapshot-every", "0.2", "--metrics-port", str(port)],
+         "--snapshot-every", "0.2", "--metrics-port", str(port), "--ledger", f"sqlite:///{tmp_path}/ledger.sqlite"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     try:

@@ -14,12 +14,15 @@ import pytest
 
 import projections
 from ledger.intake import Batch, Intake
+from ledger.keys import CustomerKey, choose_keys
 from ledger.policy import DEFAULT_POLICY
 from ledger.records import Position
 from processors.kafka.marks import FACTS_VERSION_HEADER
-from processors.live.outputs import facts_messages, facts_value
-from processors.project import FactRows
+from processors.live.outputs import facts_messages, facts_of
+from processors.live.sealing import sealed_facts, split_facts
+from processors.project import FactRows, decode_facts, sealed_key_ids
 from projections.duckdb_store import (
+    ERASED,
     control_row,
     follow_up_row,
     handoff_row,
@@ -28,7 +31,7 @@ from projections.duckdb_store import (
     repeat_row,
     touch_row,
 )
-from schemas.facts import FACTS_VERSION, ROW_STRUCTS
+from schemas.facts import FACTS_VERSION, ROW_STRUCTS, InputFactsV1
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 DERIVED_BY_THE_SINK = {"rejected_events": ["raw_text"]}
@@ -82,14 +85,32 @@ def _replay_rows(batches: list[Batch]) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+def _sealed_messages(batches: list[Batch]) -> tuple[list[bytes], dict[str, CustomerKey]]:
+    """The facts messages a worker publishes for the batches (one stretch), and the keys it stored."""
+    facts: list[tuple[int, InputFactsV1]] = []
+    for offset, batch in enumerate(batches):
+        message_facts = facts_of(batch)
+        if message_facts is not None:
+            facts.append((offset, message_facts))
+    split = split_facts(facts)
+    needs = [(customer, offset) for offset, _, parts in split for customer in parts]
+    choice = choose_keys("spoc.touchpoints:0", needs, [], [], None)
+    messages = facts_messages(sealed_facts(split, lambda customer, offset: choice.keys[customer, offset]), b"{}")
+    assert all(dict(m.headers)[FACTS_VERSION_HEADER] == FACTS_VERSION for m in messages)
+    return [m.value for m in messages], {key.key_id: key for key in choice.new}
+
+
+def _sink_rows(values: list[bytes], keys: dict[str, bytes]) -> FactRows:
+    rows = FactRows()
+    for value in values:
+        rows.add(decode_facts(value), keys)
+    return rows
+
+
 def test_every_fact_kind_reaches_the_sink_as_the_row_replay_writes() -> None:
     batches = _batches()
-    values = [facts_value(b) for b in batches]
-    messages = facts_messages([(o, v) for o, v in enumerate(values) if v is not None], b"{}")
-    assert all(dict(m.headers)[FACTS_VERSION_HEADER] == FACTS_VERSION for m in messages)
-    rows = FactRows()
-    for message in messages:
-        rows.add(message.value)
+    values, stored = _sealed_messages(batches)
+    rows = _sink_rows(values, {key_id: key.key for key_id, key in stored.items()})
 
     expected = _replay_rows(batches)
     assert all(expected[table] for table in ROW_STRUCTS), "the messages must produce every kind of fact"
@@ -97,6 +118,31 @@ def test_every_fact_kind_reaches_the_sink_as_the_row_replay_writes() -> None:
     assert [(e.customer_id, e.source, e.seq) for e in rows.erasures] == [("c1", "spoc.touchpoints:0", 6)]
     assert rows.latest == T0 + timedelta(days=4)
     assert rows.messages == len(MESSAGES)
+    assert rows.shredded == 0
+
+
+def test_a_customers_facts_are_sealed_and_unreadable_once_the_key_is_gone() -> None:
+    batches = _batches()
+    values, stored = _sealed_messages(batches)
+    assert [key.customer_id for key in stored.values()] == ["c1"]
+    messages = [facts for value in values for facts in decode_facts(value)]
+    assert sealed_key_ids(messages) == set(stored)
+    # Outside the sealed parts: only the erasure names the customer; no touch, decision or line does.
+    outside = [msgspec.structs.replace(facts, sealed=[]) for facts in messages]
+    assert [f.erasure.customer_id for f in outside if f.erasure is not None] == ["c1"]
+    assert not any(b"c1" in msgspec.json.encode(f) for f in outside if f.erasure is None)
+    assert not any(b"alice" in value or b"invoice" in value for value in values)
+
+    rows = _sink_rows(values, {})  # the key erased: what the sink can still write
+    assert rows.shredded == len([f for f in messages if f.sealed])
+    for table in ("touchpoints", "handoff_facts", "repeat_facts", "ledger_events", "control_events", "follow_up_facts"):
+        assert rows.tables[table] == [], table  # the rows the erasure deletes (its own control event too)
+    assert [e.customer_id for e in rows.erasures] == ["c1"]  # the erasure itself still reaches the file
+    # The bad lines keep their reason and position, blanked as the erasure blanks them in replay's file.
+    assert [row[:5] for row in rows.tables["rejected_events"]] == [
+        ("missing_field", "required field `employee_id` is missing", "employee_id", ERASED.encode(), ERASED),
+        ("invalid_json", "not valid JSON: Input data was truncated", None, ERASED.encode(), ERASED),
+    ]
 
 
 def test_a_message_of_the_first_workers_without_the_version_header_still_reads() -> None:
@@ -108,7 +154,7 @@ def test_a_message_of_the_first_workers_without_the_version_header_still_reads()
         "erasure": {"customer_id": "c1", "seq": 3},
     }])
     rows = FactRows()
-    rows.add(legacy)
+    rows.add(decode_facts(legacy), {})
     assert rows.tables["rejected_events"] == [("invalid_json", "cut short", None, b'{"a', '{"a', "f", 4, 4)]
     assert rows.erasures[0].source == ""
     assert rows.latest == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

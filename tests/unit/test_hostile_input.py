@@ -11,10 +11,12 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.intake import Intake
+from ledger.intake import Batch, Intake
+from ledger.keys import new_key
 from ledger.policy import DEFAULT_POLICY
 from ledger.records import Position
-from processors.live.outputs import facts_value
+from processors.live.outputs import facts_of
+from processors.live.sealing import sealed_facts, split_facts
 from schemas import Rejection, decode
 from schemas.validation import MAX_MESSAGE_BYTES, REASONS
 from tests.hostile_values import (
@@ -24,6 +26,13 @@ from tests.hostile_values import (
     nested_objects,
     with_raw_attributes,
 )
+
+
+def written(batch: Batch) -> None:
+    """What was accepted can be written: the sink's rows, sealed as the worker seals them."""
+    facts = facts_of(batch)
+    if facts is not None:
+        sealed_facts(split_facts([(0, facts)]), lambda customer, offset: new_key(customer, "fuzz", offset))
 
 
 def outcome(raw: bytes) -> str:
@@ -58,7 +67,7 @@ def test_a_touchpoint_with_hostile_fields_goes_through_the_intake_without_raisin
     messages = [orjson.dumps(VALID), orjson.dumps(document)] * (1 + copies % 2)
     for offset, raw in enumerate(messages):
         intake.take(raw, Position("fuzz", offset, offset))
-    facts_value(intake.drain())  # and what was accepted can be written: the sink's rows
+    written(intake.drain())
     counts = intake.counts
     assert counts.accepted + counts.duplicates + sum(counts.rejected.values()) == len(messages)
     assert set(counts.rejected) <= set(REASONS)
@@ -79,7 +88,7 @@ def test_deep_attributes_are_rejected_or_written_never_a_crash() -> None:
     for depth in (64, 65, 300, 900):
         intake = Intake(DEFAULT_POLICY)
         intake.take(with_raw_attributes(nested_objects(depth), event_id=f"d{depth}"), Position("fuzz", 0, 0))
-        facts_value(intake.drain())
+        written(intake.drain())
         assert (intake.counts.accepted, dict(intake.counts.rejected)) == ((1, {}) if depth <= 64 else (0, {"invalid_value": 1}))
 
 
@@ -104,6 +113,6 @@ def test_attributes_keep_integers_beyond_64_bits() -> None:
     intake = Intake(DEFAULT_POLICY)
     big = b"-123456789012345678901234567890"
     intake.take(with_raw_attributes(b'{"big":' + big + b"}"), Position("fuzz", 0, 0))
-    facts = facts_value(intake.drain())
-    assert intake.counts.accepted == 1 and facts is not None
-    assert orjson.loads(facts)["touch"][17] == '{"big":' + big.decode() + "}"
+    facts = facts_of(intake.drain())
+    assert intake.counts.accepted == 1 and facts is not None and facts.touch is not None
+    assert facts.touch.attributes == '{"big":' + big.decode() + "}"
