@@ -321,22 +321,23 @@ class LedgerStore:
             yield transaction
 
     @contextmanager
-    def _keys_transaction(self) -> Iterator[tuple[Any, str, bool]]:
+    def _keys_transaction(self, *, commit: bool = True) -> Iterator[tuple[Any, str, bool]]:
         with self._side_transaction(
             "spoc_customer_keys", "key_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, key {blob} NOT NULL, "
             "source TEXT NOT NULL, from_offset BIGINT NOT NULL",
+            commit=commit,
         ) as transaction:
             yield transaction
 
     @contextmanager
-    def _side_transaction(self, table: str, columns: str) -> Iterator[tuple[Any, str, bool]]:
-        """A cursor in a committed transaction on one of the project's own tables (created on first use,
-        ``{blob}`` in ``columns`` naming the driver's bytes type), the driver's parameter mark, and
-        whether it is SQLite."""
+    def _side_transaction(self, table: str, columns: str, *, commit: bool = True) -> Iterator[tuple[Any, str, bool]]:
+        """A cursor in a transaction on one of the project's own tables (created on first use, ``{blob}``
+        in ``columns`` naming the driver's bytes type), the driver's parameter mark, and whether it is
+        SQLite.  ``commit=False``: a reader's, rolled back (a table it had to create is empty anyway)."""
         recorder: Any = self._recorder
         sqlite = not type(recorder).__module__.endswith("postgres")
         blob = "BLOB" if sqlite else "BYTEA"
-        with recorder.datastore.transaction(commit=True) as cursor:
+        with recorder.datastore.transaction(commit=commit) as cursor:
             if not sqlite:
                 cursor.execute(f'SET LOCAL search_path TO "{recorder.datastore.schema}"')
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns.format(blob=blob)})")
@@ -348,7 +349,7 @@ class LedgerStore:
         """The stored keys of these customers."""
         wanted = sorted(set(customer_ids))
         found: list[CustomerKey] = []
-        with self._keys_transaction() as (cursor, mark, _):
+        with self._keys_transaction(commit=False) as (cursor, mark, _):
             for chunk in _chunks(wanted):
                 cursor.execute(
                     "SELECT key_id, customer_id, key, source, from_offset FROM spoc_customer_keys "
@@ -373,7 +374,7 @@ class LedgerStore:
         """The keys still stored among ``key_ids`` (an erased customer's are not)."""
         wanted = sorted(set(key_ids))
         found: dict[str, bytes] = {}
-        with self._keys_transaction() as (cursor, mark, _):
+        with self._keys_transaction(commit=False) as (cursor, mark, _):
             for chunk in _chunks(wanted):
                 cursor.execute(
                     f"SELECT key_id, key FROM spoc_customer_keys WHERE key_id IN ({', '.join([mark] * len(chunk))})",

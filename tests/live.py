@@ -256,6 +256,21 @@ def running(workers: list[WorkerProcess]) -> Iterator[list[WorkerProcess]]:
             worker.close()
 
 
+def topic_names(bootstrap: str) -> list[str]:
+    """Every topic on the broker but Kafka's own (``__consumer_offsets`` and the like)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def run() -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            return sorted(t for t in await admin.list_topics() if not t.startswith("__"))
+        finally:
+            await admin.close()
+
+    return asyncio.run(run())
+
+
 async def delete_pipeline_topics(bootstrap: str) -> None:
     """Clear an external broker of the pipeline's topics (and the workers' changelogs) between tests."""
     from aiokafka.admin import AIOKafkaAdminClient

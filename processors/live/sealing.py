@@ -21,8 +21,9 @@ from schemas.facts import InputFactsV1, RejectedFactV1, SealedFactsV1
 _encode = msgspec.json.Encoder().encode
 
 
-CUSTOMER_FIELD = re.compile(rb'"customer_id"\s*:\s*"((?:[^"\\]|\\.)+)"')
-"""``customer_id`` in a line that is not JSON as a whole (cut short, say): the field's first string."""
+CUSTOMER_FIELD = re.compile(rb'"customer_id"\s*:\s*"((?:[^"\\]|\\.)+)("|$)')
+"""``customer_id`` in a line that is not JSON as a whole: the field's first string, also one the line's
+end cuts short (as ``AnalyticsStore.blank_rejected`` takes a line ending in ``"id`` to name the customer)."""
 
 
 def customer_named(raw: bytes) -> str | None:
@@ -30,7 +31,7 @@ def customer_named(raw: bytes) -> str | None:
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        found = CUSTOMER_FIELD.search(raw)
+        found = CUSTOMER_FIELD.search(raw.rstrip(b"\r\n"))
         if found is None:
             return None
         try:
