@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -344,6 +344,20 @@ class LedgerStore:
             yield cursor, "?" if sqlite else "%s", sqlite
 
     # Customers' keys (ledger/keys.py): the worker seals each customer's facts with them; an erasure deletes them.
+
+    def identity(self, *, create: bool) -> str | None:
+        """This store's random identity (made on first use when ``create``): the worker names it on the facts
+        it seals, so that a sink given another store says so instead of finding none of the keys."""
+        with self._side_transaction(
+            "spoc_store_identity", "one INTEGER PRIMARY KEY, id TEXT NOT NULL", commit=create,
+        ) as (cursor, mark, _):
+            if create:  # workers starting together: the first one's stays
+                cursor.execute(
+                    f"INSERT INTO spoc_store_identity (one, id) VALUES (1, {mark}) ON CONFLICT (one) DO NOTHING", (uuid4().hex,)
+                )
+            cursor.execute("SELECT id FROM spoc_store_identity")
+            row = cursor.fetchone()
+            return None if row is None else str(row["id"])
 
     def customer_keys(self, customer_ids: Iterable[str]) -> list[CustomerKey]:
         """The stored keys of these customers."""

@@ -36,7 +36,7 @@ from ledger.errors import TerminalError
 from ledger.keys import unseal
 from ledger.policy import Policy
 from ledger.store import LEDGER_URL_ENV, LedgerStore
-from processors.kafka.marks import FACTS_VERSION_HEADER, POLICY_HEADER, mark_of
+from processors.kafka.marks import FACTS_VERSION_HEADER, KEY_STORE_HEADER, POLICY_HEADER, mark_of
 from processors.kafka.reading import readable_end, reader
 from processors.kafka.topics import (
     FACTS,
@@ -205,6 +205,7 @@ class Sink:
         self.policy = settings.policy
         self._worker_policy: bytes | None = None
         self._ledger: LedgerStore | None = None
+        self._key_store = b""
         """The policy header of the facts last read: the policy of everything written since."""
         if settings.policy is not None:
             self.store.refuse_another_policy(
@@ -255,6 +256,7 @@ class Sink:
         written_up_to = dict(self.written_up_to)
         redelivered = 0
         fresh: list[list[InputFactsV1]] = []
+        key_stores: set[bytes] = set()
         for tp, records in fetched.items():
             for record in records:
                 headers = dict(record.headers)
@@ -267,7 +269,8 @@ class Sink:
                         continue
                     written_up_to[tp.partition] = mark[0]
                 fresh.append(decode_facts(record.value))
-        keys = self._keys(set[str]().union(*map(sealed_key_ids, fresh)))
+                key_stores.add(headers.get(KEY_STORE_HEADER, b""))
+        keys = self._keys(set[str]().union(*map(sealed_key_ids, fresh)), key_stores)
         for messages in fresh:
             rows.add(messages, keys)
         con = self.store.con
@@ -309,17 +312,23 @@ class Sink:
             self._compact()
         return rows.messages
 
-    def _keys(self, key_ids: set[str]) -> dict[str, bytes]:
-        """The keys of the sealed parts still stored (opening the worker's ledger store on first need)."""
+    def _keys(self, key_ids: set[str], key_stores: set[bytes]) -> dict[str, bytes]:
+        """The keys of the sealed parts still stored, from the store the facts name (the worker's ledger
+        store, opened on first need)."""
         if not key_ids:
             return {}
+        fix = f"give `spoc project` the worker's ledger store: --ledger URL or ${LEDGER_URL_ENV}"
         if self._ledger is None:
             if self.settings.ledger_url is None:
-                raise TerminalError(
-                    "the worker seals each customer's facts with a key kept in its ledger store; give "
-                    f"`spoc project` the worker's ledger store: --ledger URL or ${LEDGER_URL_ENV}"
-                )
+                raise TerminalError(f"the worker seals each customer's facts with a key kept in its ledger store; {fix}")
             self._ledger = LedgerStore(self.settings.ledger_url)
+            self._key_store = (self._ledger.identity(create=False) or "").encode()
+        others = key_stores - {self._key_store}
+        if others:
+            raise TerminalError(
+                f"the facts are sealed with keys in another ledger store (identity {b', '.join(sorted(others)).decode()}) "
+                f"than {self._ledger.url} (identity {self._key_store.decode() or 'none, no worker has used it'}); {fix}"
+            )
         return self._ledger.keys_by_id(key_ids)
 
     def _follow_policy(self, encoded: bytes | None) -> None:

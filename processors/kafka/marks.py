@@ -18,6 +18,8 @@ POLICY_HEADER = "spoc-policy"
 """On facts messages: the worker's policy as JSON, so the sink's views use the windows its decisions did."""
 FACTS_VERSION_HEADER = "spoc-facts-version"
 """On facts messages: the version of their format (``schemas/facts.py``); absent means 1."""
+KEY_STORE_HEADER = "spoc-key-store"
+"""On facts messages: the identity of the ledger store that keeps the keys of their sealed parts."""
 
 Mark = tuple[int, int]
 """(input offset, index): the order of a partition's output messages on one topic."""

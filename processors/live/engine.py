@@ -85,6 +85,8 @@ class LiveLedger:
         self._rebuilding: dict[int, PartitionLedger] = {}
         """States being restored (reported in the metrics before they are ready)."""
         self.ledger: LedgerStore | None = None
+        self.key_store = ""
+        """The ledger store's identity, on facts messages: the sink checks it reads the keys from the same store."""
         self.checkpoints: Checkpoints | None = None
         self._checkpointed_at: dict[int, float] = {}
         self.publisher = OutputPublisher(settings.bootstrap, settings.transactional_id_prefix)
@@ -116,6 +118,9 @@ class LiveLedger:
                 return
             self.ledger = await asyncio.to_thread(LedgerStore, self.settings.ledger_url)
             await asyncio.to_thread(self.ledger.refuse_another_policy, self.settings.policy, ANOTHER_POLICY_FIX)
+            identity = await asyncio.to_thread(self.ledger.identity, create=True)
+            assert identity is not None
+            self.key_store = identity
             if self.settings.checkpoint_seconds > 0:
                 self.checkpoints = Checkpoints(self.ledger)
             self._scratch = worker_scratch()
@@ -307,7 +312,7 @@ class LiveLedger:
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
         if effects.facts:
             sealed = await retrying("ledger store", lambda: asyncio.to_thread(self._seal, state, effects))
-            effects.outgoing.extend(facts_messages(sealed, state.policy_header))
+            effects.outgoing.extend(facts_messages(sealed, state.policy_header, self.key_store))
         written = await self._store(state, effects)
         try:
             await self.publisher.publish(state.partition, effects.outgoing)

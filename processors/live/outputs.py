@@ -15,7 +15,14 @@ from ledger.followups import DONE, DROPPED, OPEN, Announcement
 from ledger.intake import Batch, RejectedInput
 from ledger.records import TouchFact
 from ledger.relationship import OWNER_EVENTS, describe
-from processors.kafka.marks import FACTS_VERSION_HEADER, INDEX_HEADER, OFFSET_HEADER, POLICY_HEADER, Outgoing
+from processors.kafka.marks import (
+    FACTS_VERSION_HEADER,
+    INDEX_HEADER,
+    KEY_STORE_HEADER,
+    OFFSET_HEADER,
+    POLICY_HEADER,
+    Outgoing,
+)
 from processors.kafka.topics import (
     FACTS,
     FOLLOW_UPS,
@@ -181,9 +188,9 @@ def facts_of(batch: Batch) -> InputFactsV1 | None:
     return None if facts == _NO_FACTS else facts
 
 
-def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoing]:
+def facts_messages(facts: list[tuple[int, bytes]], policy: bytes, key_store: str) -> list[Outgoing]:
     """Input messages' facts (offset, JSON object), in offset order, as JSON-array messages on ``FACTS``,
-    each with the worker's ``policy`` (JSON)."""
+    each with the worker's ``policy`` (JSON) and the identity of the ledger store keeping their keys."""
     out: list[Outgoing] = []
     chunk: list[bytes] = []
     size = 0
@@ -194,7 +201,7 @@ def facts_messages(facts: list[tuple[int, bytes]], policy: bytes) -> list[Outgoi
             position = str(offset).encode()
             headers = [
                 (OFFSET_HEADER, position), (INDEX_HEADER, b"0"), (POLICY_HEADER, policy),
-                (FACTS_VERSION_HEADER, FACTS_VERSION),
+                (FACTS_VERSION_HEADER, FACTS_VERSION), (KEY_STORE_HEADER, key_store.encode()),
             ]
             out.append(Outgoing(FACTS, None, b"[" + b",".join(chunk) + b"]", headers, (offset, 0)))
             chunk, size = [], 0

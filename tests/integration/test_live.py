@@ -272,6 +272,13 @@ def test_a_policy_file_reaches_the_worker_and_the_sink(tmp_path: Path, pipeline_
     )):
         project(pipeline_bootstrap, tmp_path / "defaults.duckdb", ledger_url, DEFAULT_POLICY)
     assert project(pipeline_bootstrap, tmp_path / "given.duckdb", ledger_url, policy) > 0
+    # A sink given another ledger store than the worker's would find none of the customers' keys: it says so.
+    with pytest.raises(TerminalError, match=(
+        r"the facts are sealed with keys in another ledger store \(identity [0-9a-f]{32}\) than sqlite:///.*other\.sqlite "
+        r"\(identity none, no worker has used it\); give `spoc project` the worker's ledger store: --ledger URL or "
+        r"\$SPOC_LEDGER_URL"
+    )):
+        project(pipeline_bootstrap, tmp_path / "other.duckdb", f"sqlite:///{tmp_path}/other.sqlite")
 
 
 def test_facts_delivered_twice_are_written_once(tmp_path: Path, pipeline_bootstrap: str) -> None:

@@ -95,7 +95,7 @@ def _sealed_messages(batches: list[Batch]) -> tuple[list[bytes], dict[str, Custo
     split = split_facts(facts)
     needs = [(customer, offset) for offset, _, parts in split for customer in parts]
     choice = choose_keys("spoc.touchpoints:0", needs, [], [], None)
-    messages = facts_messages(sealed_facts(split, lambda customer, offset: choice.keys[customer, offset]), b"{}")
+    messages = facts_messages(sealed_facts(split, lambda customer, offset: choice.keys[customer, offset]), b"{}", "store-1")
     assert all(dict(m.headers)[FACTS_VERSION_HEADER] == FACTS_VERSION for m in messages)
     return [m.value for m in messages], {key.key_id: key for key in choice.new}
 

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
-from processors.kafka.marks import POLICY_HEADER, Mark, Outgoing
+from processors.kafka.marks import KEY_STORE_HEADER, POLICY_HEADER, Mark, Outgoing
 from processors.kafka.reading import Incoming
 from processors.kafka.routing import routing
 from processors.kafka.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
@@ -65,17 +65,19 @@ def test_a_crash_between_store_and_publish_republishes_without_restoring() -> No
     again = _fresh(recorded=messages[-1].offset).process(messages)
     assert again.records == []
     assert _by_topic(again.outgoing) == _by_topic(whole.outgoing)
+    assert again.facts == whole.facts and whole.facts  # the sink's facts, to be sealed
 
 
 def test_facts_chunks_are_marked_with_their_last_input_message_and_the_policy() -> None:
     big = orjson.dumps({"touch": "x" * 200_000})
     facts = [(offset, big) for offset in range(10)]
-    chunks = facts_messages(facts, b'{"repeat_window_days":2.0}')
+    chunks = facts_messages(facts, b'{"repeat_window_days":2.0}', "store-1")
     assert len(chunks) > 1
     assert [c.mark for c in chunks][-1] == (9, 0)
     assert sum(len(orjson.loads(c.value)) for c in chunks) == 10
     assert all(c.mark[0] < d.mark[0] for c, d in itertools.pairwise(chunks))
     assert all(dict(c.headers)[POLICY_HEADER] == b'{"repeat_window_days":2.0}' for c in chunks)
+    assert all(dict(c.headers)[KEY_STORE_HEADER] == b"store-1" for c in chunks)
 
 
 def test_a_rebuild_in_chunks_writes_each_customers_last_owner_once_and_never_an_erased_one() -> None:
