@@ -164,6 +164,8 @@ class PartitionLedger:
             self.recorded = effects.last_offset
         for out in effects.outgoing:
             self.tails[out.topic] = out.mark
+        if effects.facts:  # published as messages marked with their last input message
+            self.tails[FACTS] = (effects.facts[-1][0], 0)
 
 
 def _note_owners(records: list[LedgerRecord], erasures: list[Erasure], owners: dict[str, OwnerView | None]) -> None:

@@ -10,12 +10,12 @@ import pytest
 
 from benchmarks.workload import generate
 from ledger.policy import DEFAULT_POLICY
-from processors.kafka.marks import KEY_STORE_HEADER, POLICY_HEADER, Mark, Outgoing
+from processors.kafka.marks import KEY_STORE_HEADER, POLICY_HEADER, Mark
 from processors.kafka.reading import Incoming
 from processors.kafka.routing import routing
 from processors.kafka.topics import FACTS, OUTPUT_TOPICS, TOUCHPOINTS
 from processors.live.outputs import facts_messages
-from processors.live.partition import PartitionLedger
+from processors.live.partition import Effects, PartitionLedger
 
 
 def _messages(count: int) -> list[Incoming]:
@@ -27,14 +27,13 @@ def _fresh(recorded: int | None = None, tails: dict[str, Mark | None] | None = N
     return PartitionLedger(TOUCHPOINTS, 0, DEFAULT_POLICY, recorded, tails or dict.fromkeys(OUTPUT_TOPICS))
 
 
-def _by_topic(outgoing: list[Outgoing]) -> dict[str, list[object]]:
-    """Each topic's messages in order; facts as the flat list of per-input-message facts."""
+def _by_topic(effects: Effects) -> dict[str, list[object]]:
+    """Each topic's messages in order; facts as the flat list of per-input-message facts (unsealed)."""
     topics: dict[str, list[object]] = defaultdict(list)
-    for out in outgoing:
-        if out.topic == FACTS:
-            topics[FACTS].extend(orjson.loads(out.value))
-        else:
-            topics[out.topic].append((out.key, out.value, out.mark))
+    for out in effects.outgoing:
+        topics[out.topic].append((out.key, out.value, out.mark))
+    if effects.facts:
+        topics[FACTS].extend(effects.facts)
     return dict(topics)
 
 
@@ -51,10 +50,10 @@ def test_a_restart_after_any_message_makes_exactly_the_missing_effects(cut: int)
     rest = after.process(messages)
 
     assert [r.event for r in first.records + rest.records] == [r.event for r in whole.records]
-    combined = _by_topic(first.outgoing)
-    for topic, items in _by_topic(rest.outgoing).items():
+    combined = _by_topic(first)
+    for topic, items in _by_topic(rest).items():
         combined.setdefault(topic, []).extend(items)
-    assert combined == _by_topic(whole.outgoing)
+    assert combined == _by_topic(whole)
     assert whole.rejected and whole.records
 
 
@@ -64,8 +63,8 @@ def test_a_crash_between_store_and_publish_republishes_without_restoring() -> No
     # The ledger store holds everything, the topics nothing: only outputs are made again.
     again = _fresh(recorded=messages[-1].offset).process(messages)
     assert again.records == []
-    assert _by_topic(again.outgoing) == _by_topic(whole.outgoing)
-    assert again.facts == whole.facts and whole.facts  # the sink's facts, to be sealed
+    assert _by_topic(again) == _by_topic(whole)
+    assert whole.facts  # the sink's facts (compared above), to be sealed
 
 
 def test_facts_chunks_are_marked_with_their_last_input_message_and_the_policy() -> None:
