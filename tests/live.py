@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+import msgspec
 import orjson
 from aiokafka import ConsumerRecord
 
+from ledger.keys import unseal
 from ledger.policy import Policy
+from ledger.store import LedgerStore
 from processors.kafka.reading import Incoming, assign_topic, incoming, reader
 from processors.kafka.routing import routing
 from processors.kafka.topics import (
     ALL_TOPICS,
+    FACTS,
     FOLLOW_UPS,
     FOLLOW_UPS_DLQ,
     OWNER_CHANGED_DLQ,
@@ -32,10 +36,11 @@ from processors.kafka.topics import (
     ensure_topics,
 )
 from processors.live.partition import PartitionLedger
-from processors.project import SinkSettings, run_sink
+from processors.project import SinkSettings, decode_facts, run_sink
 from processors.publish import publish
 from processors.runtime.child_process import die_with_parent
 from processors.sources import read_lines
+from schemas.facts import InputFactsV1
 from spoc.worker_process import WorkerProcess, caught_up, partition_ends, wait_until_processed
 
 
@@ -208,6 +213,26 @@ def expected_follow_up_notices(bootstrap: str, policy: Policy) -> Counter[str]:
         effects = PartitionLedger(TOUCHPOINTS, partition, policy, None, {}).process(messages)
         keys.update(orjson.loads(out.value)["idempotency_key"] for out in effects.outgoing if out.topic == FOLLOW_UPS)
     return keys
+
+
+def opened_facts(bootstrap: str, ledger_url: str) -> list[tuple[ConsumerRecord, list[InputFactsV1]]]:
+    """Every ``spoc.facts`` message with what anyone holding the ledger store's keys reads in it: each input
+    message's facts outside the sealed parts, and each sealed part whose key is still stored, opened."""
+    records = [(record, decode_facts(record.value)) for record in read_records(bootstrap, FACTS)]
+    store = LedgerStore(ledger_url)
+    try:
+        keys = store.keys_by_id(part.key for _, messages in records for facts in messages for part in facts.sealed)
+    finally:
+        store.close()
+    opened = []
+    for record, messages in records:
+        readable = [msgspec.structs.replace(facts, sealed=[]) for facts in messages]
+        readable.extend(
+            msgspec.json.decode(unseal(part.key, keys[part.key], part.box), type=InputFactsV1)
+            for facts in messages for part in facts.sealed if part.key in keys
+        )
+        opened.append((record, readable))
+    return opened
 
 
 def read_values(bootstrap: str, topic: str) -> list[bytes]:

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.keys import choose_keys
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.routing import Route
 from ledger.store import LedgerStore
@@ -43,7 +42,7 @@ from processors.live.partition import Effects, OwnerView, PartitionLedger
 from processors.live.publisher import OutputPublisher, PartitionFenced
 from processors.live.queues import PartitionQueues
 from processors.live.retrying import retrying
-from processors.live.sealing import sealed_facts
+from processors.live.sealing import seal_stretch
 from processors.runtime.heap import LiveSettling, chunked_collection, settle
 from processors.runtime.state_store import DEFAULT_CACHE_MB, CacheBudget, new_scratch, worker_scratch
 
@@ -310,8 +309,12 @@ class LiveLedger:
         return messages
 
     async def _make(self, state: PartitionLedger, effects: Effects) -> None:
+        ledger = self.ledger
+        assert ledger is not None
         if effects.facts:
-            sealed = await retrying("ledger store", lambda: asyncio.to_thread(self._seal, state, effects))
+            sealed = await retrying("ledger store", lambda: asyncio.to_thread(
+                seal_stretch, ledger, state.source, state.recorded, effects.facts, effects.erasures,
+            ))
             effects.outgoing.extend(facts_messages(sealed, state.policy_header, self.key_store))
         written = await self._store(state, effects)
         try:
@@ -338,18 +341,6 @@ class LiveLedger:
         self._checkpointed_at[state.partition] = time.monotonic()
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
-
-    def _seal(self, state: PartitionLedger, effects: Effects) -> list[tuple[int, bytes]]:
-        """The stretch's facts, each customer's part sealed with a key of theirs; new keys are stored first."""
-        ledger = self.ledger
-        assert ledger is not None
-        needs = [(customer, offset) for offset, _, parts in effects.facts for customer in parts]
-        choice = choose_keys(
-            state.source, needs, [(e.customer_id, e.position.offset) for e in effects.erasures],
-            ledger.customer_keys(customer for customer, _ in needs), state.recorded,
-        )
-        ledger.add_customer_keys(choice.new)
-        return sealed_facts(effects.facts, lambda customer, offset: choice.keys[customer, offset])
 
     async def _store(self, state: PartitionLedger, effects: Effects) -> int:
         ledger = self.ledger

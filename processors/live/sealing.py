@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 import orjson
 
-from ledger.keys import CustomerKey, seal
+from ledger.keys import CustomerKey, choose_keys, seal
+from ledger.records import Erasure
+from ledger.store import LedgerStore
 from projections.duckdb_store import ERASED
 from schemas.facts import InputFactsV1, RejectedFactV1, SealedFactsV1
 
@@ -95,3 +97,17 @@ def sealed_facts(split: Split, key_of: Callable[[str, int], CustomerKey]) -> lis
             sealed.append(SealedFactsV1(key.key_id, seal(key, _encode(part))))
         out.append((offset, _encode(msgspec.structs.replace(plain, sealed=sealed))))
     return out
+
+
+def seal_stretch(
+    ledger: LedgerStore, source: str, recorded: int | None, split: Split, erasures: Sequence[Erasure]
+) -> list[tuple[int, bytes]]:
+    """A stretch's facts, each customer's part sealed with a key of theirs (new keys stored first, durably,
+    so nothing is published that no key opens); ``erasures``: the stretch's, which the store applies next."""
+    needs = [(customer, offset) for offset, _, parts in split for customer in parts]
+    choice = choose_keys(
+        source, needs, [(e.customer_id, e.position.offset) for e in erasures],
+        ledger.customer_keys(customer for customer, _ in needs), recorded,
+    )
+    ledger.add_customer_keys(choice.new)
+    return sealed_facts(split, lambda customer, offset: choice.keys[customer, offset])

@@ -12,8 +12,6 @@ import msgspec
 import orjson
 
 from benchmarks.workload import generate
-from ledger.keys import unseal
-from ledger.store import LedgerStore
 from processors.kafka.topics import (
     FACTS,
     FOLLOW_UPS,
@@ -23,9 +21,9 @@ from processors.kafka.topics import (
     TOUCHPOINTS,
     TOUCHPOINTS_DLQ,
 )
-from processors.project import decode_facts
 from schemas.facts import InputFactsV1
 from tests.live import (
+    opened_facts,
     project,
     publish_file,
     read_records,
@@ -59,21 +57,7 @@ def _bad_lines() -> list[bytes]:
 
 
 def _readable_facts(bootstrap: str, ledger_url: str) -> list[InputFactsV1]:
-    """What anyone holding the ledger store's keys reads on ``spoc.facts``: each input message's facts outside
-    the sealed parts, and each sealed part whose key is still stored, opened."""
-    messages = [facts for record in read_records(bootstrap, FACTS) for facts in decode_facts(record.value)]
-    store = LedgerStore(ledger_url)
-    try:
-        keys = store.keys_by_id(part.key for facts in messages for part in facts.sealed)
-    finally:
-        store.close()
-    readable = [msgspec.structs.replace(facts, sealed=[]) for facts in messages]
-    for facts in messages:
-        readable.extend(
-            msgspec.json.decode(unseal(part.key, keys[part.key], part.box), type=InputFactsV1)
-            for part in facts.sealed if part.key in keys
-        )
-    return readable
+    return [facts for _, readable in opened_facts(bootstrap, ledger_url) for facts in readable]
 
 
 def _naming(facts: list[InputFactsV1], needle: str) -> list[InputFactsV1]:

@@ -10,19 +10,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
-import orjson
 
-from processors.kafka.topics import FACTS
 from spoc.worker_process import sink_process
 from tests.integration.test_live import _assert_live_equals_replay, _workload
-from tests.live import publish_paced, read_records, running, wait_for_workers, worker
+from tests.live import opened_facts, publish_paced, running, wait_for_workers, worker
 
 
-def touches_per_facts_offset(bootstrap: str) -> dict[int, list[tuple[int, int]]]:
-    """Per facts partition: (offset, touchpoints in that message), in offset order."""
+def touches_per_facts_offset(bootstrap: str, ledger_url: str) -> dict[int, list[tuple[int, int]]]:
+    """Per facts partition: (offset, touchpoints in that message, its sealed parts opened), in offset order."""
     found: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for record in read_records(bootstrap, FACTS):
-        found[record.partition].append((record.offset, sum("touch" in f for f in orjson.loads(record.value))))
+    for record, readable in opened_facts(bootstrap, ledger_url):
+        found[record.partition].append((record.offset, sum(f.touch is not None for f in readable)))
     return found
 
 
@@ -61,7 +59,7 @@ def test_readers_never_block_the_sink_nor_see_half_a_batch(tmp_path: Path, pipel
                     # Read from the first event published until the sink has written the last one.
                     publisher.join()
                     wait_for_workers(pipeline_bootstrap, [live])
-                    per_offset = touches_per_facts_offset(pipeline_bootstrap)
+                    per_offset = touches_per_facts_offset(pipeline_bootstrap, f"sqlite:///{tmp_path}/ledger.sqlite")
                     total = sum(n for rows in per_offset.values() for _, n in rows)
                     deadline = time.monotonic() + 120
                     while not seen or seen[-1][0] < total:
