@@ -132,6 +132,10 @@ bench-route: setup
 bench-backpressure: setup
 	$(BIN)/python benchmarks/backpressure.py --json out/backpressure.json
 
+# What sealing each customer's facts costs the worker and the sink: docs/performance.md.
+bench-sealing: setup
+	$(BIN)/python benchmarks/sealing.py
+
 # Ours beside the ceiling and a Quix Streams peer: docs/benchmarks.md.
 bench-compare: setup
 	$(BIN)/python benchmarks/compare.py --json out/compare.json

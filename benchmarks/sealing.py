@@ -36,6 +36,7 @@ from processors.kafka.topics import OUTPUT_TOPICS, TOUCHPOINTS  # noqa: E402
 from processors.live.partition import Effects, PartitionLedger  # noqa: E402
 from processors.live.sealing import seal_stretch  # noqa: E402
 from processors.project import FactRows, decode_facts, sealed_key_ids  # noqa: E402
+from processors.runtime.heap import chunked_collection, settle  # noqa: E402
 from schemas.facts import InputFactsV1  # noqa: E402
 
 STRETCH = 1_000
@@ -48,33 +49,37 @@ def one_run(lines: list[bytes], tmp: Path) -> dict[str, float]:
     store = LedgerStore(f"sqlite:///{tmp / 'ledger.sqlite'}")
     seconds = dict.fromkeys(("process", "seal", "sink_open", "sink_plain"), 0.0)
     try:
-        for start in range(0, len(lines), STRETCH):
-            stretch = [Incoming(start + i, routing(raw)[0], raw, False, None) for i, raw in enumerate(lines[start:start + STRETCH])]
-            began = time.perf_counter()
-            effects: Effects = state.process(stretch)
-            seconds["process"] += time.perf_counter() - began
-
-            began = time.perf_counter()
-            sealed = seal_stretch(store, state.source, state.recorded, effects.facts, effects.erasures)
-            value = b"[" + b",".join(v for _, v in sealed) + b"]"
-            seconds["seal"] += time.perf_counter() - began
-
-            began = time.perf_counter()
-            messages = decode_facts(value)
-            FactRows().add(messages, store.keys_by_id(sealed_key_ids(messages)))
-            seconds["sink_open"] += time.perf_counter() - began
-
-            plain = b"[" + b",".join(
-                _encode(msgspec.structs.replace(facts, sealed=[])) for _, facts in _unsplit(effects)
-            ) + b"]"
-            began = time.perf_counter()
-            FactRows().add(decode_facts(plain), {})
-            seconds["sink_plain"] += time.perf_counter() - began
-            state.done(effects)
-            state.recorded = effects.last_offset
+        with chunked_collection():  # the collector runs between stretches only, as in the worker's rebuild
+            for start in range(0, len(lines), STRETCH):
+                _stretch(state, store, lines[start:start + STRETCH], start, seconds)
+                settle()
     finally:
         store.close()
     return seconds
+
+
+def _stretch(state: PartitionLedger, store: LedgerStore, lines: list[bytes], first: int, seconds: dict[str, float]) -> None:
+    stretch = [Incoming(first + i, routing(raw)[0], raw, False, None) for i, raw in enumerate(lines)]
+    began = time.perf_counter()
+    effects = state.process(stretch)
+    seconds["process"] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    sealed = seal_stretch(store, state.source, state.recorded, effects.facts, effects.erasures)
+    value = b"[" + b",".join(v for _, v in sealed) + b"]"
+    seconds["seal"] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    messages = decode_facts(value)
+    FactRows().add(messages, store.keys_by_id(sealed_key_ids(messages)))
+    seconds["sink_open"] += time.perf_counter() - began
+
+    plain = b"[" + b",".join(_encode(msgspec.structs.replace(f, sealed=[])) for _, f in _unsplit(effects)) + b"]"
+    began = time.perf_counter()
+    FactRows().add(decode_facts(plain), {})
+    seconds["sink_plain"] += time.perf_counter() - began
+    state.done(effects)
+    state.recorded = effects.last_offset
 
 
 def _unsplit(effects: Effects) -> list[tuple[int, InputFactsV1]]:

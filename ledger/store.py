@@ -326,11 +326,14 @@ class LedgerStore:
             "spoc_customer_keys", "key_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, key {blob} NOT NULL, "
             "source TEXT NOT NULL, from_offset BIGINT NOT NULL",
             commit=commit,
+            index="CREATE INDEX IF NOT EXISTS spoc_customer_keys_by_customer ON spoc_customer_keys (customer_id)",
         ) as transaction:
             yield transaction
 
     @contextmanager
-    def _side_transaction(self, table: str, columns: str, *, commit: bool = True) -> Iterator[tuple[Any, str, bool]]:
+    def _side_transaction(
+        self, table: str, columns: str, *, commit: bool = True, index: str | None = None
+    ) -> Iterator[tuple[Any, str, bool]]:
         """A cursor in a transaction on one of the project's own tables (created on first use, ``{blob}``
         in ``columns`` naming the driver's bytes type), the driver's parameter mark, and whether it is
         SQLite.  ``commit=False``: a reader's, rolled back (a table it had to create is empty anyway)."""
@@ -341,6 +344,8 @@ class LedgerStore:
             if not sqlite:
                 cursor.execute(f'SET LOCAL search_path TO "{recorder.datastore.schema}"')
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns.format(blob=blob)})")
+            if index is not None:
+                cursor.execute(index)
             yield cursor, "?" if sqlite else "%s", sqlite
 
     # Customers' keys (ledger/keys.py): the worker seals each customer's facts with them; an erasure deletes them.
