@@ -14,7 +14,7 @@ TOOLS := out/lock-tool
 # Python 3.13 for `make test-py313` (pyenv's, or one on the PATH).
 PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
-.PHONY: setup lint test test-unit test-apache test-py313 test-wheel test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups bench-route clean
+.PHONY: setup lint test test-unit test-apache test-py313 test-wheel test-latest lock fuzz demo bench bench-memory bench-bounded bench-restart bench-live bench-backpressure bench-compare bench-follow-ups bench-route bench-sealing clean
 
 setup: $(STAMP)
 

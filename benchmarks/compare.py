@@ -104,7 +104,7 @@ SINK_CHILD = """
 import os, sys
 from spoc.cli import main
 from spoc.worker_process import memory_mib
-code = main(["project", "--bootstrap", sys.argv[1], "--db", sys.argv[2], "--until-caught-up"])
+code = main(["project", "--bootstrap", sys.argv[1], "--db", sys.argv[2], "--ledger", sys.argv[3], "--until-caught-up"])
 print(memory_mib(os.getpid(), "VmHWM"))
 sys.exit(code)
 """
@@ -115,7 +115,8 @@ def sink(bootstrap: str, tmp: Path, messages: int) -> Figures:
     """`spoc project --until-caught-up` on all the facts: input messages covered per second."""
     started = time.perf_counter()
     process = subprocess.run(
-        [sys.executable, "-c", SINK_CHILD, bootstrap, str(tmp / "live.duckdb")], capture_output=True, text=True,
+        [sys.executable, "-c", SINK_CHILD, bootstrap, str(tmp / "live.duckdb"), f"sqlite:///{tmp}/live.sqlite"],
+        capture_output=True, text=True,
         check=True, cwd=ROOT,
     )
     seconds = time.perf_counter() - started
