@@ -176,3 +176,5 @@ def test_a_facts_message_of_another_version_is_refused_naming_the_fix() -> None:
 
     with pytest.raises(TerminalError, match=r"version 99 of the facts format.*same version as `spoc worker`"):
         _refuse_another_facts_version(b"99")
+    for readable in (b"1", b"2", FACTS_VERSION):  # what earlier workers left on the topic still reads
+        _refuse_another_facts_version(readable)
