@@ -7,41 +7,26 @@ ledger store (``ledger/keys.py``), and the erasure deletes the key.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import msgspec
-import orjson
 
 from ledger.keys import CustomerKey, choose_keys, seal
 from ledger.records import Erasure
 from ledger.store import LedgerStore
+from processors.kafka.routing import routing
 from projections.duckdb_store import ERASED
 from schemas.facts import InputFactsV1, RejectedFactV1, SealedFactsV1
 
 _encode = msgspec.json.Encoder().encode
 
 
-CUSTOMER_FIELD = re.compile(rb'"customer_id"\s*:\s*"((?:[^"\\]|\\.)+)("|$)')
-"""``customer_id`` in a line that is not JSON as a whole: the field's first string, also one the line's
-end cuts short (as ``AnalyticsStore.blank_rejected`` takes a line ending in ``"id`` to name the customer)."""
-
-
 def customer_named(raw: bytes) -> str | None:
-    """The customer a rejected line is about: its ``customer_id`` string, also in a line cut short."""
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        found = CUSTOMER_FIELD.search(raw.rstrip(b"\r\n"))
-        if found is None:
-            return None
-        try:
-            document = {"customer_id": orjson.loads(b'"' + found.group(1) + b'"')}
-        except orjson.JSONDecodeError:
-            return None
-    customer = document.get("customer_id") if isinstance(document, dict) else None
-    return customer if isinstance(customer, str) and customer else None
+    """The customer a rejected line is about: the one ``spoc publish`` keys it by (its ``customer_id``,
+    also in a line cut short), whose partition and erasure it follows."""
+    key, _ = routing(raw)
+    return key.decode() if key else None
 
 
 def split_by_customer(facts: InputFactsV1) -> tuple[InputFactsV1, dict[str, InputFactsV1]]:
