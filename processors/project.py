@@ -48,7 +48,7 @@ from processors.kafka.topics import (
 from processors.runtime.failpoints import failpoint
 from processors.runtime.prometheus import new_registry
 from projections.duckdb_store import COPY_SUFFIX, AnalyticsStore, compact, quoted, remove_stale_copies
-from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV1
+from schemas.facts import FACTS_VERSION, ROW_STRUCTS, ErasureFactV1, InputFactsV1, SealedFactsV1
 
 log = logging.getLogger("spoc.sink")
 LAG_EVERY_SECONDS = 5.0
@@ -110,6 +110,11 @@ def sealed_key_ids(messages: list[InputFactsV1]) -> set[str]:
     return {part.key for facts in messages for part in facts.sealed}
 
 
+def open_sealed(part: SealedFactsV1, key: bytes) -> InputFactsV1:
+    """A customer's part of an input message's facts, opened with its key (``ValueError``: not that key's box)."""
+    return _decode_part(unseal(part.key, key, part.box))
+
+
 @dataclass
 class FactRows:
     """The rows of one fetch, by table, with the erasures to apply after them."""
@@ -133,7 +138,7 @@ class FactRows:
                     self.shredded += 1
                     continue
                 try:
-                    opened = _decode_part(unseal(part.key, key, part.box))
+                    opened = open_sealed(part, key)
                 except ValueError as error:
                     raise TerminalError(f"{error}; give `spoc project` the worker's ledger store (--ledger)") from None
                 if opened.rejected is not None:  # the line whole, instead of the blanked row outside

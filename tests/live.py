@@ -21,7 +21,6 @@ import msgspec
 import orjson
 from aiokafka import ConsumerRecord
 
-from ledger.keys import unseal
 from ledger.policy import Policy
 from ledger.store import LedgerStore
 from processors.kafka.reading import Incoming, assign_topic, incoming, reader
@@ -36,7 +35,7 @@ from processors.kafka.topics import (
     ensure_topics,
 )
 from processors.live.partition import PartitionLedger
-from processors.project import SinkSettings, decode_facts, run_sink
+from processors.project import SinkSettings, decode_facts, open_sealed, run_sink
 from processors.publish import publish
 from processors.runtime.child_process import die_with_parent
 from processors.sources import read_lines
@@ -228,8 +227,7 @@ def opened_facts(bootstrap: str, ledger_url: str) -> list[tuple[ConsumerRecord, 
     for record, messages in records:
         readable = [msgspec.structs.replace(facts, sealed=[]) for facts in messages]
         readable.extend(
-            msgspec.json.decode(unseal(part.key, keys[part.key], part.box), type=InputFactsV1)
-            for facts in messages for part in facts.sealed if part.key in keys
+            open_sealed(part, keys[part.key]) for facts in messages for part in facts.sealed if part.key in keys
         )
         opened.append((record, readable))
     return opened
